@@ -1,0 +1,53 @@
+// Element offsets of the paged KV-cache layouts (semantics.md 2.3). All arithmetic is 64-bit:
+// slot x stride exceeds 2^31 for caches beyond a few GiB (aiter #4680 wrapped at 32 bits).
+//   NB = blocks, H = KV heads, BS = tokens per block, D = head dim, x = 16 / sizeof(cache element).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/host_device.h"
+
+namespace rcsim::layout {
+
+struct PagedCacheShape {
+  int64_t num_blocks;
+  int64_t num_heads_kv;
+  int64_t block_size;  // tokens per page
+  int64_t head_dim;
+  int64_t x;  // elements per 16 bytes of the cache dtype
+};
+
+// K "x-packed" [NB, H, D/x, BS, x].
+RCSIM_HD int64_t k_xpacked_offset(const PagedCacheShape& s, int64_t b, int64_t h, int64_t tok,
+                                  int64_t d) {
+  return ((b * s.num_heads_kv + h) * (s.head_dim / s.x) + d / s.x) * s.block_size * s.x +
+         tok * s.x + d % s.x;
+}
+// V "shuffle" (asm layout) [NB, H, BS/x, D, x].
+RCSIM_HD int64_t v_shuffle_offset(const PagedCacheShape& s, int64_t b, int64_t h, int64_t tok,
+                                  int64_t d) {
+  return ((b * s.num_heads_kv + h) * (s.block_size / s.x) + tok / s.x) * s.head_dim * s.x +
+         d * s.x + tok % s.x;
+}
+// V plain [NB, H, D, BS].
+RCSIM_HD int64_t v_plain_offset(const PagedCacheShape& s, int64_t b, int64_t h, int64_t tok,
+                                int64_t d) {
+  return ((b * s.num_heads_kv + h) * s.head_dim + d) * s.block_size + tok;
+}
+// Flash / NHD [NB, BS, H, D].
+RCSIM_HD int64_t flash_offset(const PagedCacheShape& s, int64_t b, int64_t h, int64_t tok,
+                              int64_t d) {
+  return ((b * s.block_size + tok) * s.num_heads_kv + h) * s.head_dim + d;
+}
+// Per-token scale, asm layout [NB, H, BS] (fp32).
+RCSIM_HD int64_t scale_offset(const PagedCacheShape& s, int64_t b, int64_t h, int64_t tok) {
+  return (b * s.num_heads_kv + h) * s.block_size + tok;
+}
+RCSIM_HD int64_t cache_elements(const PagedCacheShape& s) {
+  return s.num_blocks * s.num_heads_kv * s.block_size * s.head_dim;
+}
+RCSIM_HD int64_t scale_elements(const PagedCacheShape& s) {
+  return s.num_blocks * s.num_heads_kv * s.block_size;
+}
+
+}  // namespace rcsim::layout
