@@ -1,0 +1,177 @@
+// A C++ port of ATOM's PagedAttentionImpl.rope_cache() (semantics.md 1.2-1.6), before and after
+// PR #279, with the PR's fallback and the review's alternatives as selectable policies.
+//
+// One RopeCacheDispatcher per attention layer instance, as in ATOM. Everything "process-wide" in
+// ATOM (the class attribute _fused_rope_warned, a cached module failure, the device context's
+// health) lives in a DispatchProcess that all dispatchers of one simulated process share, so a
+// test or a simulation run can create a fresh "process" without restarting the real one.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/attention_config.h"
+#include "core/errors.h"
+#include "core/kernel_interfaces.h"
+#include "core/tensor.h"
+
+namespace rcsim {
+
+enum class Branch : uint8_t {
+  kFused,      // A: fused_qk_norm_rope_cache_quant_shuffle succeeded
+  kRopeCache,  // B: Triton fused_qk_rope_reshape_and_cache (RoPE + cache, no norm)
+  kNonFused,   // C: rotary, q/k norm, reshape_and_cache (the fallback target)
+};
+std::string_view branch_name(Branch b);
+
+// Which branch conditions: ATOM before the PR, or as changed by it.
+enum class DecisionLogic : uint8_t { kPrBase, kPr279 };
+
+enum class FallbackPolicy : uint8_t {
+  kPr279,            // as the PR: full qkv backup every fused attempt, retry every call, catch all,
+                     // restore, warn once per process, fallback in the PR's order (RoPE, norms)
+  kPr279ModelOrder,  // the same, fallback in the model's order (norms, then RoPE)
+  kSticky,           // after "unavailable", never attempt fused again in this process (no backup,
+                     // no exception per call); transient failures are retried
+  kQkSliceBackup,    // back up only the q and k region of qkv (the fused kernel never writes V)
+  kOutOfPlace,       // fused writes q/k to scratch, committed into qkv only on success
+  kPrevalidate,      // check the fused kernel's preconditions before calling it (turns aborts
+                     // in the op's argument checks into fallbacks); otherwise like pr279-model-order
+};
+std::string_view policy_name(FallbackPolicy p);
+std::optional<FallbackPolicy> policy_from_name(std::string_view name);
+std::span<const FallbackPolicy> all_policies();
+
+enum class FallbackOrder : uint8_t { kRopeThenNorm /* the PR's */, kNormThenRope /* the model's */ };
+FallbackOrder fallback_order_of(FallbackPolicy p);  // before mutants
+
+// How one layer instance is configured, like ATOM's PagedAttentionImpl.__init__.
+struct LayerSpec {
+  AttentionConfig attn;
+  bool has_rotary = true;
+  bool has_q_norm = true;
+  bool has_k_norm = true;
+  int64_t sliding_window = -1;
+  DecisionLogic logic = DecisionLogic::kPr279;
+  FallbackPolicy policy = FallbackPolicy::kPr279;
+  bool strict = false;  // any fallback is an error (users who must know the fused path ran)
+  int64_t layer_index = 0;
+  bool use_triton_attn() const { return sliding_window != -1 || attn.head_dim != 128; }
+};
+
+// One rope_cache call's inputs. Views are on the backend's device.
+struct RopeCacheInputs {
+  TensorView qkv;  // [T, (Hq+2Hkv)*D]; may be null (ATOM passes qkv only when fusion is on)
+  TensorView q;    // [T, Hq, D] views; when qkv is set these alias it (split_qkv)
+  TensorView k;
+  TensorView v;
+  TensorView positions;      // [T] i64
+  TensorView slot_mapping;   // [T] i64
+  TensorView cos_sin_cache;  // [max_pos, rotary_dim]
+  TensorView q_weight;       // [D]; null when the layer has no q_norm
+  TensorView k_weight;       // [D]; null when the layer has no k_norm
+  KvCacheViews cache;
+};
+
+// What happened in one call; the checkers compare it with what the policy promises.
+struct DispatchRecord {
+  Branch branch = Branch::kNonFused;
+  bool fused_attempted = false;
+  bool fused_skipped_by_policy = false;  // sticky-disabled or prevalidation refused
+  std::optional<FailureClass> failure;   // of the fused attempt
+  bool failure_injected = false;
+  bool backup_taken = false;
+  int64_t backup_bytes = 0;
+  bool restored = false;
+  bool warning_logged = false;  // this call emitted the once-per-process warning
+  bool error_logged = false;
+};
+
+// The tensors attention reads next. q and k point into qkv or into storage owned here.
+struct RopeCacheResult {
+  DispatchRecord record;
+  TensorView q;
+  TensorView k;
+  TensorView v;
+  std::unique_ptr<DeviceBuffer> q_storage;
+  std::unique_ptr<DeviceBuffer> k_storage;
+};
+
+// A failure the dispatcher must surface instead of falling back: sticky device error, a fault in
+// the recovery path (backup allocation, restore copy, a fallback kernel), strict mode, or a
+// failure class the policy refuses to hide.
+class DispatchError : public std::runtime_error {
+ public:
+  DispatchError(std::string what, FailureClass failure_class, bool injected, DispatchRecord record)
+      : std::runtime_error(std::move(what)),
+        failure_class_(failure_class),
+        injected_(injected),
+        record_(record) {}
+  FailureClass failure_class() const { return failure_class_; }
+  bool injected() const { return injected_; }
+  const DispatchRecord& record() const { return record_; }
+
+ private:
+  FailureClass failure_class_;
+  bool injected_;
+  DispatchRecord record_;
+};
+
+// Process-wide state of one simulated serving process: once-only log, sticky disable, health,
+// counters. Thread-safe. Log lines go through the spdlog logger "rcsim.fallback"; tests read them
+// through a sink (see log_lines()).
+class DispatchProcess {
+ public:
+  DispatchProcess();
+  ~DispatchProcess();
+  DispatchProcess(const DispatchProcess&) = delete;
+  DispatchProcess& operator=(const DispatchProcess&) = delete;
+
+  // Returns true iff this call logged: exactly one warning per (kernel, failure class).
+  bool warn_fallback_once(std::string_view kernel, FailureClass failure_class,
+                          std::string_view detail);
+  bool error_once(std::string_view kernel, FailureClass failure_class, std::string_view detail);
+  void count_fallback(FailureClass failure_class);
+  int64_t fallback_count(FailureClass failure_class) const;
+  int64_t fallback_count_total() const;
+
+  bool fused_disabled() const;  // sticky policy: "unavailable" seen in this process
+  void disable_fused();
+  bool device_healthy() const;  // false after a sticky device error
+  void mark_device_unhealthy();
+
+  std::vector<std::string> log_lines() const;  // every line logged by this process, in order
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class RopeCacheDispatcher {
+ public:
+  RopeCacheDispatcher(LayerSpec spec, KernelSet kernels, DispatchProcess& process);
+
+  // Runs one call. Returns the tensors attention reads and the record; throws DispatchError where
+  // the policy surfaces the failure, InvalidInput for bad input (nothing written).
+  RopeCacheResult rope_cache(const RopeCacheInputs& inputs);
+
+  // The branch the decision logic picks before any attempt (A means "try fused").
+  static Branch decide(const LayerSpec& spec, bool qkv_present);
+
+  const LayerSpec& spec() const { return spec_; }
+
+ private:
+  LayerSpec spec_;
+  KernelSet kernels_;
+  DispatchProcess* process_;
+};
+
+}  // namespace rcsim
