@@ -1,0 +1,144 @@
+// The arithmetic of the fused QK-RMSNorm + RoPE + KV-quant kernel (semantics.md 2.1), written once
+// and shared by the CPU reference (kernels/cpu) and the GPU kernels (kernels/hip). Every function
+// fixes an evaluation order, so both backends produce the same bits:
+//
+//  * RMSNorm reduction: the kernel runs one 32-lane group per (token, head). Lane l owns the
+//    contiguous elements [l*n, (l+1)*n), n = D/32, and sums their squares sequentially in fp32
+//    (s = s + x*x, no FMA). The 32 partial sums are then combined by an xor butterfly with masks
+//    16, 8, 4, 2, 1: at each step lane l computes v[l] + v[l ^ mask]. fp32 addition is
+//    commutative, so all lanes end with the same value; lane 0's is the result.
+//  * rms_inverse = 1.0f / sqrtf(sum_sq / float(D) + eps): one correctly rounded division, one
+//    correctly rounded sqrt, one correctly rounded reciprocal. The GPU kernel must NOT use rsqrtf
+//    or __frsqrt_rn/fast-math (approximate on AMD and not what the CPU computes); use sqrtf and a
+//    true IEEE division (-fno-fast-math, no -ffast-math-like flags for this translation unit).
+//  * normalise: (x * rcp) * w, left to right, each product rounded to fp32.
+//  * RoPE: out_d = x_d*cos_h + p_d*sin_h, both products rounded to fp32, then the sum rounded to
+//    fp32; p_d is the signed partner (NeoX: -x_{d+rot/2} for d < rot/2, x_{d-rot/2} above;
+//    GPT-J: -x_{d+1} for even d, x_{d-1} for odd d). Dims >= rotary_dim pass through.
+//  * fp8 per-token quantisation: amax = max |v| over the head; scale = amax / fp8_max.
+//
+// Everything here must be compiled without FMA contraction (-ffp-contract=off: link
+// rcsim_strict_fp on the host; pass the same flag to hipcc/nvcc), because the spec rounds after
+// every multiply.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/common/host_device.h"
+#include "kernels/common/numeric.h"
+
+namespace rcsim::qk_math {
+
+// Lanes of one (token, head) group in the fused kernel. This is the kernel's logical group size
+// (two groups per 64-thread block on AMD), not the hardware warp size.
+inline constexpr int kLanesPerHead = 32;
+// Butterfly masks in the order the kernel applies them.
+inline constexpr int kButterflyMasks[5] = {16, 8, 4, 2, 1};
+
+// ---- RMSNorm --------------------------------------------------------------------------------
+
+// One lane's partial sum of squares over its n contiguous elements, sequential, fp32.
+RCSIM_HD float lane_sum_squares(const float* lane_values, int n) {
+  float s = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const float sq = lane_values[i] * lane_values[i];
+    s = s + sq;
+  }
+  return s;
+}
+
+// One butterfly step as lane l sees it: its own value plus its partner's (lane l ^ mask).
+RCSIM_HD float butterfly_sum_step(float mine, float partner) { return mine + partner; }
+// fmaxf: a NaN operand is ignored on host and device alike.
+RCSIM_HD float butterfly_max_step(float mine, float partner) { return fmaxf(mine, partner); }
+
+// Reproduces the whole 32-lane reduction of the sum of squares from the head's D fp32 values
+// (D % 32 == 0, D <= 256). Host and device; the GPU kernel uses the per-step functions above with
+// real shuffles, this one is the sequential model of the same order.
+RCSIM_HD float head_sum_squares(const float* x, int head_dim) {
+  const int n = head_dim / kLanesPerHead;
+  float v[kLanesPerHead];
+  for (int l = 0; l < kLanesPerHead; ++l) v[l] = lane_sum_squares(x + l * n, n);
+  for (int step = 0; step < 5; ++step) {
+    const int mask = kButterflyMasks[step];
+    float next[kLanesPerHead];
+    for (int l = 0; l < kLanesPerHead; ++l) next[l] = butterfly_sum_step(v[l], v[l ^ mask]);
+    for (int l = 0; l < kLanesPerHead; ++l) v[l] = next[l];
+  }
+  return v[0];
+}
+
+// 1 / sqrt(mean(x^2) + eps), each operation correctly rounded (see the header comment).
+RCSIM_HD float rms_inverse(float sum_sq, int head_dim, float eps) {
+  const float mean = sum_sq / static_cast<float>(head_dim);
+  const float root = sqrtf(mean + eps);
+  return 1.0f / root;
+}
+
+// The normalised element before rounding to the activation dtype: (x * rcp) * w.
+RCSIM_HD float rms_normalise(float x, float rcp, float w) {
+  const float scaled = x * rcp;
+  return scaled * w;
+}
+
+// ---- RoPE -----------------------------------------------------------------------------------
+
+// Index of the cos/sin column used by dim d (valid only for d < rotary_dim).
+RCSIM_HD int rope_freq_index(int d, int rotary_dim, bool is_neox) {
+  return is_neox ? d % (rotary_dim / 2) : d / 2;
+}
+// Index of the element whose value rotates together with d (d < rotary_dim).
+RCSIM_HD int rope_partner_index(int d, int rotary_dim, bool is_neox) {
+  if (is_neox) {
+    const int half = rotary_dim / 2;
+    return d < half ? d + half : d - half;
+  }
+  return (d % 2 == 0) ? d + 1 : d - 1;
+}
+// Whether the partner enters with a minus sign: the first member of each pair.
+RCSIM_HD bool rope_partner_negated(int d, int rotary_dim, bool is_neox) {
+  return is_neox ? d < rotary_dim / 2 : d % 2 == 0;
+}
+// out = x*cos + p*sin with p the signed partner; two fp32 products, one fp32 sum.
+RCSIM_HD float rope_rotate(float x, float signed_partner, float cos_h, float sin_h) {
+  const float a = x * cos_h;
+  const float b = signed_partner * sin_h;
+  return a + b;
+}
+// The whole rotation of element d of a head from fp32 values (dims >= rotary_dim pass through).
+// cos_row / sin_row are the rotary_dim/2 values of the position's row.
+RCSIM_HD float rope_element(const float* x, int d, int rotary_dim, bool is_neox,
+                            const float* cos_row, const float* sin_row) {
+  if (d >= rotary_dim) return x[d];
+  const int h = rope_freq_index(d, rotary_dim, is_neox);
+  const float partner = x[rope_partner_index(d, rotary_dim, is_neox)];
+  const float signed_partner = rope_partner_negated(d, rotary_dim, is_neox) ? -partner : partner;
+  return rope_rotate(x[d], signed_partner, cos_row[h], sin_row[h]);
+}
+
+// ---- fp8 per-token quantisation -------------------------------------------------------------
+
+// AITER@HEAD's floor on amax (kFp8KvQuantAbsmaxFloorF32); March 2026 had none.
+inline constexpr float kAmaxFloor = 1e-8f;
+
+// Lane-local step of the amax reduction (|v| folded into a running max).
+RCSIM_HD float amax_step(float running, float v) { return butterfly_max_step(running, fabsf(v)); }
+
+// Dequant scale of one (token, head): amax / fp8_max, amax floored iff `floor_amax`.
+RCSIM_HD float fp8_scale_from_amax(float amax, float fp8_max_value, bool floor_amax) {
+  const float a = (floor_amax && !(amax >= kAmaxFloor)) ? kAmaxFloor : amax;
+  return a / fp8_max_value;
+}
+// The fused kernel's store: fp8(float(v) / scale) - a true division.
+RCSIM_HD uint8_t fp8_quantise_divide(float v, float scale, numeric::Fp8Format fmt) {
+  return numeric::float_to_fp8_bits(v / scale, fmt);
+}
+// reshape_and_cache* and branch B's store: fp8(v * (1/scale)) - multiply by the reciprocal.
+RCSIM_HD float scale_reciprocal(float scale) { return 1.0f / scale; }
+RCSIM_HD uint8_t fp8_quantise_multiply(float v, float scale_reciprocal_value,
+                                       numeric::Fp8Format fmt) {
+  return numeric::float_to_fp8_bits(v * scale_reciprocal_value, fmt);
+}
+
+}  // namespace rcsim::qk_math
