@@ -1,0 +1,89 @@
+// The non-fused composition (see nonfused_reference.h). Kernel order per call:
+//   kRopeThenNorm: rotary(q, k), rms_norm(q, q_weight), rms_norm(k, k_weight), cache;
+//   kNormThenRope: rms_norm(q), rms_norm(k), rotary(q, k), cache.
+// cache = reshape_and_cache("auto") or reshape_and_cache_with_pertoken_quant (fp8), as ATOM's
+// branch C; each kernel runs unlimited.
+#include "kernels/cpu/nonfused_reference.h"
+
+#include "core/check.h"
+#include "kernels/cpu/detail.h"
+
+namespace rcsim::cpu {
+
+void validate_nonfused(const NonFusedArgs& a) {
+  using namespace detail;
+  const AttentionConfig& cfg = a.cfg;
+  validate_attention_config(cfg);
+  RCSIM_REQUIRE(!a.q.is_null() && a.q.rank == 3, "q must be [T, Hq, D]: {}", a.q.describe());
+  const int64_t tokens = a.q.size(0);
+  RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax, "{} tokens exceed the limit {}", tokens,
+                limits::kTokensPerBatchMax);
+  require_view(a.q, "q", cfg.act_dtype, {tokens, cfg.num_heads_q, cfg.head_dim});
+  require_view(a.k, "k", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
+  require_view(a.v, "v", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
+  require_view(a.q_weight, "q_weight", cfg.act_dtype, {cfg.head_dim});
+  require_view(a.k_weight, "k_weight", cfg.act_dtype, {cfg.head_dim});
+  require_cos_sin(a.cos_sin_cache, "cos_sin_cache", cfg.act_dtype, cfg.rotary_dim);
+  require_view(a.positions, "positions", DType::kI64, {tokens});
+  require_view(a.slot_mapping, "slot_mapping", DType::kI64, {tokens});
+  require_cache(cfg, a.cache, a.v_layout, is_fp8(cfg.kv_cache_dtype));
+  require_positions(a.positions, a.cos_sin_cache.size(0));
+  require_slots(a.slot_mapping, cfg.num_slots());
+}
+
+void run_nonfused(const KernelSet& kernels, NonFusedOrder order, const NonFusedArgs& a) {
+  RCSIM_REQUIRE(kernels.rotary != nullptr && kernels.rms_norm != nullptr &&
+                    kernels.reshape_and_cache != nullptr &&
+                    kernels.per_token_quant_cache != nullptr,
+                "run_nonfused: the kernel set lacks a non-fused kernel");
+  validate_nonfused(a);
+  const AttentionConfig& cfg = a.cfg;
+  auto rope = [&] {
+    RotaryArgs r;
+    r.q = a.q;
+    r.k = a.k;
+    r.positions = a.positions;
+    r.cos_sin_cache = a.cos_sin_cache;
+    r.rotary_dim = cfg.rotary_dim;
+    r.is_neox = cfg.is_neox;
+    kernels.rotary->run(r);
+  };
+  auto norms = [&] {
+    RmsNormArgs n;
+    n.eps = cfg.eps;
+    n.input = n.output = a.q;
+    n.weight = a.q_weight;
+    kernels.rms_norm->run(n);
+    n.input = n.output = a.k;
+    n.weight = a.k_weight;
+    kernels.rms_norm->run(n);
+  };
+  if (order == NonFusedOrder::kRopeThenNorm) {
+    rope();
+    norms();
+  } else {
+    norms();
+    rope();
+  }
+  if (is_fp8(cfg.kv_cache_dtype)) {
+    PerTokenQuantCacheArgs c;
+    c.cfg = cfg;
+    c.key = a.k;
+    c.value = a.v;
+    c.slot_mapping = a.slot_mapping;
+    c.cache = a.cache;
+    c.v_layout = a.v_layout;
+    kernels.per_token_quant_cache->run(c);
+  } else {
+    ReshapeAndCacheArgs c;
+    c.cfg = cfg;
+    c.key = a.k;
+    c.value = a.v;
+    c.slot_mapping = a.slot_mapping;
+    c.cache = a.cache;
+    c.v_layout = a.v_layout;
+    kernels.reshape_and_cache->run(c);
+  }
+}
+
+}  // namespace rcsim::cpu

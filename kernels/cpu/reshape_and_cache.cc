@@ -1,0 +1,131 @@
+// CPU reference of aiter reshape_and_cache (semantics.md 2.6) and of
+// reshape_and_cache_with_pertoken_quant.
+//
+// reshape_and_cache. Work units: tokens in order, N = T. A unit with slot >= 0 writes, for each KV
+//   head in order, K (dims 0..D-1) into the x-packed K cache, then V into the V cache of
+//   `v_layout` (shuffle = asm_layout, or plain). "auto": the activation bits are copied
+//   unchanged. fp8: code = fp8(x * (1/scale)) with the per-tensor dequant scale (aiter multiplies
+//   by the reciprocal; one fp32 reciprocal, one fp32 product, RNE + saturation to +-max).
+//   Negative slots are skipped (nothing written).
+//
+// reshape_and_cache_with_pertoken_quant. Work units: (token, KV head), g = token * Hkv + head,
+//   N = T*Hkv. For slot >= 0, K then V: amax = max |x| over the head (fp32; max is exact in any
+//   order), scale = amax / fp8_max (amax floored at 1e-8 iff cfg.amax_floor; otherwise an
+//   all-zero head gives scale 0, reciprocal inf and NaN codes, as aiter of March 2026),
+//   code = fp8(x * (1/scale)), scale stored (fp32) at [block, head, token_in_block].
+#include <cmath>
+
+#include "core/check.h"
+#include "kernels/common/qk_norm_rope_math.h"
+#include "kernels/cpu/detail.h"
+#include "kernels/cpu/kernels.h"
+
+namespace rcsim::cpu {
+namespace {
+
+using namespace detail;
+
+// Checks key / value / slot_mapping / cache against cfg; returns T.
+int64_t require_key_value(const AttentionConfig& cfg, const TensorView& key,
+                          const TensorView& value, const TensorView& slot_mapping,
+                          const KvCacheViews& cache, VCacheLayout v_layout, bool token_scales) {
+  validate_attention_config(cfg);
+  RCSIM_REQUIRE(!key.is_null() && key.rank == 3, "key must be [T, Hkv, D]: {}", key.describe());
+  const int64_t tokens = key.size(0);
+  RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax, "{} tokens exceed the limit {}", tokens,
+                limits::kTokensPerBatchMax);
+  require_view(key, "key", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
+  require_view(value, "value", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
+  require_view(slot_mapping, "slot_mapping", DType::kI64, {tokens});
+  require_cache(cfg, cache, v_layout, token_scales);
+  require_slots(slot_mapping, cfg.num_slots());
+  return tokens;
+}
+
+void quantise_head(const HeadValues& x, int64_t head_dim, float reciprocal,
+                   numeric::Fp8Format fmt, HeadCodes& codes) {
+  for (int64_t d = 0; d < head_dim; ++d) {
+    const auto i = static_cast<std::size_t>(d);
+    codes[i] = qk_math::fp8_quantise_multiply(x[i], reciprocal, fmt);
+  }
+}
+
+}  // namespace
+
+KernelRun CpuReshapeAndCache::run(const ReshapeAndCacheArgs& args) {
+  require_work_limit(args.limit);
+  const AttentionConfig& cfg = args.cfg;
+  const int64_t tokens = require_key_value(cfg, args.key, args.value, args.slot_mapping,
+                                           args.cache, args.v_layout, false);
+  const bool fp8 = is_fp8(cfg.kv_cache_dtype);
+  if (fp8) {
+    RCSIM_REQUIRE(std::isfinite(args.k_scale) && args.k_scale > 0.0f &&
+                      std::isfinite(args.v_scale) && args.v_scale > 0.0f,
+                  "fp8 reshape_and_cache needs finite positive scales, got k {} v {}",
+                  args.k_scale, args.v_scale);
+  }
+  const float k_rcp = qk_math::scale_reciprocal(args.k_scale);
+  const float v_rcp = qk_math::scale_reciprocal(args.v_scale);
+  const numeric::Fp8Format fmt = fp8_format(cfg.kv_cache_dtype);
+
+  const int64_t run_units = units_to_run(args.limit, tokens);
+  for (int64_t t = 0; t < run_units; ++t) {
+    const int64_t slot = load_i64(args.slot_mapping, t);
+    if (slot < 0) continue;  // padding / CUDA-graph filler
+    for (int64_t h = 0; h < cfg.num_heads_kv; ++h) {
+      const CacheSite site = cache_site(cfg, slot, h);
+      for (CacheSide side : {CacheSide::kKey, CacheSide::kValue}) {
+        HeadBits bits{};
+        HeadValues x{};
+        load_head(side == CacheSide::kKey ? args.key : args.value, t, h, cfg.head_dim, bits, x);
+        if (!fp8) {
+          store_head_bits(cfg, args.cache, args.v_layout, side, site, bits);
+          continue;
+        }
+        HeadCodes codes{};
+        quantise_head(x, cfg.head_dim, side == CacheSide::kKey ? k_rcp : v_rcp, fmt, codes);
+        store_head_codes(cfg, args.cache, args.v_layout, side, site, codes);
+      }
+    }
+  }
+  return {tokens, run_units};
+}
+
+KernelRun CpuPerTokenQuantCache::run(const PerTokenQuantCacheArgs& args) {
+  require_work_limit(args.limit);
+  const AttentionConfig& cfg = args.cfg;
+  RCSIM_REQUIRE(is_fp8(cfg.kv_cache_dtype),
+                "reshape_and_cache_with_pertoken_quant needs an fp8 cache, got {}",
+                kv_cache_dtype_name(cfg.kv_cache_dtype));
+  const int64_t tokens = require_key_value(cfg, args.key, args.value, args.slot_mapping,
+                                           args.cache, args.v_layout, true);
+  const numeric::Fp8Format fmt = fp8_format(cfg.kv_cache_dtype);
+  const float fp8_max_value = numeric::fp8_max(fmt);
+
+  const int64_t total = tokens * cfg.num_heads_kv;
+  const int64_t run_units = units_to_run(args.limit, total);
+  for (int64_t g = 0; g < run_units; ++g) {
+    const int64_t t = g / cfg.num_heads_kv, h = g % cfg.num_heads_kv;
+    const int64_t slot = load_i64(args.slot_mapping, t);
+    if (slot < 0) continue;
+    const CacheSite site = cache_site(cfg, slot, h);
+    for (CacheSide side : {CacheSide::kKey, CacheSide::kValue}) {
+      HeadBits bits{};
+      HeadValues x{};
+      load_head(side == CacheSide::kKey ? args.key : args.value, t, h, cfg.head_dim, bits, x);
+      float amax = 0.0f;
+      for (int64_t d = 0; d < cfg.head_dim; ++d) {
+        amax = qk_math::amax_step(amax, x[static_cast<std::size_t>(d)]);
+      }
+      const float scale = qk_math::fp8_scale_from_amax(amax, fp8_max_value, cfg.amax_floor);
+      HeadCodes codes{};
+      quantise_head(x, cfg.head_dim, qk_math::scale_reciprocal(scale), fmt, codes);
+      store_head_codes(cfg, args.cache, args.v_layout, side, site, codes);
+      store_f32(side == CacheSide::kKey ? args.cache.k_scale : args.cache.v_scale,
+                scale_offset(cfg, site), scale);
+    }
+  }
+  return {total, run_units};
+}
+
+}  // namespace rcsim::cpu
