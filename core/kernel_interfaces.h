@@ -114,7 +114,8 @@ class RotaryEmbeddingKernel {
 };
 
 // ---- Per-head RMSNorm (aiter rmsnorm2d_fwd over [T*H, D]; 2.6) ------------------------------
-// fp32 sum of squares in element order, y = x * (1/sqrt(mean + eps)) * w, one rounding.
+// fp32 sum of squares in the fused kernel's 32-lane order (kernels/common/qk_norm_rope_math.h),
+// y = (x * (1/sqrt(mean + eps))) * w, one rounding.
 // Units: (token, head) rows in order, N = T*H. output may alias input.
 struct RmsNormArgs {
   TensorView input;   // [T, H, D]
