@@ -23,6 +23,10 @@
 #include "core/kernel_interfaces.h"
 #include "core/tensor.h"
 
+namespace spdlog {
+class logger;
+}
+
 namespace rcsim {
 
 enum class Branch : uint8_t {
@@ -150,10 +154,27 @@ class DispatchProcess {
 
   std::vector<std::string> log_lines() const;  // every line logged by this process, in order
 
+  // The logger's name, and the capacity of the capturing ring behind log_lines() (oldest lines are
+  // dropped beyond it; a test that needs every line stays below it).
+  static constexpr std::string_view kLoggerName = "rcsim.fallback";
+  static constexpr int64_t kLogLinesMax = 4096;
+  // The "rcsim.fallback" logger itself, so a CLI or a harness can add its own sink (e.g. stderr).
+  std::shared_ptr<spdlog::logger> logger() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// ATOM's self.kv_scale for branch B: finfo(e4m3fn).max / finfo(aiter fp8).max for an fp8 cache
+// (448/240 on fnuz, 1 on OCP e4m3fn), 1.0 for "auto".
+float atom_static_kv_scale(KvCacheDtype kv_cache_dtype);
+
+// The fused kernel's host-side preconditions (AITER@Mar26, semantics.md 2.1) plus the ones it does
+// not check but silently misreads (cos/sin dtype, missing fp8 scales, v_cache shape). Returns the
+// first violated one, or nullopt. The `prevalidate` policy falls back without calling when set.
+std::optional<std::string> fused_precondition_failure(const LayerSpec& spec,
+                                                      const RopeCacheInputs& inputs);
 
 class RopeCacheDispatcher {
  public:
@@ -168,7 +189,12 @@ class RopeCacheDispatcher {
 
   const LayerSpec& spec() const { return spec_; }
 
+  // The decision after a fused attempt that did not succeed (PR #279 only): B iff use_triton_attn
+  // and rotary and q_norm is None, else C. (kBranchBAfterFailure drops the q_norm guard.)
+  static Branch decide_after_failure(const LayerSpec& spec);
+
  private:
+  class Call;  // the state of one rope_cache() call (rope_cache_dispatcher.cc)
   LayerSpec spec_;
   KernelSet kernels_;
   DispatchProcess* process_;
