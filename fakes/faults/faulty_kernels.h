@@ -11,8 +11,8 @@
 //  - fused, unit (t, h): the head's slice of qkv (Q, K or V: the kernel works in place on the
 //    whole of qkv), q_out/k_out rows when set, and for K/V heads of tokens with slot >= 0 the cache
 //    slot and per-token scale. Regions: q, k, v, cache.
-//  - rope_cache, unit (t, hq): q[t, hq]; for the first q head of a GQA group also k[t, kvh],
-//    v[t, kvh] and (slot >= 0) the K/V cache slots. Regions: q, k, v, cache.
+//  - rope_cache, unit (t, hq): q[t, hq]; for the first q head of a GQA group also k[t, kvh] and
+//    (slot >= 0) the K/V cache slots (v is only read). Regions: q, k, cache.
 //  - fallback.rope, unit: q[t, h, :rotary_dim] or k[t, h, :rotary_dim]. Regions: q, k.
 //  - fallback.norm, unit (t, h): output[t, h]. Region: out.
 //  - fallback.cache: reshape_and_cache unit t = every head's K/V slot; per-token unit (t, h) =
