@@ -514,10 +514,11 @@ bool fault_kind_valid_at(FaultSite site, FaultKind kind) {
 bool fault_region_valid_at(FaultSite site, FaultRegion region) {
   if (region == FaultRegion::kAll) return is_kernel_site(site);
   switch (site) {
-    case FaultSite::kFused:
-    case FaultSite::kRopeCache:
+    case FaultSite::kFused:  // works in place on all of qkv, V heads included
       return region == FaultRegion::kQ || region == FaultRegion::kK || region == FaultRegion::kV ||
              region == FaultRegion::kCache;
+    case FaultSite::kRopeCache:  // only reads v
+      return region == FaultRegion::kQ || region == FaultRegion::kK || region == FaultRegion::kCache;
     case FaultSite::kFallbackRope: return region == FaultRegion::kQ || region == FaultRegion::kK;
     case FaultSite::kFallbackNorm: return region == FaultRegion::kOut;
     case FaultSite::kFallbackCache: return region == FaultRegion::kCache;
