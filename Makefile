@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 BUILD_DIR := build
 CTEST_ARGS ?=
 
-.PHONY: all deps build run test asan tsan hip-amd cuda clean
+.PHONY: all deps build run test asan tsan fuzz-smoke hip-amd cuda clean
 
 all: build
 
@@ -29,9 +29,16 @@ asan: deps
 	@cmake --preset asan-ubsan >/dev/null && cmake --build --preset asan-ubsan -j $(JOBS)
 	@ctest --preset asan-ubsan -j $(JOBS)
 
+# Only the concurrency tests run under TSan, so only their targets are built.
+TSAN_TARGETS ?= dispatch_concurrency_test
 tsan: deps
-	@cmake --preset tsan >/dev/null && cmake --build --preset tsan -j $(JOBS)
+	@cmake --preset tsan >/dev/null && cmake --build --preset tsan -j $(JOBS) --target $(TSAN_TARGETS)
 	@ctest --preset tsan -j $(JOBS)
+
+fuzz-smoke: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS) --target fuzz_fault_spec fuzz_npy fuzz_replay_token
+	@scripts/fuzz_smoke.sh
 
 hip-amd:
 	@scripts/install_deps.sh --hip
