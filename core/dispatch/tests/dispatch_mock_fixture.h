@@ -28,6 +28,13 @@ struct Journal {
 
 using fakes::MockKernels;
 
+// gtest parameter names for policies ("qk-slice-backup" -> "qk_slice_backup").
+inline std::string policy_test_name(const ::testing::TestParamInfo<FallbackPolicy>& param) {
+  std::string n(policy_name(param.param));
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
+
 // Default behaviours: every kernel journals its name and succeeds; rms_norm copies input to
 // output (so a result that points at new storage holds the normalised-q stand-in).
 template <typename Mocks>
