@@ -1,0 +1,81 @@
+// Many simulation runs: the campaign (seeds, swarm faults, every policy, a determinism
+// self-check, a coverage gate, a JSON report) and the shrinker (the smallest config that still
+// fails the same way). Both are plain functions of their options, used by the CLI and the tests.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fault_injection/plan/fault_stats.h"
+#include "fault_injection/sim/engine.h"
+#include "fault_injection/sim/sim_config.h"
+
+namespace rcsim::sim {
+
+struct CampaignOptions {
+  uint64_t seed_first = 0;
+  uint64_t seed_last = 99;     // inclusive
+  double budget_seconds = 60;  // no new run starts after this
+  int64_t shard_index = 0;     // this process runs seeds with (seed - first) % count == index
+  int64_t shard_count = 1;
+  int64_t recheck_one_in = 20;  // ~5% of seeds are run twice and their digests compared
+  bool coverage_gate = true;
+  SimOverrides overrides;  // campaign_shape and swarm faults by default (see make_campaign_options)
+  std::string build_id;
+};
+
+struct CampaignFailure {
+  uint64_t seed;
+  RunVerdict verdict;
+  bool nondeterministic = false;
+  std::string message;
+  std::string token;
+};
+
+struct CampaignResult {
+  int64_t runs = 0;
+  int64_t passed = 0;
+  int64_t failed = 0;
+  int64_t rechecked = 0;
+  int64_t steps = 0;
+  int64_t calls = 0;
+  int64_t fallbacks = 0;
+  int64_t restores = 0;
+  int64_t surfaced_errors = 0;
+  int64_t steps_aborted = 0;
+  int64_t process_restarts = 0;
+  int64_t checks_passed = 0;
+  int64_t hazards = 0;
+  std::vector<std::string> hazard_examples;  // "policy: message" (first few)
+  int64_t attention_reads_differing = 0;
+  double attention_max_abs_diff = 0.0;
+  std::array<int64_t, 5> fallbacks_by_class{};
+  std::array<int64_t, 6> runs_by_policy{};
+  FaultStats faults;
+  std::vector<std::string> coverage_missing;  // sites / kinds / fallback reasons never reached
+  std::vector<CampaignFailure> failures;
+  uint64_t digest = 0;  // XXH3 of the run digests in seed order
+  double elapsed_seconds = 0;
+  bool budget_exhausted = false;
+  uint64_t last_seed_run = 0;
+};
+
+using CampaignProgress = std::function<void(int64_t runs_done, const CampaignResult& so_far)>;
+CampaignResult run_campaign(const CampaignOptions& options, const CampaignProgress& progress = {});
+nlohmann::json campaign_report(const CampaignOptions& options, const CampaignResult& result);
+
+struct ShrinkResult {
+  SimConfig smallest;
+  RunResult result;  // of `smallest`
+  int64_t runs = 0;
+};
+// Greedy reduction of steps, layers, requests, token budget, fault rules and the number of
+// faulty calls, keeping each change only if the run still fails with the same verdict.
+// `original` must fail. At most `max_runs` candidate runs.
+ShrinkResult shrink_config(const SimConfig& original, int64_t max_runs = 200);
+
+}  // namespace rcsim::sim

@@ -1,0 +1,74 @@
+// The deterministic simulated serving engine (issue 6). One run = one SimConfig: requests drawn
+// from the seed are scheduled into steps (chunked prefill + decode, CUDA-graph padding with slot
+// -1); every step runs rope_cache on L layers, each its own RopeCacheDispatcher sharing one
+// DispatchProcess, through fault-injecting kernels; then the step is checked against
+//   * the expected state: the same inputs run fault-free through the branch the dispatcher
+//     reported (fused kernel, or the non-fused composition in the policy's order) on clean,
+//     unmutated kernels: q/k/v, the whole KV cache with its untouched slots, and the scales
+//     bit-exact;
+//   * the dispatch record and log lines against what the policy promises (branch, restore,
+//     injected-only failures, one warning per failure class and process);
+//   * an attention read over each scheduled request's cached K/V with the step's q: bit-exact
+//     against the expected cache (catches reader/writer layout disagreement), and against the
+//     fault-free all-fused shadow run (model-order fallbacks: within a bf16 tolerance; the PR
+//     order with asymmetric norm weights: measured and reported).
+// A safety phase with faults is followed by a liveness phase without: policies that retry must
+// be back on the fused path within `liveness_steps` steps. A DispatchError is a correct outcome
+// when it comes from an injected fault: the step is aborted and accounted, the engine rolls the
+// step back (after checking nothing outside the step's write set changed) and retries it; a
+// poisoned device restarts the simulated process.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fault_injection/plan/fault_stats.h"
+#include "fault_injection/sim/sim_config.h"
+
+namespace rcsim::sim {
+
+enum class RunVerdict : uint8_t { kPass, kCorrectness, kLiveness, kCrash };
+std::string_view verdict_name(RunVerdict v);
+
+struct RunResult {
+  RunVerdict verdict = RunVerdict::kPass;
+  std::string failure;      // first failure, naming step, layer and the first bad element
+  int64_t failure_step = -1;
+  int64_t steps_run = 0;
+  int64_t steps_aborted = 0;       // a DispatchError surfaced (or an async error at the sync)
+  int64_t steps_late_tainted = 0;  // aborted at the step-end sync because a late fault was armed
+  int64_t process_restarts = 0;    // poisoned device: fresh DispatchProcess and device
+  int64_t calls = 0;               // rope_cache calls
+  int64_t calls_fused = 0;
+  int64_t fallbacks = 0;
+  int64_t restores = 0;
+  int64_t surfaced_errors = 0;
+  std::array<int64_t, 5> fallbacks_by_class{};  // DispatchProcess counters, summed over restarts
+  std::array<int64_t, 5> surfaced_by_class{};
+  int64_t checks_passed = 0;
+  int64_t log_lines = 0;           // dispatcher lines + rebuild lines
+  int64_t liveness_steps_to_fused = -1;  // -1: never needed / not reached
+  bool liveness_exempt = false;    // the policy promised never to retry (sticky after unavailable)
+  // Fallback vs fused-shadow attention difference (the PR-order hazard), over all reads.
+  int64_t attention_reads = 0;
+  int64_t attention_reads_differing = 0;
+  double attention_max_abs_diff = 0.0;
+  // A documented weakness of the policy showed up (e.g. a backup that does not cover V, an
+  // out-of-place policy without any backup, when a faulty kernel scribbles outside its outputs).
+  // The run stops there; the campaign counts it per policy instead of failing.
+  std::string hazard;
+  FaultStats faults;  // summed over the run's devices
+  uint64_t digest = 0;
+};
+
+struct RunHooks {
+  // Called after every step (for a progress line); may be empty.
+  std::function<void(int64_t step, int64_t steps_total, const RunResult& so_far)> on_step;
+};
+
+RunResult run_simulation(const SimConfig& cfg, const RunHooks& hooks = {});
+
+}  // namespace rcsim::sim
