@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One batch on the GPU machine (issue 7 + 8): gpu tests, compute-sanitizer memcheck + racecheck,
+# `rcsim diff` + the PyTorch/HF reference, the kernel benchmarks and the PyTorch peer. Binaries
+# are built here with the cuda preset and carried in .gpu_carry/ (bin/ and lib/); every log and
+# JSON goes to $OUT. Usage (device machine): bash bench/run_on_gpu.sh [steps...]
+# steps: info tests sanitize diff bench peer (default: all, in that order)
+set -u
+OUT=${OUT:-/tmp/rcsim_gpu_out}
+mkdir -p "$OUT"
+CARRY=${CARRY:-.gpu_carry}
+export LD_LIBRARY_PATH="$PWD/$CARRY/lib:${LD_LIBRARY_PATH:-}"
+export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
+BIN="$CARRY/bin"
+LOG="$OUT/run.log"
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(info tests sanitize diff bench peer)
+step() { echo "=== $1 ($(date -u +%H:%M:%S))" | tee -a "$LOG"; }
+for s in "${steps[@]}"; do
+  case "$s" in
+    info)
+      step info
+      { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; date -u;
+        python3 -c 'import torch,transformers;print("torch",torch.__version__,"transformers",transformers.__version__)'; } 2>&1 | tee -a "$LOG" ;;
+    tests)
+      step tests
+      RCSIM_REQUIRE_GPU=1 timeout 400 "$BIN/gpu_backend_test" 2>&1 | tail -60 | tee -a "$LOG"
+      echo "gpu_backend_test exit ${PIPESTATUS[0]}" | tee -a "$LOG" ;;
+    sanitize)
+      for tool in memcheck racecheck; do
+        step "compute-sanitizer $tool"
+        RCSIM_REQUIRE_GPU=1 RCSIM_GPU_QUICK=1 timeout 300 compute-sanitizer --tool "$tool" \
+          --error-exitcode 99 "$BIN/gpu_backend_test" \
+          --gtest_filter='-*AiterGrid*:*Qwen3Shapes*:*FourGiB*' 2>&1 | tail -15 | tee -a "$LOG"
+        echo "compute-sanitizer $tool exit ${PIPESTATUS[0]}" | tee -a "$LOG"
+      done ;;
+    diff)
+      step diff
+      mkdir -p /tmp/rcsim_dump
+      timeout 300 "$BIN/rcsim" diff --shapes qwen3 --tokens 1024 --kv auto fp8_e4m3fn \
+        --report "$OUT/diff.json" --dump-dir /tmp/rcsim_dump 2>&1 | tee -a "$LOG"
+      echo "rcsim diff exit ${PIPESTATUS[0]}" | tee -a "$LOG"
+      step torch_reference
+      timeout 200 python3 tools/torch_reference.py /tmp/rcsim_dump --out "$OUT/torch_diff.json" 2>&1 | tee -a "$LOG" ;;
+    bench)
+      step gpu_bench
+      timeout 420 "$BIN/gpu_bench" --out "$OUT/gpu_bench.json" > "$OUT/gpu_bench.log" 2>&1
+      echo "gpu_bench exit $?" | tee -a "$LOG"; grep -E "device|copy|qwen3-8b .* (fused|nonfused_chain|policy)" "$OUT/gpu_bench.log" | tail -40 ;;
+    peer)
+      step torch_peer
+      timeout 400 python3 bench/torch_peer.py --out "$OUT/torch_peer.json" \
+        --shapes "${PEER_SHAPES:-qwen3-8b}" 2>&1 | tee "$OUT/torch_peer.log" | tail -40 ;;
+  esac
+done
+step done

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""The PyTorch peer of issue 8, timed in the same run as gpu_bench: the same math a user would
+write instead of the fused kernel -- HF-style per-head RMSNorm (fp32 variance), NeoX RoPE from a
+[max_pos, D] cos|sin table, q and k copied back into qkv, index_copy_ of k and v into a flat paged
+cache ([slots, Hkv, D], bf16) -- in four forms: eager, eager replayed in a CUDA graph,
+torch.compile, torch.compile replayed in a CUDA graph. Device events around many iterations,
+median of 7. Copy bandwidth (2 GiB device copy, read + write bytes) measured first.
+
+Usage: torch_peer.py --out torch_peer.json [--shapes qwen3-8b,...] [--tokens 1,8,...]
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+SHAPES = {"qwen3-0.6b": (16, 8, 128), "qwen3-8b": (32, 8, 128), "qwen3-32b": (64, 8, 128),
+          "qwen3-235b-tp8": (8, 1, 128)}
+MAX_POS = 4096
+
+
+def rope_cache_step(qkv, qw, kw, cos_sin, pos, slots, k_cache, v_cache, hq, hkv, d, eps):
+    t = qkv.shape[0]
+    q = qkv[:, : hq * d].view(t, hq, d)
+    k = qkv[:, hq * d : (hq + hkv) * d].view(t, hkv, d)
+    v = qkv[:, (hq + hkv) * d :].view(t, hkv, d)
+
+    def rms(x, w):
+        xf = x.float()
+        var = xf.pow(2).mean(-1, keepdim=True)
+        return w * (xf * torch.rsqrt(var + eps)).to(x.dtype)
+
+    def rope(x, cos, sin):
+        x1, x2 = x[..., : d // 2], x[..., d // 2 :]
+        return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+    rows = cos_sin[pos]
+    cos = torch.cat([rows[:, : d // 2]] * 2, -1).unsqueeze(1)
+    sin = torch.cat([rows[:, d // 2 :]] * 2, -1).unsqueeze(1)
+    qo = rope(rms(q, qw), cos, sin)
+    ko = rope(rms(k, kw), cos, sin)
+    q.copy_(qo)
+    k.copy_(ko)
+    k_cache.index_copy_(0, slots, ko)
+    v_cache.index_copy_(0, slots, v)
+
+
+def time_fn(fn, iters_target_ms=2.0):
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    for _ in range(3):
+        fn()
+    start.record(); fn(); stop.record(); torch.cuda.synchronize()
+    one = max(start.elapsed_time(stop), 1e-3)
+    n = int(min(max(iters_target_ms / one, 5), 400))
+    samples = []
+    for _ in range(7):
+        start.record()
+        for _ in range(n):
+            fn()
+        stop.record()
+        torch.cuda.synchronize()
+        samples.append(start.elapsed_time(stop) * 1000.0 / n)
+    return statistics.median(samples)
+
+
+def graphed(fn):
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn()
+    return g.replay
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--shapes", default="qwen3-8b")
+    ap.add_argument("--tokens", default="1,8,64,256,1024,4096,32768")
+    ap.add_argument("--no-compile", action="store_true")
+    args = ap.parse_args()
+    dev = "cuda"
+    torch.manual_seed(7)
+    out = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "rows": []}
+    a = torch.empty(1 << 30, dtype=torch.int16, device=dev).random_()
+    b = torch.empty_like(a)
+    out["copy_gbps"] = 2 * a.numel() * 2 / (time_fn(lambda: b.copy_(a)) * 1e3)
+    del a, b
+    print(f"gpu {out['gpu']} torch {out['torch']} copy {out['copy_gbps']:.0f} GB/s", flush=True)
+    compiled = None if args.no_compile else torch.compile(rope_cache_step, dynamic=True)
+    for name in args.shapes.split(","):
+        hq, hkv, d = SHAPES[name]
+        for t in [int(x) for x in args.tokens.split(",")]:
+            w = (hq + 2 * hkv) * d
+            qkv = (torch.randn(t, w, device=dev) + 0.1).bfloat16()
+            qw = (torch.rand(d, device=dev) + 0.5).bfloat16()
+            kw = (torch.rand(d, device=dev) + 0.5).bfloat16()
+            ang = torch.arange(MAX_POS, device=dev).float()[:, None] * (1e6 ** (-torch.arange(0, d, 2, device=dev).float() / d))
+            cos_sin = torch.cat([ang.cos(), ang.sin()], -1).bfloat16()
+            pos = torch.randint(0, MAX_POS, (t,), device=dev)
+            slots = torch.randperm(t + 64, device=dev)[:t]
+            k_cache = torch.zeros(t + 64, hkv, d, dtype=torch.bfloat16, device=dev)
+            v_cache = torch.zeros_like(k_cache)
+            call = lambda f: (lambda: f(qkv, qw, kw, cos_sin, pos, slots, k_cache, v_cache, hq, hkv, d, 1e-6))
+            floor_bytes = t * (w * 2 + (hq + hkv) * d * 2 + 2 * hkv * d * 2 + d * 2 + 16)
+            forms = {"eager": call(rope_cache_step)}
+            forms["eager+graph"] = graphed(forms["eager"])
+            if compiled is not None:
+                t0 = time.time()
+                forms["compile"] = call(compiled)
+                forms["compile"]()
+                torch.cuda.synchronize()
+                forms["compile+graph"] = graphed(forms["compile"])
+                print(f"  compile/capture {name} T={t}: {time.time() - t0:.1f}s", flush=True)
+            for form, fn in forms.items():
+                us = time_fn(fn)
+                row = {"shape": name, "tokens": t, "form": form, "us_per_call": us,
+                       "min_bytes": floor_bytes, "gbps": floor_bytes / (us * 1e3),
+                       "fraction_of_copy": floor_bytes / (us * 1e3) / out["copy_gbps"]}
+                out["rows"].append(row)
+                print(f"{name:<15} {t:>6} {form:<14} {us:>10.2f} us {row['gbps']:>7.0f} GB/s", flush=True)
+    json.dump(out, open(args.out, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

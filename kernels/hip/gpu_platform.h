@@ -1,0 +1,133 @@
+// The one place vendor names appear. Kernels and launchers are written against the HIP runtime
+// API; this header makes that API real for both compilers:
+//  - hipcc (AMD, HIP_PLATFORM=amd): the real <hip/hip_runtime.h>.
+//  - nvcc (NVIDIA): Debian's HIP 5.2 NVIDIA headers do not compile against CUDA 13, so the few
+//    HIP runtime calls and device intrinsics rcsim uses are mapped onto CUDA here, one by one.
+// Nothing else in rcsim may include a vendor header or name a vendor type.
+//
+// Warp (wavefront) width differs per vendor and is only ever read from kWarpSizeLanes. The fused
+// kernel's reductions run inside 32-lane groups (kGroupLanes), which fit in either width.
+#pragma once
+
+#if defined(__HIPCC__) && !defined(__CUDACC__)
+
+#include <hip/hip_runtime.h>
+
+namespace rcsim::gpu {
+inline constexpr int kWarpSizeLanes = 64;  // CDNA (gfx90a, gfx940..): wave64
+inline constexpr const char* kPlatformName = "hip-amd";
+// Lane exchange inside a group of `width` lanes (width divides the wavefront).
+template <typename T>
+__device__ __forceinline__ T shfl_xor(T v, int lane_mask, int width) {
+  return __shfl_xor(v, lane_mask, width);
+}
+template <typename T>
+__device__ __forceinline__ T shfl_idx(T v, int src_lane, int width) {
+  return __shfl(v, src_lane, width);
+}
+__device__ __forceinline__ void group_sync() { __syncthreads(); }
+}  // namespace rcsim::gpu
+
+#elif defined(__CUDACC__)
+
+#include <cuda_runtime.h>
+
+// ---- runtime types and constants -------------------------------------------------------------
+using hipError_t = cudaError_t;
+using hipStream_t = cudaStream_t;
+using hipEvent_t = cudaEvent_t;
+using hipDeviceProp_t = cudaDeviceProp;
+using hipMemcpyKind = cudaMemcpyKind;
+using hipGraph_t = cudaGraph_t;
+using hipGraphExec_t = cudaGraphExec_t;
+inline constexpr hipError_t hipSuccess = cudaSuccess;
+inline constexpr hipError_t hipErrorOutOfMemory = cudaErrorMemoryAllocation;
+inline constexpr hipError_t hipErrorInvalidValue = cudaErrorInvalidValue;
+inline constexpr hipError_t hipErrorIllegalAddress = cudaErrorIllegalAddress;
+inline constexpr hipError_t hipErrorLaunchFailure = cudaErrorLaunchFailure;
+inline constexpr hipError_t hipErrorAssert = cudaErrorAssert;
+inline constexpr hipError_t hipErrorNoDevice = cudaErrorNoDevice;
+inline constexpr hipMemcpyKind hipMemcpyHostToDevice = cudaMemcpyHostToDevice;
+inline constexpr hipMemcpyKind hipMemcpyDeviceToHost = cudaMemcpyDeviceToHost;
+inline constexpr hipMemcpyKind hipMemcpyDeviceToDevice = cudaMemcpyDeviceToDevice;
+inline constexpr int hipStreamCaptureModeGlobal = cudaStreamCaptureModeGlobal;
+
+// ---- runtime calls ---------------------------------------------------------------------------
+inline hipError_t hipMalloc(void** p, size_t bytes) { return cudaMalloc(p, bytes); }
+inline hipError_t hipFree(void* p) { return cudaFree(p); }
+inline hipError_t hipMemcpy(void* dst, const void* src, size_t bytes, hipMemcpyKind kind) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+inline hipError_t hipMemcpyAsync(void* dst, const void* src, size_t bytes, hipMemcpyKind kind,
+                                 hipStream_t s) {
+  return cudaMemcpyAsync(dst, src, bytes, kind, s);
+}
+inline hipError_t hipMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch,
+                                   size_t width, size_t height, hipMemcpyKind kind, hipStream_t s) {
+  return cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, s);
+}
+inline hipError_t hipMemset(void* p, int value, size_t bytes) { return cudaMemset(p, value, bytes); }
+inline hipError_t hipMemsetAsync(void* p, int value, size_t bytes, hipStream_t s) {
+  return cudaMemsetAsync(p, value, bytes, s);
+}
+inline hipError_t hipDeviceSynchronize() { return cudaDeviceSynchronize(); }
+inline hipError_t hipStreamSynchronize(hipStream_t s) { return cudaStreamSynchronize(s); }
+inline hipError_t hipStreamCreate(hipStream_t* s) { return cudaStreamCreate(s); }
+inline hipError_t hipStreamDestroy(hipStream_t s) { return cudaStreamDestroy(s); }
+inline hipError_t hipGetLastError() { return cudaGetLastError(); }
+inline hipError_t hipPeekAtLastError() { return cudaPeekAtLastError(); }
+inline const char* hipGetErrorString(hipError_t e) { return cudaGetErrorString(e); }
+inline const char* hipGetErrorName(hipError_t e) { return cudaGetErrorName(e); }
+inline hipError_t hipGetDeviceCount(int* n) { return cudaGetDeviceCount(n); }
+inline hipError_t hipGetDevice(int* d) { return cudaGetDevice(d); }
+inline hipError_t hipGetDeviceProperties(hipDeviceProp_t* p, int d) {
+  return cudaGetDeviceProperties(p, d);
+}
+inline hipError_t hipMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  return cudaMemGetInfo(free_bytes, total_bytes);
+}
+inline hipError_t hipEventCreate(hipEvent_t* e) { return cudaEventCreate(e); }
+inline hipError_t hipEventDestroy(hipEvent_t e) { return cudaEventDestroy(e); }
+inline hipError_t hipEventRecord(hipEvent_t e, hipStream_t s) { return cudaEventRecord(e, s); }
+inline hipError_t hipEventSynchronize(hipEvent_t e) { return cudaEventSynchronize(e); }
+inline hipError_t hipEventElapsedTime(float* ms, hipEvent_t a, hipEvent_t b) {
+  return cudaEventElapsedTime(ms, a, b);
+}
+inline hipError_t hipStreamBeginCapture(hipStream_t s, int mode) {
+  return cudaStreamBeginCapture(s, static_cast<cudaStreamCaptureMode>(mode));
+}
+inline hipError_t hipStreamEndCapture(hipStream_t s, hipGraph_t* g) {
+  return cudaStreamEndCapture(s, g);
+}
+inline hipError_t hipGraphInstantiate(hipGraphExec_t* e, hipGraph_t g, void*, void*, size_t) {
+  return cudaGraphInstantiate(e, g, 0);
+}
+inline hipError_t hipGraphLaunch(hipGraphExec_t e, hipStream_t s) { return cudaGraphLaunch(e, s); }
+inline hipError_t hipGraphExecDestroy(hipGraphExec_t e) { return cudaGraphExecDestroy(e); }
+inline hipError_t hipGraphDestroy(hipGraph_t g) { return cudaGraphDestroy(g); }
+
+namespace rcsim::gpu {
+inline constexpr int kWarpSizeLanes = 32;
+inline constexpr const char* kPlatformName = "cuda";
+// All 32 lanes of a warp take part: rcsim's groups exit as a whole (never lane by lane).
+inline constexpr unsigned kFullWarpMask = 0xFFFFFFFFu;
+template <typename T>
+__device__ __forceinline__ T shfl_xor(T v, int lane_mask, int width) {
+  return __shfl_xor_sync(kFullWarpMask, v, lane_mask, width);
+}
+template <typename T>
+__device__ __forceinline__ T shfl_idx(T v, int src_lane, int width) {
+  return __shfl_sync(kFullWarpMask, v, src_lane, width);
+}
+__device__ __forceinline__ void group_sync() { __syncthreads(); }
+}  // namespace rcsim::gpu
+
+#else
+#error "kernels/hip/gpu_platform.h is for hipcc or nvcc only; the host-only build never includes it"
+#endif
+
+namespace rcsim::gpu {
+// The fused kernel's reduction group (semantics.md 2.1): 32 lanes on every vendor.
+inline constexpr int kGroupLanes = 32;
+static_assert(kWarpSizeLanes % kGroupLanes == 0, "a reduction group must fit in one warp");
+}  // namespace rcsim::gpu
