@@ -106,12 +106,31 @@ int64_t pick_tokens(TokenClass cls, int64_t block_size, int64_t small_value, int
   return 1;
 }
 
-// A uniform index into a table of n entries that shrinks towards entry 0 (the smallest).
-// (rc::gen::inRange scales with RapidCheck's size and would starve the big shapes.)
+// Every structural choice goes through these. Uniform at any RapidCheck size, and shrinking
+// towards the first entry (the smallest / simplest). Why not the library's helpers:
+// rc::gen::element / elementOf / weightedElement do not shrink at all, and rc::gen::inRange scales
+// with the size, which starves the big shapes in a short run.
+int64_t pick_int(int64_t lo, int64_t hi_exclusive) {
+  return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange<int64_t>(lo, hi_exclusive));
+}
 std::size_t pick_index(std::size_t n) {
-  std::vector<std::size_t> indices(n);
-  for (std::size_t i = 0; i < n; ++i) indices[i] = i;
-  return *rc::gen::elementOf(indices);
+  return static_cast<std::size_t>(pick_int(0, static_cast<int64_t>(n)));
+}
+template <typename T>
+T pick(std::initializer_list<T> values) {
+  return *(values.begin() + pick_index(values.size()));
+}
+// Weighted choice: entry i is chosen with weight w_i; shrinks towards the first entry.
+template <typename T>
+T pick_weighted(std::initializer_list<std::pair<int64_t, T>> entries) {
+  int64_t total = 0;
+  for (const auto& e : entries) total += e.first;
+  int64_t r = pick_int(0, total);
+  for (const auto& e : entries) {
+    if (r < e.first) return e.second;
+    r -= e.first;
+  }
+  return entries.begin()->second;
 }
 
 }  // namespace
@@ -130,22 +149,21 @@ rc::Gen<CallCase> gen_call_case(CaseOptions options) {
             ? kRotaryDivisors[pick_index(kRotaryDivisors.size())]
             : 1;
     cfg.rotary_dim = cfg.head_dim / rotary_divisor;
-    cfg.is_neox = options.allow_gptj ? *rc::gen::element(true, false) : true;
-    cfg.act_dtype = options.allow_fp16 ? *rc::gen::element(DType::kBF16, DType::kFP16)
+    cfg.is_neox = options.allow_gptj ? pick({true, false}) : true;
+    cfg.act_dtype = options.allow_fp16 ? pick({DType::kBF16, DType::kFP16})
                                        : DType::kBF16;
     if (options.kv_cache_dtype) {
       cfg.kv_cache_dtype = *options.kv_cache_dtype;
     } else if (options.allow_fp8) {
-      cfg.kv_cache_dtype = *rc::gen::element(KvCacheDtype::kAuto, KvCacheDtype::kFp8E4M3FN,
-                                             KvCacheDtype::kFp8E4M3FNUZ);
+      cfg.kv_cache_dtype = pick({KvCacheDtype::kAuto, KvCacheDtype::kFp8E4M3FN,
+                                KvCacheDtype::kFp8E4M3FNUZ});
     } else {
       cfg.kv_cache_dtype = KvCacheDtype::kAuto;
     }
-    cfg.amax_floor = options.amax_floor ? *options.amax_floor : *rc::gen::element(false, true);
-    cfg.eps = *rc::gen::element(1e-6f, 1e-5f);
+    cfg.amax_floor = options.amax_floor ? *options.amax_floor : pick({false, true});
+    cfg.eps = pick({1e-6f, 1e-5f});
     cfg.block_size = kBlockSizes[pick_index(kBlockSizes.size())];
-    cfg.max_position = kMaxPositions[*rc::gen::weightedElement<std::size_t>(
-        {{4, 0}, {4, 1}, {2, 2}, {1, 3}})];
+    cfg.max_position = kMaxPositions[pick_weighted<std::size_t>({{4, 0}, {4, 1}, {2, 2}, {1, 3}})];
 
     // Token count: the AITER grid only up to the budget's cap (the big ones are nightly).
     const int64_t tokens_max = budget().tokens_max;
@@ -156,15 +174,15 @@ rc::Gen<CallCase> gen_call_case(CaseOptions options) {
     }
     c.token_class =
         grid_allowed > 0
-            ? *rc::gen::weightedElement<TokenClass>({{3, TokenClass::kOne},
-                                                     {4, TokenClass::kSmall},
-                                                     {2, TokenClass::kPageBoundary},
-                                                     {2, TokenClass::kAiterGrid}})
-            : *rc::gen::weightedElement<TokenClass>(
+            ? pick_weighted<TokenClass>({{3, TokenClass::kOne},
+                                         {4, TokenClass::kSmall},
+                                         {2, TokenClass::kPageBoundary},
+                                         {2, TokenClass::kAiterGrid}})
+            : pick_weighted<TokenClass>(
                   {{3, TokenClass::kOne}, {4, TokenClass::kSmall}, {2, TokenClass::kPageBoundary}});
-    const int64_t small_value = *rc::gen::inRange<int64_t>(2, 17);
-    const int64_t edge_pages = *rc::gen::inRange<int64_t>(1, 3);
-    const int64_t edge_delta = *rc::gen::inRange<int64_t>(-1, 2);
+    const int64_t small_value = pick_int(2, 17);
+    const int64_t edge_pages = pick_int(1, 3);
+    const int64_t edge_delta = pick_int(-1, 2);
     const std::size_t grid_index =
         grid_allowed > 0 ? pick_index(grid_allowed) : 0;
     c.num_tokens = std::min(pick_tokens(c.token_class, cfg.block_size, small_value, edge_pages,
@@ -174,21 +192,21 @@ rc::Gen<CallCase> gen_call_case(CaseOptions options) {
 
     // Cache big enough for T distinct slots plus at least one free page (so "untouched" exists).
     const int64_t pages_needed = (t + cfg.block_size - 1) / cfg.block_size;
-    cfg.num_blocks = pages_needed + *rc::gen::inRange<int64_t>(1, 4);
+    cfg.num_blocks = pages_needed + pick_int(1, 4);
     RCSIM_ASSERT(cfg.num_blocks <= limits::kBlocksMax, "num_blocks {}", cfg.num_blocks);
 
-    c.slot_pattern = *rc::gen::element(SlotPattern::kRandomSubset, SlotPattern::kRunAcrossPage,
-                                       SlotPattern::kTrailingPadding);
-    c.position_pattern = *rc::gen::element(PositionPattern::kRandom, PositionPattern::kPrefillRun,
-                                           PositionPattern::kBoundary);
+    c.slot_pattern = pick({SlotPattern::kRandomSubset, SlotPattern::kRunAcrossPage,
+                           SlotPattern::kTrailingPadding});
+    c.position_pattern = pick({PositionPattern::kRandom, PositionPattern::kPrefillRun,
+                               PositionPattern::kBoundary});
     c.weight_class = options.weight_class
                          ? *options.weight_class
-                         : *rc::gen::element(WeightClass::kAsymmetric, WeightClass::kPairSymmetric);
+                         : pick({WeightClass::kAsymmetric, WeightClass::kPairSymmetric});
     std::vector<InputClass> inputs = {InputClass::kRandomNonZero};
     if (options.allow_special_inputs) inputs.push_back(InputClass::kSpecialValues);
     if (options.allow_zero_head) inputs.push_back(InputClass::kZeroHead);
-    c.input_class = *rc::gen::elementOf(inputs);
-    c.data_seed = *rc::gen::noShrink(rc::gen::arbitrary<uint64_t>());
+    c.input_class = inputs[pick_index(inputs.size())];
+    c.data_seed = *rc::gen::resize(rc::kNominalSize, rc::gen::noShrink(rc::gen::arbitrary<uint64_t>()));
 
     // Positions and slots come from the data seed: structure shrinks, values replay.
     Prng prng = Prng::stream(c.data_seed, "batch");
@@ -349,7 +367,9 @@ CallTensors make_call_tensors(const CallCase& c) {
   const DType cache_dtype = cfg.cache_storage_dtype();
   const int64_t x = cfg.x();
   t.k_cache = HostTensor(cache_dtype, {cfg.num_blocks, cfg.num_heads_kv, d / x, cfg.block_size, x});
-  t.v_cache = HostTensor(cache_dtype, {cfg.num_blocks, cfg.num_heads_kv, cfg.block_size / x, d, x});
+  // ATOM's 4-D label view [NB, Hkv, D, BS]; the memory order is what the writer chose (the fused
+  // kernel and reshape_and_cache(asm_layout) write the shuffle order into the same bytes).
+  t.v_cache = HostTensor(cache_dtype, {cfg.num_blocks, cfg.num_heads_kv, d, cfg.block_size});
   t.k_cache.fill_pattern(kCacheSentinelByte);
   t.v_cache.fill_pattern(kCacheSentinelByte);
   if (is_fp8(cfg.kv_cache_dtype)) {

@@ -107,7 +107,7 @@ struct CallTensors {
   HostTensor positions;  // [T] i64
   HostTensor slots;      // [T] i64
   HostTensor k_cache;    // [NB, Hkv, D/x, BS, x]
-  HostTensor v_cache;    // shuffle [NB, Hkv, BS/x, D, x]
+  HostTensor v_cache;    // 4-D label [NB, Hkv, D, BS] (ATOM); bytes in the writer's order
   HostTensor k_scale;    // [NB, Hkv, BS] fp32 (fp8 only; empty for "auto")
   HostTensor v_scale;
 
