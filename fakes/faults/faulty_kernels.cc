@@ -234,10 +234,12 @@ struct FaultyKernelSet::Impl {
 
   // Device-wide state first (a poisoned device fails everything; a pending late error surfaces),
   // then the first rule of this site whose modifiers fire on this call. Caller holds no lock.
+  // select_rule = false: a device operation that is no site's call (taking the backup copy): only
+  // the device state applies, and it is not counted as a call of `site`.
   Decision begin_call(FaultSite site, std::string_view kernel, bool select_rule = true) {
     std::lock_guard<std::mutex> lock(mu);
-    ++stats.calls[ix(site)];
-    const int64_t call = ++call_index[ix(site)];
+    if (select_rule) ++stats.calls[ix(site)];
+    const int64_t call = select_rule ? ++call_index[ix(site)] : call_index[ix(site)];
     if (poisoned) {
       ++stats.injections[ix(site)][ix(FaultKind::kSticky)];
       throw injected(FailureClass::kStickyDevice, kernel,

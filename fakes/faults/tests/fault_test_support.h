@@ -77,7 +77,10 @@ struct Layer {
   HostTensor qkv, q_weight, k_weight, cos_sin, positions, slots;
   std::array<HostTensor, kBufCount> out;  // out[kQkv] unused (qkv is the buffer)
 
-  Layer(const AttentionConfig& c, int64_t num_tokens, uint64_t stream) : cfg(c), tokens(num_tokens) {
+  // v_cache_4d: the 4-D [NB, H, D, BS] label over shuffle memory that ATOM passes (the
+  // dispatcher's prevalidation requires it); otherwise the 5-D shuffle view. Same bytes either way.
+  Layer(const AttentionConfig& c, int64_t num_tokens, uint64_t stream, bool v_cache_4d = false)
+      : cfg(c), tokens(num_tokens) {
     Prng rng = Prng::stream(test_seed(), "fault-layer", stream);
     const int64_t d = c.head_dim;
     qkv = HostTensor(c.act_dtype, {tokens, c.qkv_width()});
@@ -102,7 +105,8 @@ struct Layer {
     const DType cd = c.cache_storage_dtype();
     const int64_t x = c.x();
     out[kKCache] = HostTensor(cd, {c.num_blocks, c.num_heads_kv, d / x, c.block_size, x});
-    out[kVCache] = HostTensor(cd, {c.num_blocks, c.num_heads_kv, c.block_size / x, d, x});
+    out[kVCache] = v_cache_4d ? HostTensor(cd, {c.num_blocks, c.num_heads_kv, d, c.block_size})
+                              : HostTensor(cd, {c.num_blocks, c.num_heads_kv, c.block_size / x, d, x});
     out[kKCache].fill_pattern(kCacheSentinel);
     out[kVCache].fill_pattern(kCacheSentinel);
     if (is_fp8(c.kv_cache_dtype)) {
