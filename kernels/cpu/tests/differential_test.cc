@@ -163,11 +163,11 @@ Agreement compare_qk(const testing::Layer& a, const testing::Layer& b, double at
 
 TEST(FusedVsPrOrder, EqualForPairSymmetricWeightsDifferentOtherwise) {
   const uint64_t seed = testing::test_seed();
-  // bf16 has 8 significant bits (eps 2^-8). Each path rounds twice and their rms factors are
-  // computed from differently rounded values: allow 4 eps relative, and 4 eps absolute for
+  // bf16 has 8 significant bits: unit roundoff u = 2^-8. Each path rounds twice, and the two rms
+  // factors come from differently rounded values: allow 4u relative, and 4u absolute for
   // normalised values of order 1.
-  const double eps_bf16 = std::ldexp(1.0, -8);
-  const double rtol = 4 * eps_bf16, atol = 4 * eps_bf16;
+  const double u_bf16 = std::ldexp(1.0, -8);
+  const double rtol = 4 * u_bf16, atol = 4 * u_bf16;
   int index = 0;
   for (const Shape& s : kQwen3Shapes) {
     for (bool neox : {true, false}) {
