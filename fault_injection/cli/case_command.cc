@@ -1,5 +1,559 @@
-// Owner: the dispatcher work (issue 3). Until then `rcsim case` is not registered.
+// `rcsim case --in CASE.json --out DIR`: one rope_cache call, fully described by a JSON case file,
+// run through the dispatcher on the CPU backend (optionally under a fault plan), with every input
+// and output written as .npy so that anyone can recompute the outputs independently (e.g. from
+// PyTorch). Tensors dumped from PyTorch can be replayed by naming them under "inputs".
+//
+// Case file (unknown keys are errors, so a typo never silently falls back to a default):
+//   {
+//     "description": "free text",
+//     "config": {"num_heads_q": 4, "num_heads_kv": 2, "head_dim": 128, "rotary_dim": 128,
+//                "is_neox": true, "eps": 1e-6, "act_dtype": "bf16",
+//                "kv_cache_dtype": "auto" | "fp8_e4m3fn" | "fp8_e4m3fnuz", "block_size": 16,
+//                "num_blocks": 4, "max_position": 256, "amax_floor": false, "rope_theta": 1e6},
+//     "layer": {"rotary": true, "q_norm": true, "k_norm": true, "sliding_window": -1,
+//               "logic": "pr279" | "pr-base", "strict": false},
+//     "policy": "pr279" | "pr279-model-order" | "sticky" | "qk-slice-backup" | "out-of-place" |
+//               "prevalidate",
+//     "backend": "cpu", "faults": "fused:unavailable", "seed": 42,
+//     "tokens": 6, "padding_tokens": 1, "qkv_present": true,
+//     "inputs": {"qkv": "qkv.npy", ...}   // any of the input names below; paths relative to
+//   }                                     // the case file
+// Generated inputs are random and non-zero (one seed, rcsim::Prng), cos/sin is a real trig table
+// (theta = rope_theta) rounded to the activation dtype, caches and scales start sentinel-filled.
+//
+// Output: DIR/{qkv,k_cache,v_cache,k_scale,v_scale,q,k}.npy (scales only for fp8 caches; q/k only
+// when the call returned), DIR/meta.json (real dtypes, shapes, layouts), DIR/record.json (branch,
+// attempt, restore, failure, log lines), DIR/inputs/*.npy (every input, as used).
+// Exit codes: 0 the call ran (a DispatchError is a result, recorded in record.json); 1 a bad
+// command line or case file (clear error on stderr, nothing written).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+#include "core/dispatch/rope_cache_dispatcher.h"
+#include "core/io/npy.h"
+#include "core/limits.h"
+#include "core/prng.h"
+#include "fakes/faults/faulty_kernels.h"
 #include "fault_injection/cli/commands.h"
+#include "fault_injection/plan/fault_plan.h"
+#include "kernels/cpu/cpu_backend.h"
+
 namespace rcsim::cli {
-void register_case_command(CLI::App& /*app*/, int& /*exit_code*/) {}
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr uint8_t kCacheSentinelByte = 0xA5;
+constexpr uint8_t kScaleSentinelByte = 0x7B;
+constexpr std::size_t kCaseFileBytesMax = 1 << 20;
+constexpr double kRopeThetaDefault = 1e6;
+
+// Input names, in the order they are generated and written.
+constexpr std::string_view kInputNames[] = {"qkv",      "positions", "slot_mapping",
+                                            "cos_sin_cache", "q_weight", "k_weight",
+                                            "k_cache",  "v_cache",   "k_scale",
+                                            "v_scale"};
+
+struct CaseSpec {
+  fs::path case_dir;
+  LayerSpec layer;
+  double rope_theta = kRopeThetaDefault;
+  std::optional<int64_t> tokens;
+  int64_t padding_tokens = 0;
+  bool qkv_present = true;
+  std::string faults;
+  uint64_t seed = 0;
+  std::map<std::string, fs::path, std::less<>> input_files;
+  json echo;  // the case as read, copied into record.json
+};
+
+// ---- strict JSON access --------------------------------------------------------------------
+void require_object(const json& j, std::string_view where) {
+  RCSIM_REQUIRE(j.is_object(), "case file: '{}' must be a JSON object", where);
+}
+void reject_unknown_keys(const json& j, std::string_view where,
+                         std::initializer_list<std::string_view> allowed) {
+  for (const auto& [key, value] : j.items()) {
+    bool known = false;
+    for (std::string_view a : allowed) known = known || key == a;
+    RCSIM_REQUIRE(known, "case file: unknown key '{}' in '{}'", key, where);
+  }
+}
+int64_t get_int(const json& j, std::string_view key, int64_t fallback, std::string_view where) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(std::string(key));
+  RCSIM_REQUIRE(v.is_number_integer(), "case file: '{}.{}' must be an integer", where, key);
+  return v.get<int64_t>();
+}
+double get_number(const json& j, std::string_view key, double fallback, std::string_view where) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(std::string(key));
+  RCSIM_REQUIRE(v.is_number(), "case file: '{}.{}' must be a number", where, key);
+  return v.get<double>();
+}
+bool get_bool(const json& j, std::string_view key, bool fallback, std::string_view where) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(std::string(key));
+  RCSIM_REQUIRE(v.is_boolean(), "case file: '{}.{}' must be true or false", where, key);
+  return v.get<bool>();
+}
+std::string get_string(const json& j, std::string_view key, std::string fallback,
+                       std::string_view where) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(std::string(key));
+  RCSIM_REQUIRE(v.is_string(), "case file: '{}.{}' must be a string", where, key);
+  return v.get<std::string>();
+}
+
+CaseSpec parse_case(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  RCSIM_REQUIRE(!ec, "case file {}: cannot read: {}", path.string(), ec.message());
+  RCSIM_REQUIRE(size <= kCaseFileBytesMax, "case file {}: {} bytes exceeds {}", path.string(),
+                size, kCaseFileBytesMax);
+  std::ifstream in(path);
+  json root;
+  try {
+    root = json::parse(in);
+  } catch (const json::exception& e) {
+    throw InvalidInput(fmt::format("case file {}: invalid JSON: {}", path.string(), e.what()));
+  }
+  require_object(root, "<root>");
+  reject_unknown_keys(root, "<root>",
+                      {"description", "config", "layer", "policy", "backend", "faults", "seed",
+                       "tokens", "padding_tokens", "qkv_present", "inputs"});
+  CaseSpec s;
+  s.echo = root;
+  s.case_dir = path.parent_path();
+  RCSIM_REQUIRE(root.contains("config"), "case file: 'config' is required");
+  const json& cj = root.at("config");
+  require_object(cj, "config");
+  reject_unknown_keys(cj, "config",
+                      {"num_heads_q", "num_heads_kv", "head_dim", "rotary_dim", "is_neox", "eps",
+                       "act_dtype", "kv_cache_dtype", "block_size", "num_blocks", "max_position",
+                       "amax_floor", "rope_theta"});
+  AttentionConfig& c = s.layer.attn;
+  c.num_heads_q = get_int(cj, "num_heads_q", c.num_heads_q, "config");
+  c.num_heads_kv = get_int(cj, "num_heads_kv", c.num_heads_kv, "config");
+  c.head_dim = get_int(cj, "head_dim", c.head_dim, "config");
+  c.rotary_dim = get_int(cj, "rotary_dim", c.head_dim, "config");
+  c.is_neox = get_bool(cj, "is_neox", c.is_neox, "config");
+  c.eps = static_cast<float>(get_number(cj, "eps", c.eps, "config"));
+  const std::string act = get_string(cj, "act_dtype", "bf16", "config");
+  const auto act_dtype = dtype_from_name(act);
+  RCSIM_REQUIRE(act_dtype && is_activation_dtype(*act_dtype),
+                "case file: config.act_dtype '{}' must be bf16 or fp16", act);
+  c.act_dtype = *act_dtype;
+  const std::string kv = get_string(cj, "kv_cache_dtype", "auto", "config");
+  const auto kv_dtype = kv_cache_dtype_from_name(kv);
+  RCSIM_REQUIRE(kv_dtype.has_value(),
+                "case file: config.kv_cache_dtype '{}' must be auto, fp8_e4m3fn or fp8_e4m3fnuz",
+                kv);
+  c.kv_cache_dtype = *kv_dtype;
+  c.block_size = get_int(cj, "block_size", c.block_size, "config");
+  c.num_blocks = get_int(cj, "num_blocks", c.num_blocks, "config");
+  c.max_position = get_int(cj, "max_position", c.max_position, "config");
+  c.amax_floor = get_bool(cj, "amax_floor", c.amax_floor, "config");
+  s.rope_theta = get_number(cj, "rope_theta", kRopeThetaDefault, "config");
+  RCSIM_REQUIRE(s.rope_theta > 1.0 && s.rope_theta <= 1e12, "case file: rope_theta {} outside (1, 1e12]",
+                s.rope_theta);
+  validate_attention_config(c);
+
+  if (root.contains("layer")) {
+    const json& lj = root.at("layer");
+    require_object(lj, "layer");
+    reject_unknown_keys(lj, "layer",
+                        {"rotary", "q_norm", "k_norm", "sliding_window", "logic", "strict"});
+    s.layer.has_rotary = get_bool(lj, "rotary", true, "layer");
+    s.layer.has_q_norm = get_bool(lj, "q_norm", true, "layer");
+    s.layer.has_k_norm = get_bool(lj, "k_norm", true, "layer");
+    s.layer.sliding_window = get_int(lj, "sliding_window", -1, "layer");
+    RCSIM_REQUIRE(s.layer.sliding_window >= -1, "case file: layer.sliding_window must be >= -1");
+    const std::string logic = get_string(lj, "logic", "pr279", "layer");
+    RCSIM_REQUIRE(logic == "pr279" || logic == "pr-base",
+                  "case file: layer.logic '{}' must be pr279 or pr-base", logic);
+    s.layer.logic = logic == "pr279" ? DecisionLogic::kPr279 : DecisionLogic::kPrBase;
+    s.layer.strict = get_bool(lj, "strict", false, "layer");
+  }
+  const std::string policy = get_string(root, "policy", "pr279", "<root>");
+  const auto p = policy_from_name(policy);
+  RCSIM_REQUIRE(p.has_value(),
+                "case file: policy '{}' unknown (pr279, pr279-model-order, sticky, "
+                "qk-slice-backup, out-of-place, prevalidate)",
+                policy);
+  s.layer.policy = *p;
+  const std::string backend = get_string(root, "backend", "cpu", "<root>");
+  RCSIM_REQUIRE(backend == "cpu", "case file: backend '{}' is not available (only 'cpu')",
+                backend);
+  s.faults = get_string(root, "faults", "", "<root>");
+  RCSIM_REQUIRE(root.contains("seed"), "case file: 'seed' is required (it drives every input)");
+  RCSIM_REQUIRE(root.at("seed").is_number_unsigned(),
+                "case file: 'seed' must be a non-negative integer");
+  s.seed = root.at("seed").get<uint64_t>();
+  if (root.contains("tokens")) {
+    s.tokens = get_int(root, "tokens", 0, "<root>");
+    RCSIM_REQUIRE(*s.tokens >= 1 && *s.tokens <= limits::kTokensPerBatchMax,
+                  "case file: tokens {} outside [1, {}]", *s.tokens, limits::kTokensPerBatchMax);
+  }
+  s.padding_tokens = get_int(root, "padding_tokens", 0, "<root>");
+  s.qkv_present = get_bool(root, "qkv_present", true, "<root>");
+  if (root.contains("inputs")) {
+    const json& ij = root.at("inputs");
+    require_object(ij, "inputs");
+    for (const auto& [name, value] : ij.items()) {
+      bool known = false;
+      for (std::string_view n : kInputNames) known = known || name == n;
+      RCSIM_REQUIRE(known, "case file: unknown input '{}' (expected one of qkv, positions, "
+                           "slot_mapping, cos_sin_cache, q_weight, k_weight, k_cache, v_cache, "
+                           "k_scale, v_scale)", name);
+      RCSIM_REQUIRE(value.is_string(), "case file: inputs.{} must be a path string", name);
+      const fs::path file(value.get<std::string>());
+      s.input_files[name] = file.is_absolute() ? file : s.case_dir / file;
+    }
+  }
+  return s;
+}
+
+// ---- inputs --------------------------------------------------------------------------------
+struct CaseTensors {
+  std::map<std::string, HostTensor, std::less<>> t;  // every input, by name
+  const HostTensor* get(std::string_view name) const {
+    auto it = t.find(name);
+    return it == t.end() ? nullptr : &it->second;
+  }
+};
+
+// The dtype an input is stored in; shapes are checked by the dispatcher before it writes.
+DType input_dtype(std::string_view name, const AttentionConfig& c) {
+  if (name == "positions" || name == "slot_mapping") return DType::kI64;
+  if (name == "k_cache" || name == "v_cache") return c.cache_storage_dtype();
+  if (name == "k_scale" || name == "v_scale") return DType::kFP32;
+  return c.act_dtype;
+}
+
+bool input_used(std::string_view name, const CaseSpec& s) {
+  const AttentionConfig& c = s.layer.attn;
+  if (name == "q_weight") return s.layer.has_q_norm;
+  if (name == "k_weight") return s.layer.has_k_norm;
+  if (name == "cos_sin_cache") return s.layer.has_rotary;
+  if (name == "k_scale" || name == "v_scale") return is_fp8(c.kv_cache_dtype);
+  return true;
+}
+
+// A real RoPE table as aiter builds it: inv_freq[j] = 1 / theta^(2j/rot) and freqs = p * inv_freq
+// in fp32, cos and sin rounded to the activation dtype; row p = [cos(rot/2) | sin(rot/2)].
+HostTensor make_cos_sin(const AttentionConfig& c, double theta) {
+  const int64_t half = c.rotary_dim / 2;
+  HostTensor t(c.act_dtype, {c.max_position, c.rotary_dim});
+  auto out = t.as<uint16_t>();
+  std::vector<float> inv_freq(static_cast<std::size_t>(half));
+  for (int64_t j = 0; j < half; ++j) {
+    inv_freq[static_cast<std::size_t>(j)] = static_cast<float>(
+        1.0 / std::pow(theta, static_cast<double>(2 * j) / static_cast<double>(c.rotary_dim)));
+  }
+  for (int64_t p = 0; p < c.max_position; ++p) {
+    for (int64_t j = 0; j < half; ++j) {
+      const float angle = static_cast<float>(p) * inv_freq[static_cast<std::size_t>(j)];
+      const auto row = static_cast<std::size_t>(p * c.rotary_dim);
+      out[row + static_cast<std::size_t>(j)] = float_to_activation(std::cos(angle), c.act_dtype);
+      out[row + static_cast<std::size_t>(half + j)] =
+          float_to_activation(std::sin(angle), c.act_dtype);
+    }
+  }
+  return t;
+}
+
+HostTensor generate_input(std::string_view name, const CaseSpec& s, int64_t tokens) {
+  const AttentionConfig& c = s.layer.attn;
+  Prng rng = Prng::stream(s.seed, "case-input", label_hash(name));
+  const DType dt = input_dtype(name, c);
+  if (name == "qkv") {
+    HostTensor t(dt, {tokens, c.qkv_width()});
+    for (uint16_t& e : t.as<uint16_t>()) e = float_to_activation(rng.nonzero_float(0.25f, 2.0f), dt);
+    return t;
+  }
+  if (name == "positions") {
+    HostTensor t(dt, {tokens});
+    for (int64_t& p : t.as<int64_t>()) p = rng.range(0, c.max_position - 1);
+    return t;
+  }
+  if (name == "slot_mapping") {
+    // Distinct slots (a partial Fisher-Yates over all slots), the trailing tokens padding (-1).
+    HostTensor t(dt, {tokens});
+    std::vector<int64_t> slots(static_cast<std::size_t>(c.num_slots()));
+    for (std::size_t i = 0; i < slots.size(); ++i) slots[i] = static_cast<int64_t>(i);
+    for (int64_t i = 0; i < tokens; ++i) {
+      const auto ui = static_cast<std::size_t>(i);
+      const auto j = ui + rng.below(slots.size() - ui);
+      std::swap(slots[ui], slots[j]);
+      t.as<int64_t>()[ui] = i >= tokens - s.padding_tokens ? -1 : slots[ui];
+    }
+    return t;
+  }
+  if (name == "cos_sin_cache") return make_cos_sin(c, s.rope_theta);
+  if (name == "q_weight" || name == "k_weight") {
+    // Positive like trained norm weights, and not pair-symmetric, so the two fallback orders differ.
+    HostTensor t(dt, {c.head_dim});
+    for (uint16_t& e : t.as<uint16_t>()) {
+      e = float_to_activation(std::fabs(rng.nonzero_float(0.5f, 1.5f)), dt);
+    }
+    return t;
+  }
+  const int64_t x = c.x();
+  if (name == "k_cache" || name == "v_cache") {
+    HostTensor t = name == "k_cache"
+                       ? HostTensor(dt, {c.num_blocks, c.num_heads_kv, c.head_dim / x,
+                                         c.block_size, x})
+                       : HostTensor(dt, {c.num_blocks, c.num_heads_kv, c.head_dim, c.block_size});
+    t.fill_pattern(kCacheSentinelByte);
+    return t;
+  }
+  HostTensor t(dt, {c.num_blocks, c.num_heads_kv, c.block_size});  // k_scale / v_scale
+  t.fill_pattern(kScaleSentinelByte);
+  return t;
+}
+
+CaseTensors build_inputs(const CaseSpec& s) {
+  CaseTensors ct;
+  for (const auto& [name, file] : s.input_files) {
+    RCSIM_REQUIRE(input_used(name, s), "case file: input '{}' is given but this layer never reads it",
+                  name);
+    ct.t[name] = io::read_npy(file, input_dtype(name, s.layer.attn));
+  }
+  // Token count: the case's "tokens", else the first dimension of a loaded per-token input.
+  std::optional<int64_t> tokens = s.tokens;
+  for (std::string_view name : {"qkv", "positions", "slot_mapping"}) {
+    if (tokens) break;
+    if (const HostTensor* t = ct.get(name); t != nullptr && !t->shape().empty()) {
+      tokens = t->shape()[0];
+    }
+  }
+  RCSIM_REQUIRE(tokens.has_value(), "case file: 'tokens' is required when qkv, positions and "
+                                    "slot_mapping are all generated");
+  RCSIM_REQUIRE(*tokens >= 1 && *tokens <= limits::kTokensPerBatchMax,
+                "case file: {} tokens outside [1, {}]", *tokens, limits::kTokensPerBatchMax);
+  RCSIM_REQUIRE(s.padding_tokens >= 0 && s.padding_tokens <= *tokens,
+                "case file: padding_tokens {} outside [0, tokens {}]", s.padding_tokens, *tokens);
+  RCSIM_REQUIRE(*tokens - s.padding_tokens <= s.layer.attn.num_slots(),
+                "case file: {} cached tokens do not fit {} cache slots",
+                *tokens - s.padding_tokens, s.layer.attn.num_slots());
+  for (std::string_view name : kInputNames) {
+    if (!input_used(name, s) || ct.get(name) != nullptr) continue;
+    ct.t[std::string(name)] = generate_input(name, s, *tokens);
+  }
+  return ct;
+}
+
+RopeCacheInputs views_of(const CaseTensors& ct, const CaseSpec& s) {
+  const AttentionConfig& c = s.layer.attn;
+  RopeCacheInputs in;
+  const TensorView qkv = ct.get("qkv")->view();
+  if (s.qkv_present) {
+    in.qkv = qkv;
+  } else {
+    RCSIM_REQUIRE(qkv.rank == 2 && qkv.size(1) == c.qkv_width(),
+                  "input qkv must be [T, {}], got {}", c.qkv_width(), qkv.describe());
+    const QkvViews v = split_qkv(qkv, c.num_heads_q, c.num_heads_kv, c.head_dim);
+    in.q = v.q;
+    in.k = v.k;
+    in.v = v.v;
+  }
+  auto view = [&](std::string_view name) {
+    const HostTensor* t = ct.get(name);
+    return t == nullptr ? TensorView{} : t->view();
+  };
+  in.positions = view("positions");
+  in.slot_mapping = view("slot_mapping");
+  in.cos_sin_cache = view("cos_sin_cache");
+  in.q_weight = view("q_weight");
+  in.k_weight = view("k_weight");
+  in.cache.k_cache = view("k_cache");
+  in.cache.v_cache = view("v_cache");
+  in.cache.k_scale = view("k_scale");
+  in.cache.v_scale = view("v_scale");
+  return in;
+}
+
+// ---- outputs -------------------------------------------------------------------------------
+json shape_json(const TensorView& v) {
+  json s = json::array();
+  for (int d = 0; d < v.rank; ++d) s.push_back(v.size(d));
+  return s;
+}
+
+json tensor_meta(const TensorView& v, std::string_view file, std::string_view layout) {
+  return {{"file", file},
+          {"dtype", dtype_name(v.dtype)},
+          {"npy_descr", io::npy_descr(v.dtype)},
+          {"shape", shape_json(v)},
+          {"layout", layout}};
+}
+
+// The memory order the call wrote into v_cache (the tensor is always the 4-D label view unless a
+// 5-D one was loaded): the fused kernel always shuffles; B follows the tensor's rank; C shuffles
+// iff asm_layout = !use_triton_attn.
+std::string v_layout_written(const DispatchRecord& r, bool ok, const LayerSpec& layer,
+                             const TensorView& v_cache) {
+  if (!ok) return "undefined (the call failed; partial writes possible)";
+  switch (r.branch) {
+    case Branch::kFused: return "shuffle [NB, Hkv, BS/x, D, x]";
+    case Branch::kRopeCache:
+      return v_cache.rank == 5 ? "shuffle [NB, Hkv, BS/x, D, x]" : "plain [NB, Hkv, D, BS]";
+    case Branch::kNonFused:
+      return layer.use_triton_attn() ? "plain [NB, Hkv, D, BS]" : "shuffle [NB, Hkv, BS/x, D, x]";
+  }
+  return "?";
+}
+
+json record_json(const DispatchRecord& r) {
+  return {{"branch", branch_name(r.branch)},
+          {"fused_attempted", r.fused_attempted},
+          {"fused_skipped_by_policy", r.fused_skipped_by_policy},
+          {"failure", r.failure ? json(failure_class_name(*r.failure)) : json(nullptr)},
+          {"failure_injected", r.failure_injected},
+          {"backup_taken", r.backup_taken},
+          {"backup_bytes", r.backup_bytes},
+          {"restored", r.restored},
+          {"warning_logged", r.warning_logged},
+          {"error_logged", r.error_logged}};
+}
+
+void write_json(const fs::path& path, const json& j) {
+  std::ofstream out(path, std::ios::trunc);
+  RCSIM_REQUIRE(out.good(), "{}: cannot create", path.string());
+  out << j.dump(2) << "\n";
+}
+
+int run_case(const fs::path& in_path, const fs::path& out_dir) {
+  const CaseSpec s = parse_case(in_path);
+  FaultPlan plan = parse_fault_plan(s.faults);  // InvalidInput names the column
+  CaseTensors ct = build_inputs(s);
+  const CaseTensors inputs_as_given = ct;  // snapshot before the in-place call
+  const RopeCacheInputs in = views_of(ct, s);
+
+  cpu::CpuBackend backend;
+  KernelSet kernels = backend.kernels();
+  std::optional<FaultyKernelSet> faulty;
+  if (!plan.empty()) {
+    faulty.emplace(kernels, plan, mix_seed(s.seed, label_hash("faults")));
+    kernels = faulty->kernels();
+  }
+  DispatchProcess process;
+  RopeCacheDispatcher dispatcher(s.layer, kernels, process);
+  std::printf("rcsim case: seed %llu, policy %s, %s (repro: rcsim case --in %s --out DIR)\n",
+              static_cast<unsigned long long>(s.seed), std::string(policy_name(s.layer.policy)).c_str(),
+              s.layer.attn.describe().c_str(), in_path.string().c_str());
+
+  // InvalidInput from here on is raised before the dispatcher writes anything (its contract), so a
+  // bad input file still leaves DIR unwritten.
+  std::optional<RopeCacheResult> result;
+  DispatchRecord record;
+  json error = nullptr;
+  try {
+    result.emplace(dispatcher.rope_cache(in));
+    record = result->record;
+  } catch (const DispatchError& e) {
+    record = e.record();
+    error = {{"class", failure_class_name(e.failure_class())},
+             {"injected", e.injected()},
+             {"message", e.what()}};
+  }
+
+  fs::create_directories(out_dir / "inputs");
+  json inputs_meta = json::object();
+  for (const auto& [name, t] : inputs_as_given.t) {
+    io::write_npy(out_dir / "inputs" / (name + ".npy"), t.view());
+    inputs_meta[name] = tensor_meta(t.view(), "inputs/" + name + ".npy",
+                                    s.input_files.count(name) ? "loaded" : "generated");
+  }
+  const AttentionConfig& c = s.layer.attn;
+  json outputs = json::object();
+  auto emit = [&](const std::string& name, const TensorView& v, std::string_view layout) {
+    io::write_npy(out_dir / (name + ".npy"), v);
+    outputs[name] = tensor_meta(v, name + ".npy", layout);
+  };
+  emit("qkv", ct.get("qkv")->view(), "[T, (Hq + 2*Hkv) * D], per token [Q heads | K heads | V heads]");
+  emit("k_cache", in.cache.k_cache, "x-packed [NB, Hkv, D/x, BS, x]");
+  emit("v_cache", in.cache.v_cache, v_layout_written(record, result.has_value(), s.layer, in.cache.v_cache));
+  if (is_fp8(c.kv_cache_dtype)) {
+    emit("k_scale", in.cache.k_scale, "per-token dequant scale [NB, Hkv, BS]");
+    emit("v_scale", in.cache.v_scale, "per-token dequant scale [NB, Hkv, BS]");
+  }
+  if (result) {
+    emit("q", result->q, "[T, Hq, D] as attention reads it");
+    emit("k", result->k, "[T, Hkv, D] as attention reads it");
+  }
+  json meta = {{"config",
+                {{"num_heads_q", c.num_heads_q},
+                 {"num_heads_kv", c.num_heads_kv},
+                 {"head_dim", c.head_dim},
+                 {"rotary_dim", c.rotary_dim},
+                 {"is_neox", c.is_neox},
+                 {"eps", c.eps},
+                 {"act_dtype", dtype_name(c.act_dtype)},
+                 {"kv_cache_dtype", kv_cache_dtype_name(c.kv_cache_dtype)},
+                 {"cache_storage_dtype", dtype_name(c.cache_storage_dtype())},
+                 {"x", c.x()},
+                 {"block_size", c.block_size},
+                 {"num_blocks", c.num_blocks},
+                 {"max_position", c.max_position},
+                 {"amax_floor", c.amax_floor},
+                 {"rope_theta", s.rope_theta},
+                 {"use_triton_attn", s.layer.use_triton_attn()}}},
+               {"sentinels", {{"cache_byte", kCacheSentinelByte}, {"scale_byte", kScaleSentinelByte}}},
+               {"outputs", outputs},
+               {"inputs", inputs_meta}};
+  write_json(out_dir / "meta.json", meta);
+  json rec = record_json(record);
+  rec["outcome"] = result ? "ok" : "dispatch_error";
+  if (!result) rec["branch"] = nullptr;  // no branch completed
+  rec["error"] = error;
+  rec["log_lines"] = process.log_lines();
+  rec["policy"] = policy_name(s.layer.policy);
+  rec["logic"] = s.layer.logic == DecisionLogic::kPr279 ? "pr279" : "pr-base";
+  rec["decided_branch"] = branch_name(RopeCacheDispatcher::decide(s.layer, s.qkv_present));
+  rec["seed"] = s.seed;
+  rec["fault_plan"] = to_string(plan);
+  rec["device_poisoned"] = faulty ? faulty->device_poisoned() : false;
+  rec["fallback_counts"] = json::object();
+  for (FailureClass fc : kAllFailureClasses) {
+    rec["fallback_counts"][std::string(failure_class_name(fc))] = process.fallback_count(fc);
+  }
+  rec["case"] = s.echo;
+  write_json(out_dir / "record.json", rec);
+  std::printf("rcsim case: %s, fused %s%s%s -> %s\n", std::string(branch_name(record.branch)).c_str(),
+              record.fused_attempted ? "attempted" : "not attempted",
+              record.failure ? (", failure " + std::string(failure_class_name(*record.failure))).c_str() : "",
+              result ? "" : ", DispatchError", out_dir.string().c_str());
+  return kExitPass;
+}
+
+}  // namespace
+
+void register_case_command(CLI::App& app, int& exit_code) {
+  CLI::App* cmd = app.add_subcommand("case", "Run one rope_cache call from a JSON case file");
+  auto in_path = std::make_shared<std::string>();
+  auto out_dir = std::make_shared<std::string>();
+  cmd->add_option("--in", *in_path, "case file (JSON)")->required();
+  cmd->add_option("--out", *out_dir, "output directory (created)")->required();
+  cmd->callback([in_path, out_dir, &exit_code] {
+    try {
+      exit_code = run_case(*in_path, *out_dir);
+    } catch (const InvalidInput& e) {
+      std::fprintf(stderr, "rcsim case: error: %s\n", e.what());
+      exit_code = kExitUsage;
+    }
+  });
+}
+
 }  // namespace rcsim::cli
