@@ -358,7 +358,11 @@ TEST(PolicyFaultOutcomesDeathTest, AbortCrashesUnlessPrevalidationSkipsTheCall) 
   EXPECT_EQ(r.record->branch, Branch::kNonFused);
   EXPECT_TRUE(r.record->fused_skipped_by_policy);
   EXPECT_EQ(r.stats.call_count(FaultSite::kFused), 0);
-  EXPECT_DEATH(run_call(FallbackPolicy::kPr279, "fused:abort", 41, partial), "injected abort");
+  for (const FallbackPolicy policy : all_policies()) {
+    if (policy == FallbackPolicy::kPrevalidate) continue;
+    SCOPED_TRACE(policy_name(policy));
+    EXPECT_DEATH(run_call(policy, "fused:abort", 41, partial), "injected abort");
+  }
 }
 
 }  // namespace
