@@ -140,7 +140,7 @@ void add_common_options(CLI::App* cmd, RunOptions& o) {
   cmd->add_option("--model", o.model, "qwen3-0.6b | qwen3-8b | qwen3-32b | qwen3-235b-tp8");
   cmd->add_option("--policy", o.policy,
                   "pr279 | pr279-model-order | sticky | qk-slice-backup | out-of-place | prevalidate");
-  cmd->add_option("--faults", o.faults, "swarm | none | a fault spec (docs/fault-spec.md)");
+  cmd->add_option("--faults", o.faults, "swarm | swarm-dense | none | a fault spec (docs/fault-spec.md)");
   cmd->add_option("--backend", o.backend, "cpu (the only backend of a host build)");
   cmd->add_option("--mutant", o.mutant, "a deliberately broken variant (core/mutants.h)");
   cmd->add_option("--kv-cache", o.kv_cache, "auto | fp8_e4m3fn | fp8_e4m3fnuz");

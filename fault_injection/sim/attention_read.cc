@@ -65,38 +65,43 @@ void paged_attention_read(const CacheReadSpec& spec, const KvCacheViews& cache,
                "context {} beyond the block table", context_tokens);
   RCSIM_ASSERT(q_row.rank == 2 && q_row.size(0) == hq && q_row.size(1) == d_max, "q_row shape");
   const float scale = 1.0f / std::sqrt(static_cast<float>(d_max));
-  std::vector<float> scores(static_cast<std::size_t>(context_tokens));
-  std::vector<float> q(static_cast<std::size_t>(d_max));
-  for (int64_t h = 0; h < hq; ++h) {
-    const int64_t kv_head = h / group;
-    for (int64_t d = 0; d < d_max; ++d) {
-      q[static_cast<std::size_t>(d)] = load_activation(q_row, h * q_row.stride(0) + d * q_row.stride(1));
-    }
-    float score_max = -INFINITY;
+  const auto ctx = static_cast<std::size_t>(context_tokens);
+  const auto dim = static_cast<std::size_t>(d_max);
+  // Dequantised K and V rows of one KV head over the context, gathered once per KV head and
+  // shared by its GQA group of q heads.
+  std::vector<float> keys(ctx * dim), values(ctx * dim), scores(ctx), q(dim);
+  for (int64_t kv_head = 0; kv_head < cfg.num_heads_kv; ++kv_head) {
     for (int64_t p = 0; p < context_tokens; ++p) {
       const int64_t page = block_table[static_cast<std::size_t>(p / cfg.block_size)];
       const int64_t tok = p % cfg.block_size;
-      float dot = 0.0f;
       for (int64_t d = 0; d < d_max; ++d) {
-        dot += q[static_cast<std::size_t>(d)] * read_cache_element(spec, cache, false, page, kv_head, tok, d);
+        const auto i = static_cast<std::size_t>(p) * dim + static_cast<std::size_t>(d);
+        keys[i] = read_cache_element(spec, cache, false, page, kv_head, tok, d);
+        values[i] = read_cache_element(spec, cache, true, page, kv_head, tok, d);
       }
-      const float s = dot * scale;
-      scores[static_cast<std::size_t>(p)] = s;
-      score_max = std::fmax(score_max, s);
     }
-    float denom = 0.0f;
-    for (float& s : scores) {
-      s = std::exp(s - score_max);
-      denom += s;
-    }
-    for (int64_t d = 0; d < d_max; ++d) out[static_cast<std::size_t>(h * d_max + d)] = 0.0f;
-    for (int64_t p = 0; p < context_tokens; ++p) {
-      const int64_t page = block_table[static_cast<std::size_t>(p / cfg.block_size)];
-      const int64_t tok = p % cfg.block_size;
-      const float w = scores[static_cast<std::size_t>(p)] / denom;
+    for (int64_t h = kv_head * group; h < (kv_head + 1) * group; ++h) {
       for (int64_t d = 0; d < d_max; ++d) {
-        out[static_cast<std::size_t>(h * d_max + d)] +=
-            w * read_cache_element(spec, cache, true, page, kv_head, tok, d);
+        q[static_cast<std::size_t>(d)] =
+            load_activation(q_row, h * q_row.stride(0) + d * q_row.stride(1));
+      }
+      float score_max = -INFINITY;
+      for (std::size_t p = 0; p < ctx; ++p) {
+        float dot = 0.0f;
+        for (std::size_t d = 0; d < dim; ++d) dot += q[d] * keys[p * dim + d];
+        scores[p] = dot * scale;
+        score_max = std::fmax(score_max, scores[p]);
+      }
+      float denom = 0.0f;
+      for (float& s : scores) {
+        s = std::exp(s - score_max);
+        denom += s;
+      }
+      float* o = out.data() + h * d_max;
+      for (std::size_t d = 0; d < dim; ++d) o[d] = 0.0f;
+      for (std::size_t p = 0; p < ctx; ++p) {
+        const float w = scores[p] / denom;
+        for (std::size_t d = 0; d < dim; ++d) o[d] += w * values[p * dim + d];
       }
     }
   }

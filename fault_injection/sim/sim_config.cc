@@ -165,9 +165,17 @@ SimConfig sample_config(uint64_t seed, const SimOverrides& o) {
   c.symmetric_weights = rng.chance(1, 8);
   c.sliding_window = o.sliding_window ? *o.sliding_window : -1;
   const std::string faults = o.faults ? *o.faults : "swarm";
-  if (faults == "swarm") {
+  if (faults == "swarm" || faults == "swarm-dense") {
     Prng fault_rng = Prng::stream(seed, "swarm");
-    c.faults = to_string(sample_swarm_plan(fault_rng));
+    FaultPlan plan = sample_swarm_plan(fault_rng);
+    if (faults == "swarm-dense") {
+      // The same swarm activation (which kinds, where, which k), but every active rule fires on
+      // at least every other call: a CI campaign reaches 10^5 injections in minutes.
+      for (FaultRule& rule : plan.rules) {
+        if (rule.ratio.denominator > 2 * rule.ratio.numerator) rule.ratio = {1, 2};
+      }
+    }
+    c.faults = to_string(plan);
   } else if (faults == "none") {
     c.faults = "";
   } else {
