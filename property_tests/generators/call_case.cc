@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <sstream>
 
 #include "core/check.h"
@@ -143,7 +146,13 @@ rc::Gen<CallCase> gen_call_case(CaseOptions options) {
     c.shape_family = std::string(shape.family);
     cfg.num_heads_q = shape.num_heads_q;
     cfg.num_heads_kv = shape.num_heads_kv;
-    cfg.head_dim = kHeadDims[pick_index(kHeadDims.size())];
+    if (options.head_dim) {
+      cfg.head_dim = *options.head_dim;
+    } else if (options.exclude_head_dim_128) {
+      cfg.head_dim = pick({int64_t{64}, int64_t{256}});
+    } else {
+      cfg.head_dim = kHeadDims[pick_index(kHeadDims.size())];
+    }
     const int64_t rotary_divisor =
         options.allow_partial_rotary
             ? kRotaryDivisors[pick_index(kRotaryDivisors.size())]
@@ -166,7 +175,8 @@ rc::Gen<CallCase> gen_call_case(CaseOptions options) {
     cfg.max_position = kMaxPositions[pick_weighted<std::size_t>({{4, 0}, {4, 1}, {2, 2}, {1, 3}})];
 
     // Token count: the AITER grid only up to the budget's cap (the big ones are nightly).
-    const int64_t tokens_max = budget().tokens_max;
+    const int64_t tokens_max =
+        options.tokens_max ? std::min(*options.tokens_max, budget().tokens_max) : budget().tokens_max;
     std::size_t grid_allowed = 0;
     while (grid_allowed < kAiterGridTokens.size() &&
            kAiterGridTokens[grid_allowed] <= tokens_max) {
@@ -291,16 +301,20 @@ uint16_t special_activation(Prng& prng, DType act) {
 
 }  // namespace
 
-HostTensor make_cos_sin_cache(const AttentionConfig& cfg) {
+namespace {
+HostTensor build_cos_sin_cache(const AttentionConfig& cfg) {
   const int64_t half = cfg.rotary_dim / 2;
   HostTensor table(cfg.act_dtype, {cfg.max_position, cfg.rotary_dim});
   auto bits = table.as<uint16_t>();
+  std::vector<double> inv_freq(static_cast<std::size_t>(half));
+  for (int64_t j = 0; j < half; ++j) {
+    inv_freq[static_cast<std::size_t>(j)] =
+        1.0 / std::pow(kRopeTheta, static_cast<double>(2 * j) / static_cast<double>(cfg.rotary_dim));
+  }
   for (int64_t p = 0; p < cfg.max_position; ++p) {
+    const auto row = static_cast<std::size_t>(p * cfg.rotary_dim);
     for (int64_t j = 0; j < half; ++j) {
-      const double inv_freq =
-          1.0 / std::pow(kRopeTheta, static_cast<double>(2 * j) / static_cast<double>(cfg.rotary_dim));
-      const double angle = static_cast<double>(p) * inv_freq;
-      const auto row = static_cast<std::size_t>(p * cfg.rotary_dim);
+      const double angle = static_cast<double>(p) * inv_freq[static_cast<std::size_t>(j)];
       bits[row + static_cast<std::size_t>(j)] =
           act_bits(static_cast<float>(std::cos(angle)), cfg.act_dtype);
       bits[row + static_cast<std::size_t>(half + j)] =
@@ -308,6 +322,19 @@ HostTensor make_cos_sin_cache(const AttentionConfig& cfg) {
     }
   }
   return table;
+}
+}  // namespace
+
+HostTensor make_cos_sin_cache(const AttentionConfig& cfg) {
+  // A table depends only on (rows, rotary dim, dtype); thousands of cases share a handful, and
+  // the 40960-row one costs milliseconds of trig. Memoised (read-only copies handed out).
+  static std::mutex mutex;
+  static std::map<std::tuple<int64_t, int64_t, int>, HostTensor> memo;
+  const auto key = std::make_tuple(cfg.max_position, cfg.rotary_dim, static_cast<int>(cfg.act_dtype));
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = memo.find(key);
+  if (it == memo.end()) it = memo.emplace(key, build_cos_sin_cache(cfg)).first;
+  return it->second;
 }
 
 CallTensors make_call_tensors(const CallCase& c) {

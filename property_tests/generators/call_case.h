@@ -86,6 +86,9 @@ struct CaseOptions {
   bool allow_special_inputs = true;
   bool allow_zero_head = true;
   std::optional<bool> amax_floor;  // force; default: both
+  std::optional<int64_t> head_dim;  // force one of kHeadDims
+  std::optional<int64_t> tokens_max;  // tighter than the budget's cap (many-cell suites)
+  bool exclude_head_dim_128 = false;  // only D != 128 (ATOM: use_triton_attn, plain V fallback)
 };
 
 rc::Gen<CallCase> gen_call_case(CaseOptions options = {});

@@ -35,17 +35,40 @@ HostTensor contents(const TensorView& v) {
 }
 }  // namespace
 
-DispatchRun run_dispatch(const CallCase& c, const LayerSpec& spec, const FaultPlan& plan,
-                         uint64_t fault_seed, bool fused_missing) {
+struct DispatchSession::Impl {
+  Impl(const FaultPlan& plan, uint64_t fault_seed, bool fused_missing)
+      : inner(backend.kernels()),
+        faulty((fused_missing ? (inner.fused = nullptr, inner) : inner), plan, fault_seed),
+        use_faults(!plan.empty()) {}
+  cpu::CpuBackend backend;
+  KernelSet inner;
+  FaultyKernelSet faulty;
+  bool use_faults;
+  DispatchProcess process;
+  std::vector<std::unique_ptr<RopeCacheDispatcher>> layers;
+};
+
+DispatchSession::DispatchSession(const FaultPlan& plan, uint64_t fault_seed, bool fused_missing)
+    : impl_(std::make_unique<Impl>(plan, fault_seed, fused_missing)) {}
+DispatchSession::~DispatchSession() = default;
+
+int DispatchSession::add_layer(const LayerSpec& spec) {
+  impl_->layers.push_back(std::make_unique<RopeCacheDispatcher>(
+      spec, impl_->use_faults ? impl_->faulty.kernels() : impl_->inner, impl_->process));
+  return static_cast<int>(impl_->layers.size()) - 1;
+}
+int DispatchSession::layer_count() const { return static_cast<int>(impl_->layers.size()); }
+const LayerSpec& DispatchSession::layer_spec(int layer) const {
+  return impl_->layers[static_cast<std::size_t>(layer)]->spec();
+}
+DispatchProcess& DispatchSession::process() { return impl_->process; }
+
+DispatchRun DispatchSession::call(int layer, const CallCase& c) {
+  RopeCacheDispatcher& dispatcher = *impl_->layers[static_cast<std::size_t>(layer)];
+  const LayerSpec& spec = dispatcher.spec();
   DispatchRun run;
   run.tensors = make_call_tensors(c);
   const CallTensors& t = run.tensors;
-  cpu::CpuBackend backend;
-  KernelSet inner = backend.kernels();
-  if (fused_missing) inner.fused = nullptr;
-  FaultyKernelSet faulty(inner, plan, fault_seed);
-  DispatchProcess process;
-  RopeCacheDispatcher dispatcher(spec, plan.empty() ? inner : faulty.kernels(), process);
   RopeCacheInputs in;
   in.qkv = t.qkv.view();
   in.positions = t.positions.view();
@@ -63,8 +86,14 @@ DispatchRun run_dispatch(const CallCase& c, const LayerSpec& spec, const FaultPl
     run.surfaced = e.failure_class();
     run.surfaced_what = e.what();
   }
-  run.log_lines = process.log_lines();
+  run.log_lines = impl_->process.log_lines();
   return run;
+}
+
+DispatchRun run_dispatch(const CallCase& c, const LayerSpec& spec, const FaultPlan& plan,
+                         uint64_t fault_seed, bool fused_missing) {
+  DispatchSession session(plan, fault_seed, fused_missing);
+  return session.call(session.add_layer(spec), c);
 }
 
 RestoreCheck check_restore(const CallCase& c, FallbackPolicy policy, const FaultPlan& plan,

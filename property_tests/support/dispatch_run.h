@@ -4,6 +4,7 @@
 // DispatchError, and the process's log lines. Also the restore oracle shared by properties 1 and 5.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,28 @@ struct DispatchRun {
 };
 
 LayerSpec layer_spec_for(const CallCase& c, FallbackPolicy policy);
+
+// One simulated serving process: a CPU backend behind FaultyKernelSet(plan, seed), one
+// DispatchProcess, any number of layer instances (dispatchers) sharing them. call() may run from
+// several threads at once (each call builds its own tensors; the process and the decorators are
+// thread-safe); add_layer() must not race with call().
+class DispatchSession {
+ public:
+  DispatchSession(const FaultPlan& plan, uint64_t fault_seed, bool fused_missing = false);
+  ~DispatchSession();
+  DispatchSession(const DispatchSession&) = delete;
+  DispatchSession& operator=(const DispatchSession&) = delete;
+
+  int add_layer(const LayerSpec& spec);  // returns the layer index
+  int layer_count() const;
+  const LayerSpec& layer_spec(int layer) const;
+  DispatchRun call(int layer, const CallCase& c);
+  DispatchProcess& process();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // `fused_missing`: the backend has no fused module (KernelSet::fused = null): the fallback alone.
 DispatchRun run_dispatch(const CallCase& c, const LayerSpec& spec, const FaultPlan& plan,
