@@ -174,23 +174,58 @@ int64_t tokens_of(const RmsNormArgs& a) { return a.input.rank > 0 ? a.input.size
 int64_t tokens_of(const ReshapeAndCacheArgs& a) { return a.key.rank > 0 ? a.key.size(0) : 0; }
 int64_t tokens_of(const PerTokenQuantCacheArgs& a) { return a.key.rank > 0 ? a.key.size(0) : 0; }
 
-// Writes the payload: seeded random bits (garbage) or the dtype's quiet NaN (nan).
+// Writes the payload: seeded random bits (garbage) or the dtype's quiet NaN (nan). Host views
+// are written in place; views on another device are staged: each touched view is downloaded once,
+// patched on the host and uploaded by flush() (through the DeviceMemoryAccess hooks). The bits are
+// drawn in the same order either way, so one seed gives the same payload on every backend.
 class PayloadWriter final : public Emit {
  public:
-  PayloadWriter(bool nan, Prng& prng) : nan_(nan), prng_(prng) {}
+  PayloadWriter(bool nan, Prng& prng, const DeviceMemoryAccess& access)
+      : nan_(nan), prng_(prng), access_(access) {}
   void element(const TensorView& view, int64_t offset) override {
-    RCSIM_REQUIRE(view.device == DeviceTag::kHost,
-                  "garbage/nan payloads need host views; {} is on the device (not supported yet)",
-                  view.describe());
     const int64_t size = dtype_size_bytes(view.dtype);
-    std::byte* at = view.data() + offset * size;
-    uint64_t bits = nan_ ? nan_bits(view.dtype) : prng_.next_u64();
-    std::memcpy(at, &bits, static_cast<std::size_t>(size));  // little-endian: low bytes
+    const uint64_t bits = nan_ ? nan_bits(view.dtype) : prng_.next_u64();
+    std::byte* at = nullptr;
+    if (view.device == DeviceTag::kHost) {
+      at = view.data() + offset * size;
+    } else {
+      // A contiguous view's element offset is its index in the downloaded copy.
+      at = staged(view).data() + offset * size;
+    }
+    std::memcpy(at, &bits, static_cast<std::size_t>(size));  // little-endian: the low bytes
     ++elements_;
   }
   int64_t elements() const { return elements_; }
+  // Uploads every staged view (no-op for host-only payloads).
+  void flush() {
+    for (const Staged& s : staged_) access_.upload(s.host, s.view);
+    staged_.clear();
+  }
 
  private:
+  struct Staged {
+    TensorView view;
+    HostTensor host;
+  };
+  HostTensor& staged(const TensorView& view) {
+    for (Staged& s : staged_) {
+      if (s.view.base == view.base && s.view.offset == view.offset && s.view.rank == view.rank &&
+          s.view.shape == view.shape && s.view.dtype == view.dtype) {
+        return s.host;
+      }
+    }
+    RCSIM_REQUIRE(access_.download && access_.upload,
+                  "garbage/nan payload into {} needs DeviceMemoryAccess hooks "
+                  "(FaultyKernelSet::set_device_memory_access)",
+                  view.describe());
+    RCSIM_REQUIRE(view.is_contiguous(), "garbage/nan payload needs a contiguous device view: {}",
+                  view.describe());
+    staged_.push_back({view, access_.download(view)});
+    RCSIM_REQUIRE(staged_.back().host.numel() == view.numel(),
+                  "device download of {} returned {} elements", view.describe(),
+                  staged_.back().host.numel());
+    return staged_.back().host;
+  }
   static uint64_t nan_bits(DType t) {
     switch (t) {
       case DType::kBF16: return 0x7FC0;
@@ -204,6 +239,8 @@ class PayloadWriter final : public Emit {
   }
   bool nan_;
   Prng& prng_;
+  const DeviceMemoryAccess& access_;
+  std::vector<Staged> staged_;
   int64_t elements_ = 0;
 };
 
@@ -402,7 +439,12 @@ struct FaultyKernelSet::Impl {
         kernel.run(limited);
         Prng payload_prng = Prng::stream(seed, "fault.payload", d.rule_index, d.call_index);
         Prng share_prng = Prng::stream(seed, "fault.share", d.rule_index, d.call_index);
-        PayloadWriter writer(rule.kind == FaultKind::kNan, payload_prng);
+        DeviceMemoryAccess access;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          access = device_access;
+        }
+        PayloadWriter writer(rule.kind == FaultKind::kNan, payload_prng, access);
         int64_t units_hit = 0;
         for (int64_t g = k; g < units_total; ++g) {
           if (!rule.p.always() && !share_prng.chance(rule.p.numerator, rule.p.denominator)) {
@@ -412,6 +454,7 @@ struct FaultyKernelSet::Impl {
           footprint(args, g, rule.region, writer);
           if (writer.elements() > before) ++units_hit;
         }
+        writer.flush();
         {
           std::lock_guard<std::mutex> lock(mu);
           ++stats.injections[ix(site)][ix(rule.kind)];
@@ -451,6 +494,7 @@ struct FaultyKernelSet::Impl {
   LateError late_error = LateError::kSticky;
   FaultSite late_origin = FaultSite::kFused;
   std::function<void(std::string_view)> log_sink;
+  DeviceMemoryAccess device_access;
 
   // The decorators (members so kernels() can hand out stable pointers).
   struct Fused;
@@ -680,6 +724,11 @@ uint64_t FaultyKernelSet::seed() const { return impl_->seed; }
 void FaultyKernelSet::set_log_sink(std::function<void(std::string_view line)> sink) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->log_sink = std::move(sink);
+}
+
+void FaultyKernelSet::set_device_memory_access(DeviceMemoryAccess access) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->device_access = std::move(access);
 }
 
 bool FaultyKernelSet::device_poisoned() const {

@@ -17,8 +17,10 @@
 //  - fallback.norm, unit (t, h): output[t, h]. Region: out.
 //  - fallback.cache: reshape_and_cache unit t = every head's K/V slot; per-token unit (t, h) =
 //    that head's K/V slot and scales. Region: cache.
-// Garbage / NaN payloads are written from the host and need host-resident views; on other
-// devices those kinds throw InvalidInput (not yet supported).
+// Garbage / NaN payloads are written from the host: host views in place; views on another device
+// (contiguous ones) through DeviceMemoryAccess hooks (download, patch, upload), which the GPU
+// backend provides with gpu::download / gpu::upload_into. Without hooks such a payload throws
+// InvalidInput naming the view.
 //
 // Thread safety: calls may come from several threads; decisions and stats are serialised.
 // Read stats() only while no call is in flight.
@@ -30,10 +32,18 @@
 #include <string_view>
 
 #include "core/kernel_interfaces.h"
+#include "core/tensor.h"
 #include "fault_injection/plan/fault_plan.h"
 #include "fault_injection/plan/fault_stats.h"
 
 namespace rcsim {
+
+// How the decorators read and write memory the host cannot address (device views): a whole
+// contiguous view down to a host tensor, and a host tensor back up into it.
+struct DeviceMemoryAccess {
+  std::function<HostTensor(const TensorView& device_view)> download;
+  std::function<void(const HostTensor& host, const TensorView& device_view)> upload;
+};
 
 class FaultyKernelSet {
  public:
@@ -52,6 +62,8 @@ class FaultyKernelSet {
   // Receives the error line each `rebuild` attempt logs (the loading layer's JIT traceback, which
   // bypasses the dispatcher's once-only warning). Without a sink the lines are only counted.
   void set_log_sink(std::function<void(std::string_view line)> sink);
+  // Needed only for garbage / nan payloads into non-host views (see above).
+  void set_device_memory_access(DeviceMemoryAccess access);
   // True after a sticky fault (or a late fault surfacing as sticky): every call now fails.
   bool device_poisoned() const;
 

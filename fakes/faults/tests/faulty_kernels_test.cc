@@ -529,6 +529,101 @@ TEST(FaultyKernels, NullKernelsStayNull) {
   EXPECT_NE(faulty.kernels().memory, nullptr);
 }
 
+// A row-copy "norm" that accepts views of any device tag: an honest implementation of the
+// RmsNormKernel contract (units (t, h) in order, WorkLimit respected) for memory the test can still
+// inspect, standing in for a GPU kernel to exercise the decorators' device payload path.
+class AnyDeviceRowCopy final : public RmsNormKernel {
+ public:
+  KernelRun run(const RmsNormArgs& a) override {
+    const int64_t heads = a.input.size(1), dim = a.input.size(2);
+    const int64_t n = a.input.size(0) * heads;
+    const int64_t k = a.limit.unlimited() || a.limit.max_units > n ? n : a.limit.max_units;
+    for (int64_t g = 0; g < k; ++g) {
+      for (int64_t d = 0; d < dim; ++d) {
+        const int64_t in = a.input.element_offset({g / heads, g % heads, d});
+        const int64_t out = a.output.element_offset({g / heads, g % heads, d});
+        std::memcpy(a.output.data() + out * 2, a.input.data() + in * 2, 2);
+      }
+    }
+    return {n, k};
+  }
+};
+
+TEST(FaultyKernels, DevicePayloadsGoThroughTheMemoryAccessHooks) {
+  AnyDeviceRowCopy kernel;
+  KernelSet inner;
+  inner.rms_norm = &kernel;
+  auto run = [&](bool device, bool hooks, const std::string& spec, int* transfers) {
+    Layer layer(small_config(), kTokens, 14);
+    RmsNormArgs args = layer.norm_args();
+    HostTensor input = layer.out[kNormOut];  // a contiguous [T, Hq, D] input
+    Prng rng = Prng::stream(test_seed(), "device-rows");
+    for (uint16_t& e : input.as<uint16_t>()) e = float_to_activation(rng.nonzero_float(0.5f, 2.0f), DType::kBF16);
+    HostTensor output(DType::kBF16, {kTokens, 4, 64});
+    output.fill_pattern(kOutSentinel);
+    args.input = input.view();
+    args.output = output.view();
+    if (device) {
+      args.input.device = DeviceTag::kGpu;
+      args.output.device = DeviceTag::kGpu;
+    }
+    FaultyKernelSet faulty(inner, parse_fault_plan(spec), test_seed());
+    if (hooks) {
+      DeviceMemoryAccess access;
+      access.download = [transfers](const TensorView& v) {
+        ++*transfers;
+        HostTensor h(v.dtype, std::vector<int64_t>(v.shape.begin(), v.shape.begin() + v.rank));
+        std::memcpy(h.data(), v.data(), static_cast<std::size_t>(h.bytes()));
+        return h;
+      };
+      access.upload = [transfers](const HostTensor& h, const TensorView& v) {
+        ++*transfers;
+        std::memcpy(v.data(), h.data(), static_cast<std::size_t>(h.bytes()));
+      };
+      faulty.set_device_memory_access(access);
+    }
+    EXPECT_THROW(faulty.kernels().rms_norm->run(args), KernelError);
+    return std::make_pair(input, output);
+  };
+  int transfers = 0;
+  const auto [host_in, host_out] = run(false, false, "fallback.norm:garbage(k=2)", &transfers);
+  EXPECT_EQ(transfers, 0);
+  const auto [dev_in, dev_out] = run(true, true, "fallback.norm:garbage(k=2)", &transfers);
+  EXPECT_EQ(transfers, 2) << "one download and one upload of the output view";
+  // Same seed, same bytes on either path; rows 0, 1 copied, the rest garbage.
+  EXPECT_TRUE(host_out.bytes_equal(dev_out));
+  const auto in = dev_in.as<uint16_t>(), out = dev_out.as<uint16_t>();
+  int64_t garbage_differs = 0;
+  for (int64_t i = 0; i < dev_out.numel(); ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    if (i < 2 * 64) {
+      ASSERT_EQ(out[u], in[u]) << "element " << i;
+    } else {
+      garbage_differs += out[u] != 0x5A5A;
+    }
+  }
+  EXPECT_GT(garbage_differs, (dev_out.numel() - 128) * 95 / 100);
+  // NaN through the hooks; and without hooks a clear error instead of a host write to a device.
+  transfers = 0;
+  const auto [nan_in, nan_out] = run(true, true, "fallback.norm:nan(k=1)", &transfers);
+  for (int64_t i = 64; i < nan_out.numel(); ++i) {
+    ASSERT_EQ(nan_out.as<uint16_t>()[static_cast<std::size_t>(i)], 0x7FC0) << "element " << i;
+  }
+  Layer layer(small_config(), kTokens, 14);
+  RmsNormArgs args = layer.norm_args();
+  HostTensor output(DType::kBF16, {kTokens, 4, 64});
+  args.input = layer.out[kNormOut].view();
+  args.output = output.view();
+  args.output.device = DeviceTag::kGpu;
+  FaultyKernelSet no_hooks(inner, parse_fault_plan("fallback.norm:garbage"), test_seed());
+  try {
+    no_hooks.kernels().rms_norm->run(args);
+    ADD_FAILURE() << "payload into a device view without hooks";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("DeviceMemoryAccess"), std::string::npos) << e.what();
+  }
+}
+
 TEST(FaultyKernelsDeathTest, AbortKillsTheProcessNeverFallsBack) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   cpu::CpuBackend cpu;
