@@ -61,7 +61,9 @@ RCSIM_HD float head_sum_squares(const float* x, int head_dim) {
   float v[kLanesPerHead];
   for (int l = 0; l < kLanesPerHead; ++l) v[l] = lane_sum_squares(x + l * n, n);
   for (int step = 0; step < 5; ++step) {
-    const int mask = kButterflyMasks[step];
+    // 16 >> step == kButterflyMasks[step]; computed rather than indexed so device code needs no
+    // access to a host array.
+    const int mask = (kLanesPerHead / 2) >> step;
     float next[kLanesPerHead];
     for (int l = 0; l < kLanesPerHead; ++l) next[l] = butterfly_sum_step(v[l], v[l ^ mask]);
     for (int l = 0; l < kLanesPerHead; ++l) v[l] = next[l];
