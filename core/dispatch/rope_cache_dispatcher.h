@@ -176,6 +176,15 @@ float atom_static_kv_scale(KvCacheDtype kv_cache_dtype);
 std::optional<std::string> fused_precondition_failure(const LayerSpec& spec,
                                                       const RopeCacheInputs& inputs);
 
+// Behaviour common to every policy (rope_cache_dispatcher.cc):
+//  - sticky, qk-slice-backup and out-of-place fall back in the PR's order (they change only how
+//    the fused attempt is guarded); pr279-model-order and prevalidate use the model's order. C uses
+//    the policy's order also when it is the configured path (no fused attempt).
+//  - Recovery-path faults (backup/scratch allocation or copy, restore copy, out-of-place commit, a
+//    fallback kernel throwing or missing) surface as DispatchError of that fault's class.
+//  - One call logs at most one line: the fallback warning once it has succeeded, or the error it
+//    surfaces (which also names the fused failure). Both are once per (kernel or stage, class).
+//  - Under DecisionLogic::kPrBase there is no fallback: a fused failure surfaces, unrestored.
 class RopeCacheDispatcher {
  public:
   RopeCacheDispatcher(LayerSpec spec, KernelSet kernels, DispatchProcess& process);
