@@ -63,14 +63,21 @@ const LayerSpec& DispatchSession::layer_spec(int layer) const {
 }
 DispatchProcess& DispatchSession::process() { return impl_->process; }
 
-DispatchRun DispatchSession::call(int layer, const CallCase& c) {
+DispatchRun DispatchSession::call(int layer, const CallCase& c, bool pass_qkv) {
   RopeCacheDispatcher& dispatcher = *impl_->layers[static_cast<std::size_t>(layer)];
   const LayerSpec& spec = dispatcher.spec();
   DispatchRun run;
   run.tensors = make_call_tensors(c);
   const CallTensors& t = run.tensors;
   RopeCacheInputs in;
-  in.qkv = t.qkv.view();
+  if (pass_qkv) {
+    in.qkv = t.qkv.view();
+  } else {
+    const QkvViews views = t.split();
+    in.q = views.q;
+    in.k = views.k;
+    in.v = views.v;
+  }
   in.positions = t.positions.view();
   in.slot_mapping = t.slots.view();
   in.cos_sin_cache = t.cos_sin.view();

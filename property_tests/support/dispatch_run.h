@@ -41,7 +41,8 @@ class DispatchSession {
   int add_layer(const LayerSpec& spec);  // returns the layer index
   int layer_count() const;
   const LayerSpec& layer_spec(int layer) const;
-  DispatchRun call(int layer, const CallCase& c);
+  // pass_qkv = false: ATOM without the fusion flag passes q/k/v views but qkv = None.
+  DispatchRun call(int layer, const CallCase& c, bool pass_qkv = true);
   DispatchProcess& process();
 
  private:
