@@ -17,12 +17,12 @@ mkdir -p "${OUT_DIR}"
 if [[ "${1:-}" != "--ci" ]]; then
   # Fixed seeds, not a time budget, decide the work: the digest must not depend on machine speed.
   # The budget is only a safety cap; if it is ever hit the summary says "budget exhausted".
-  exec "${RCSIM}" campaign --seeds "${RCSIM_SEEDS:-0:1199}" --budget 10m \
+  exec "${RCSIM}" campaign --seeds "${RCSIM_SEEDS:-0:1999}" --budget 10m \
     --report "${OUT_DIR}/default_campaign.json"
 fi
 
 # CI: shard the seeds over two processes (the same mechanism as a CI matrix or a Slurm array).
-SEEDS="${RCSIM_CI_SEEDS:-0:5999}"
+SEEDS="${RCSIM_CI_SEEDS:-0:9999}"
 BUDGET="${RCSIM_CI_BUDGET:-6m}"
 FAULTS_MIN="${RCSIM_CI_FAULTS_MIN:-100000}"
 pids=()

@@ -102,6 +102,10 @@ int run_and_report(const sim::SimConfig& cfg) {
   std::printf("FAULTS_INJECTED total=%lld%s\n",
               static_cast<long long>(r.faults.injection_count_total()), faults_by_kind(r.faults).c_str());
   std::printf("FALLBACKS_BY_CLASS%s\n", fallbacks_by_class(r.fallbacks_by_class).c_str());
+  // Issue 10 item 3: a missing module re-attempting its build on every call.
+  std::printf("REBUILD attempts=%lld simulated_cost_us=%lld\n",
+              static_cast<long long>(r.faults.rebuild_attempts),
+              static_cast<long long>(r.faults.rebuild_cost_us));
   std::printf("ATTENTION reads=%lld differing_from_fused_shadow=%lld max_abs_diff=%.6g\n",
               static_cast<long long>(r.attention_reads),
               static_cast<long long>(r.attention_reads_differing), r.attention_max_abs_diff);
@@ -140,7 +144,8 @@ void add_common_options(CLI::App* cmd, RunOptions& o) {
   cmd->add_option("--model", o.model, "qwen3-0.6b | qwen3-8b | qwen3-32b | qwen3-235b-tp8");
   cmd->add_option("--policy", o.policy,
                   "pr279 | pr279-model-order | sticky | qk-slice-backup | out-of-place | prevalidate");
-  cmd->add_option("--faults", o.faults, "swarm | swarm-dense | none | a fault spec (docs/fault-spec.md)");
+  cmd->add_option("--faults", o.faults,
+                  "swarm | swarm-dense | none | a fault spec (docs/fault-spec.md)");
   cmd->add_option("--backend", o.backend, "cpu (the only backend of a host build)");
   cmd->add_option("--mutant", o.mutant, "a deliberately broken variant (core/mutants.h)");
   cmd->add_option("--kv-cache", o.kv_cache, "auto | fp8_e4m3fn | fp8_e4m3fnuz");
@@ -341,6 +346,9 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
                   static_cast<long long>(r.faults.injection_count_total()),
                   faults_by_kind(r.faults).c_str());
       std::printf("FALLBACKS_BY_CLASS%s\n", fallbacks_by_class(r.fallbacks_by_class).c_str());
+      std::printf("REBUILD attempts=%lld simulated_cost_us=%lld\n",
+                  static_cast<long long>(r.faults.rebuild_attempts),
+                  static_cast<long long>(r.faults.rebuild_cost_us));
       std::printf("HAZARDS %lld (runs that showed a documented policy weakness; see report)\n",
                   static_cast<long long>(r.hazards));
       std::printf("PR_ORDER_ATTENTION reads_differing=%lld max_abs_diff=%.6g\n",

@@ -158,6 +158,9 @@ nlohmann::json campaign_report(const CampaignOptions& o, const CampaignResult& r
     by_kind[std::string(fault_kind_name(k))] = total;
   }
   j["faults_by_kind"] = by_kind;
+  j["rebuild"] = {{"attempts", r.faults.rebuild_attempts},
+                  {"simulated_cost_us", r.faults.rebuild_cost_us}};
+  j["late_faults"] = {{"armed", r.faults.late_armed}, {"surfaced", r.faults.late_surfaced}};
   j["faults_by_site_kind"] = by_site_kind;
   nlohmann::json calls_by_site = nlohmann::json::object();
   for (FaultSite s : all_fault_sites()) {

@@ -841,9 +841,12 @@ class Engine {
         out_shadow(out_sut.size());
     const CacheReadSpec spec{attn_, written_v_layout};
     const CacheReadSpec shadow_spec{attn_, VCacheLayout::kShuffle};
-    const bool exact_vs_shadow =
-        fallback_order_of(cfg_.policy) == FallbackOrder::kNormThenRope || cfg_.symmetric_weights;
-    const float tol = is_fp8(attn_.kv_cache_dtype) ? 0.125f : 0.0078125f;
+    // Model order: q/k equal the fused path's bit for bit (CPU reference contract), so with an
+    // "auto" cache the read must be identical; an fp8 cache may differ by the quantisation
+    // arithmetic (divide vs multiply by the reciprocal), up to about one fp8 step. The PR order
+    // (even with symmetric weights, which only make it equal up to rounding) is measured only.
+    const bool enforce_vs_shadow = fallback_order_of(cfg_.policy) == FallbackOrder::kNormThenRope;
+    const float tol = is_fp8(attn_.kv_cache_dtype) ? 0.125f : 0.0f;
     for (const auto& [ri, row] : step.last_row_of_request) {
       const Request& r = scheduler_->requests()[static_cast<std::size_t>(ri)];
       const int64_t ctx = step.rows[static_cast<std::size_t>(row)].position + 1;
@@ -880,7 +883,7 @@ class Engine {
       ++result_.attention_reads;
       if (max_diff > 0.0) ++result_.attention_reads_differing;
       result_.attention_max_abs_diff = std::max(result_.attention_max_abs_diff, max_diff);
-      if (exact_vs_shadow && first_bad >= 0 && written_v_layout == VCacheLayout::kShuffle) {
+      if (enforce_vs_shadow && first_bad >= 0 && written_v_layout == VCacheLayout::kShuffle) {
         fail(RunVerdict::kCorrectness,
              fmt::format("step {} layer {}: attention of request {} after a model-order "
                          "fallback differs from the fault-free shadow beyond tolerance {} at "
