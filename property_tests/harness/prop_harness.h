@@ -31,7 +31,7 @@
 
 namespace rcsim::props {
 
-inline constexpr int kCasesDefault = 60;           // CI: `ctest -L property` < 3 min on 2 cores
+inline constexpr int kCasesDefault = 100;          // CI: `ctest -L property` < 3 min on 2 cores
 inline constexpr uint64_t kSeedDefault = 20260306;  // the date of ATOM@PR-base, nothing magic
 inline constexpr int kCasesMax = 100000;            // a typo in the env var must not run for days
 
