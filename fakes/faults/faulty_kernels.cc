@@ -244,6 +244,24 @@ class PayloadWriter final : public Emit {
   int64_t elements_ = 0;
 };
 
+// A copy of `args` whose slot_mapping is host-readable (downloaded through `access` when it lives
+// on a device; `holder` keeps the download alive). Kernels without slots are returned as they are.
+template <typename Args>
+Args with_host_slots(const Args& args, HostTensor& holder, const DeviceMemoryAccess& access) {
+  Args out = args;
+  if constexpr (requires { out.slot_mapping; }) {
+    if (!out.slot_mapping.is_null() && out.slot_mapping.device != DeviceTag::kHost) {
+      RCSIM_REQUIRE(access.download, "garbage/nan with a device slot_mapping needs "
+                                     "DeviceMemoryAccess hooks (set_device_memory_access)");
+      RCSIM_REQUIRE(out.slot_mapping.is_contiguous(), "slot_mapping must be contiguous: {}",
+                    out.slot_mapping.describe());
+      holder = access.download(out.slot_mapping);
+      out.slot_mapping = holder.view();
+    }
+  }
+  return out;
+}
+
 // Buffers the decorated memory backend handed out: copies *from* them are restores/commits.
 struct BufferRegistry {
   std::mutex mu;
@@ -445,13 +463,16 @@ struct FaultyKernelSet::Impl {
           access = device_access;
         }
         PayloadWriter writer(rule.kind == FaultKind::kNan, payload_prng, access);
+        // The footprints read slot_mapping on the host: bring a device one over first.
+        HostTensor host_slots;
+        const Args host_args = with_host_slots(args, host_slots, access);
         int64_t units_hit = 0;
         for (int64_t g = k; g < units_total; ++g) {
           if (!rule.p.always() && !share_prng.chance(rule.p.numerator, rule.p.denominator)) {
             continue;
           }
           const int64_t before = writer.elements();
-          footprint(args, g, rule.region, writer);
+          footprint(host_args, g, rule.region, writer);
           if (writer.elements() > before) ++units_hit;
         }
         writer.flush();
