@@ -32,8 +32,8 @@ using namespace fault_testing;
 constexpr int64_t kTokens = 5;
 const uint64_t kSeedAtStartup = test_seed();
 
-AttentionConfig policy_config() {
-  AttentionConfig c = small_config();
+AttentionConfig policy_config(KvCacheDtype kv = KvCacheDtype::kAuto) {
+  AttentionConfig c = small_config(kv);
   c.head_dim = 128;  // use_triton_attn false: the fallback writes V in the shuffle order too
   c.rotary_dim = 128;
   return c;
@@ -200,16 +200,20 @@ std::string with_k(const std::string& spec, const std::string& k) {
   return at == std::string::npos ? spec : spec.substr(0, at) + k + spec.substr(at + 3);
 }
 
-TEST(PolicyFaultOutcomes, EveryPolicyUnderEveryFaultKeepsItsPromise) {
-  const AttentionConfig cfg = policy_config();
+// Run for a bf16 cache and for an fp8 cache (per-token scales: the fused kernel and the fallback
+// both write them, so a torn or poisoned scale must be overwritten too).
+class PolicyFaultOutcomesTable : public ::testing::TestWithParam<KvCacheDtype> {};
+
+TEST_P(PolicyFaultOutcomesTable, EveryPolicyUnderEveryFaultKeepsItsPromise) {
+  const AttentionConfig cfg = policy_config(GetParam());
   const int64_t n_fused = kTokens * (cfg.num_heads_q + 2 * cfg.num_heads_kv);
   const auto policies = all_policies();
   ASSERT_EQ(policies.size(), 6u) << "a policy was added: give it a column in kTable";
   int64_t cells_checked = 0, wrong_cells = 0;
   for (std::size_t pi = 0; pi < policies.size(); ++pi) {
     const FallbackPolicy policy = policies[pi];
-    const CallResult clean_fallback = run_call(policy, "fused:unavailable", 20);
-    const CallResult clean_fused = run_call(policy, "", 20);
+    const CallResult clean_fallback = run_call(policy, "fused:unavailable", 20, cfg);
+    const CallResult clean_fused = run_call(policy, "", 20, cfg);
     ASSERT_TRUE(clean_fallback.record && clean_fused.record) << policy_name(policy);
     ASSERT_EQ(clean_fused.record->branch, Branch::kFused);
     ASSERT_EQ(clean_fallback.record->branch, Branch::kNonFused);
@@ -222,7 +226,7 @@ TEST(PolicyFaultOutcomes, EveryPolicyUnderEveryFaultKeepsItsPromise) {
         SCOPED_TRACE(fmt::format("policy {} spec {} (repro: RCSIM_SEED={})", policy_name(policy),
                                  spec, test_seed()));
         const Cell cell = row.cells[pi];
-        const CallResult got = run_call(policy, spec, 20);
+        const CallResult got = run_call(policy, spec, 20, cfg);
         ++cells_checked;
         // The k of the fused rule, in fused units (for the payload and late cells).
         const FaultRule first = parse_fault_plan(spec).rules.at(0);
@@ -283,6 +287,10 @@ TEST(PolicyFaultOutcomes, EveryPolicyUnderEveryFaultKeepsItsPromise) {
   std::printf("policy x fault cells checked: %lld, of which silently wrong by design: %lld\n",
               static_cast<long long>(cells_checked), static_cast<long long>(wrong_cells));
 }
+
+INSTANTIATE_TEST_SUITE_P(KvCacheDtypes, PolicyFaultOutcomesTable,
+                         ::testing::Values(KvCacheDtype::kAuto, KvCacheDtype::kFp8E4M3FN),
+                         [](const auto& param_info) { return std::string(kv_cache_dtype_name(param_info.param)); });
 
 // The late error surfaces in the *next* rope_cache call (another layer), blamed on that call.
 TEST(PolicyFaultOutcomes, LateErrorIsBlamedOnTheNextLayer) {
