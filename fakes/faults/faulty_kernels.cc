@@ -340,7 +340,7 @@ struct FaultyKernelSet::Impl {
     stats.last_tokens[ix(site)] = tokens;
   }
 
-  // The kinds that write nothing and throw (or abort) at once. Returns false for the others.
+  // The kinds that write nothing and throw (or abort) at once; returns for every other kind.
   void fail_without_writing(FaultSite site, std::string_view kernel, const Decision& d) {
     const FaultRule& rule = *d.rule;
     const std::string where = fmt::format("{} call {}", fault_site_name(site), d.call_index);
