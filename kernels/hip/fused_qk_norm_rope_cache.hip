@@ -8,6 +8,8 @@
 // RoPE, no write-back. K/V of tokens with slot >= 0 go to the paged cache: "auto" stores the bits,
 // fp8 stores fp8(v / scale) with scale = amax/fp8_max per (token, KV head) (a true division).
 // Units at or past max_units store nothing: device-side torn writes.
+// Latency: every independent global load (the head, weights, position, slot, the cos/sin row) is
+// issued before the reduction, so a small-T call pays about one memory round trip, not five.
 #include "kernels/hip/device_common.h"
 #include "kernels/hip/gpu_runtime.h"
 
@@ -22,8 +24,9 @@ __global__ void __launch_bounds__(dev::kBlockThreads)
   if (g >= p.num_tokens * heads_total) return;
   if (!dev::unit_allowed(g, p.max_units)) return;
   const int lane = dev::lane_index();
-  const int64_t token = g / heads_total;
-  const int64_t head = g % heads_total;
+  const dev::Split32 th = dev::split_u32(g, heads_total);
+  const int64_t token = th.quot;
+  const int64_t head = th.rem;
   const bool is_q = head < p.num_heads_q;
   const bool is_v = head >= p.num_heads_q + p.num_heads_kv;
   const int head_dim = static_cast<int>(p.head_dim);
@@ -32,21 +35,26 @@ __global__ void __launch_bounds__(dev::kBlockThreads)
       static_cast<uint16_t*>(p.qkv) + token * heads_total * p.head_dim + head * p.head_dim;
   uint16_t bits[N];
   dev::load_bits<N>(qkv_head + lane * N, bits);
+  const int64_t slot = is_q ? -1 : p.slots[token];
 
   if (!is_v) {
+    const int64_t pos = p.positions[token];
+    uint16_t wbits[N];
+    dev::load_bits<N>(static_cast<const uint16_t*>(is_q ? p.q_weight : p.k_weight) + lane * N,
+                      wbits);
+    float c[N], s[N];
+    const uint16_t* row = static_cast<const uint16_t*>(p.cos_sin) + pos * p.rotary_dim;
+    dev::load_cos_sin<N>(row, lane, static_cast<int>(p.rotary_dim), p.is_neox, p.act, c, s);
     float vals[N];
 #pragma unroll
     for (int i = 0; i < N; ++i) vals[i] = dev::act_to_float(bits[i], p.act);
     const float rcp = dev::head_rms_inverse<N>(vals, head_dim, p.eps);
-    const uint16_t* w = static_cast<const uint16_t*>(is_q ? p.q_weight : p.k_weight) + lane * N;
 #pragma unroll
     for (int i = 0; i < N; ++i) {
-      const float normed = qk_math::rms_normalise(vals[i], rcp, dev::act_to_float(w[i], p.act));
+      const float normed = qk_math::rms_normalise(vals[i], rcp, dev::act_to_float(wbits[i], p.act));
       vals[i] = dev::act_to_float(dev::float_to_act(normed, p.act), p.act);  // round after norm
     }
-    const int64_t pos = p.positions[token];
-    const uint16_t* row = static_cast<const uint16_t*>(p.cos_sin) + pos * p.rotary_dim;
-    dev::rope_head<N>(vals, lane, static_cast<int>(p.rotary_dim), p.is_neox, row, p.act);
+    dev::rope_head<N>(vals, lane, static_cast<int>(p.rotary_dim), p.is_neox, c, s);
 #pragma unroll
     for (int i = 0; i < N; ++i) bits[i] = dev::float_to_act(vals[i], p.act);  // round after RoPE
     uint16_t* dst = qkv_head;
@@ -59,12 +67,10 @@ __global__ void __launch_bounds__(dev::kBlockThreads)
     if (is_q) return;
   }
 
-  const int64_t slot = p.slots[token];
   if (slot < 0) return;  // padding: normalised and rotated, never cached
-  const int64_t blk = slot / p.cache.block_size;
-  const int64_t off = slot % p.cache.block_size;
   const int64_t h = is_v ? head - p.num_heads_q - p.num_heads_kv : head - p.num_heads_q;
-  const layout::PagedCacheShape s = dev::cache_shape(p.cache, p.num_heads_kv, p.head_dim);
+  const dev::LaneCacheOffsets o =
+      dev::cache_lane_offsets(p.cache, p.num_heads_kv, p.head_dim, slot, h, lane, N);
   uint8_t codes[N] = {};
   if (p.cache.type != CacheType::kActivation) {
     const numeric::Fp8Format fmt = dev::fp8_format_of(p.cache.type);
@@ -79,12 +85,9 @@ __global__ void __launch_bounds__(dev::kBlockThreads)
     const float scale = qk_math::fp8_scale_from_amax(amax, numeric::fp8_max(fmt), p.amax_floor);
 #pragma unroll
     for (int i = 0; i < N; ++i) codes[i] = qk_math::fp8_quantise_divide(vals[i], scale, fmt);
-    if (lane == 0) {
-      float* scales = is_v ? p.cache.v_scale : p.cache.k_scale;
-      scales[layout::scale_offset(s, blk, h, off)] = scale;
-    }
+    if (lane == 0) (is_v ? p.cache.v_scale : p.cache.k_scale)[o.scale] = scale;
   }
-  dev::store_cache_head<N>(p.cache, !is_v, s, blk, h, off, lane, bits, codes);
+  dev::store_cache_head<N>(p.cache, !is_v, o, bits, codes);
 }
 
 }  // namespace

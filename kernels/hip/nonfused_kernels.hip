@@ -46,16 +46,18 @@ __global__ void __launch_bounds__(dev::kBlockThreads) rms_norm_kernel(RmsNormPar
   const int64_t g = dev::group_index();
   if (g >= p.num_tokens * p.num_heads || !dev::unit_allowed(g, p.max_units)) return;
   const int lane = dev::lane_index();
-  const int64_t token = g / p.num_heads;
-  const int64_t head = g % p.num_heads;
+  const dev::Split32 th = dev::split_u32(g, p.num_heads);
+  const int64_t token = th.quot;
+  const int64_t head = th.rem;
   uint16_t bits[N];
   float vals[N];
   load_head_values<N>(p.in, token, head, lane, p.act, bits, vals);
+  uint16_t wbits[N];
+  dev::load_bits<N>(static_cast<const uint16_t*>(p.weight) + lane * N, wbits);
   const float rcp = dev::head_rms_inverse<N>(vals, static_cast<int>(p.head_dim), p.eps);
-  const uint16_t* w = static_cast<const uint16_t*>(p.weight) + lane * N;
 #pragma unroll
   for (int i = 0; i < N; ++i) {
-    vals[i] = qk_math::rms_normalise(vals[i], rcp, dev::act_to_float(w[i], p.act));
+    vals[i] = qk_math::rms_normalise(vals[i], rcp, dev::act_to_float(wbits[i], p.act));
   }
   store_head_values<N>(p.out, token, head, lane, p.act, vals);
 }
@@ -71,14 +73,17 @@ __global__ void __launch_bounds__(dev::kBlockThreads) rotary_kernel(RotaryParams
   const bool is_q = g < q_units;
   const int64_t local = is_q ? g : g - q_units;
   const int64_t heads = is_q ? p.num_heads_q : p.num_heads_kv;
-  const int64_t token = local / heads;
-  const int64_t head = local % heads;
+  const dev::Split32 th = dev::split_u32(local, heads);
+  const int64_t token = th.quot;
+  const int64_t head = th.rem;
   const HeadsView& view = is_q ? p.q : p.k;
   uint16_t bits[N];
   float vals[N];
   load_head_values<N>(view, token, head, lane, p.act, bits, vals);
   const uint16_t* row = static_cast<const uint16_t*>(p.cos_sin) + p.positions[token] * p.rotary_dim;
-  dev::rope_head<N>(vals, lane, static_cast<int>(p.rotary_dim), p.is_neox, row, p.act);
+  float c[N], sn[N];
+  dev::load_cos_sin<N>(row, lane, static_cast<int>(p.rotary_dim), p.is_neox, p.act, c, sn);
+  dev::rope_head<N>(vals, lane, static_cast<int>(p.rotary_dim), p.is_neox, c, sn);
   store_head_values<N>(view, token, head, lane, p.act, vals);
 }
 
@@ -86,8 +91,7 @@ __global__ void __launch_bounds__(dev::kBlockThreads) rotary_kernel(RotaryParams
 // reshape_and_cache convention); fp8 only.
 template <int N>
 __device__ __forceinline__ void cache_head_multiply(const CacheParams& c, bool is_key,
-                                                    const layout::PagedCacheShape& s, int64_t blk,
-                                                    int64_t h, int64_t off, int lane,
+                                                    const dev::LaneCacheOffsets& o,
                                                     const uint16_t (&bits)[N],
                                                     const float (&vals)[N], float scale_rcp) {
   uint8_t codes[N] = {};
@@ -96,7 +100,7 @@ __device__ __forceinline__ void cache_head_multiply(const CacheParams& c, bool i
 #pragma unroll
     for (int i = 0; i < N; ++i) codes[i] = qk_math::fp8_quantise_multiply(vals[i], scale_rcp, fmt);
   }
-  dev::store_cache_head<N>(c, is_key, s, blk, h, off, lane, bits, codes);
+  dev::store_cache_head<N>(c, is_key, o, bits, codes);
 }
 
 // ---- reshape_and_cache: units = tokens (one group per (token, head); the limit is by token) ----
@@ -104,30 +108,28 @@ template <int N>
 __global__ void __launch_bounds__(dev::kBlockThreads) reshape_and_cache_kernel(ReshapeCacheParams p) {
   const int64_t g = dev::group_index();
   if (g >= p.num_tokens * p.num_heads_kv) return;
-  const int64_t token = g / p.num_heads_kv;
-  const int64_t head = g % p.num_heads_kv;
+  const dev::Split32 th = dev::split_u32(g, p.num_heads_kv);
+  const int64_t token = th.quot;
+  const int64_t head = th.rem;
   if (!dev::unit_allowed(token, p.max_units)) return;
   const int64_t slot = p.slots[token];
   if (slot < 0) return;
   const int lane = dev::lane_index();
-  const layout::PagedCacheShape s = dev::cache_shape(p.cache, p.num_heads_kv, p.head_dim);
-  const int64_t blk = slot / p.cache.block_size;
-  const int64_t off = slot % p.cache.block_size;
-  uint16_t bits[N];
-  float vals[N];
+  const dev::LaneCacheOffsets o =
+      dev::cache_lane_offsets(p.cache, p.num_heads_kv, p.head_dim, slot, head, lane, N);
+  uint16_t bits[N], vbits[N];
+  float vals[N], vvals[N];
   load_head_values<N>(p.key, token, head, lane, p.act, bits, vals);
-  cache_head_multiply<N>(p.cache, true, s, blk, head, off, lane, bits, vals,
-                         qk_math::scale_reciprocal(p.k_scale));
-  load_head_values<N>(p.value, token, head, lane, p.act, bits, vals);
-  cache_head_multiply<N>(p.cache, false, s, blk, head, off, lane, bits, vals,
-                         qk_math::scale_reciprocal(p.v_scale));
+  load_head_values<N>(p.value, token, head, lane, p.act, vbits, vvals);
+  cache_head_multiply<N>(p.cache, true, o, bits, vals, qk_math::scale_reciprocal(p.k_scale));
+  cache_head_multiply<N>(p.cache, false, o, vbits, vvals, qk_math::scale_reciprocal(p.v_scale));
 }
 
 // ---- per-token quant: units g = token*Hkv + head ---------------------------------------------
 template <int N>
 __device__ __forceinline__ void per_token_side(const PerTokenQuantParams& p, bool is_key,
-                                               const layout::PagedCacheShape& s, int64_t token,
-                                               int64_t head, int64_t blk, int64_t off, int lane) {
+                                               const dev::LaneCacheOffsets& o, int64_t token,
+                                               int64_t head, int lane) {
   uint16_t bits[N];
   float vals[N];
   load_head_values<N>(is_key ? p.key : p.value, token, head, lane, p.act, bits, vals);
@@ -137,24 +139,23 @@ __device__ __forceinline__ void per_token_side(const PerTokenQuantParams& p, boo
   for (int i = 0; i < N; ++i) lane_amax = qk_math::amax_step(lane_amax, vals[i]);
   const float scale =
       qk_math::fp8_scale_from_amax(dev::group_max(lane_amax), numeric::fp8_max(fmt), p.amax_floor);
-  cache_head_multiply<N>(p.cache, is_key, s, blk, head, off, lane, bits, vals,
-                         qk_math::scale_reciprocal(scale));
-  if (lane == 0) (is_key ? p.cache.k_scale : p.cache.v_scale)[layout::scale_offset(s, blk, head, off)] = scale;
+  cache_head_multiply<N>(p.cache, is_key, o, bits, vals, qk_math::scale_reciprocal(scale));
+  if (lane == 0) (is_key ? p.cache.k_scale : p.cache.v_scale)[o.scale] = scale;
 }
 template <int N>
 __global__ void __launch_bounds__(dev::kBlockThreads) per_token_quant_kernel(PerTokenQuantParams p) {
   const int64_t g = dev::group_index();
   if (g >= p.num_tokens * p.num_heads_kv || !dev::unit_allowed(g, p.max_units)) return;
-  const int64_t token = g / p.num_heads_kv;
-  const int64_t head = g % p.num_heads_kv;
+  const dev::Split32 th = dev::split_u32(g, p.num_heads_kv);
+  const int64_t token = th.quot;
+  const int64_t head = th.rem;
   const int64_t slot = p.slots[token];
   if (slot < 0) return;
   const int lane = dev::lane_index();
-  const layout::PagedCacheShape s = dev::cache_shape(p.cache, p.num_heads_kv, p.head_dim);
-  const int64_t blk = slot / p.cache.block_size;
-  const int64_t off = slot % p.cache.block_size;
-  per_token_side<N>(p, true, s, token, head, blk, off, lane);
-  per_token_side<N>(p, false, s, token, head, blk, off, lane);
+  const dev::LaneCacheOffsets o =
+      dev::cache_lane_offsets(p.cache, p.num_heads_kv, p.head_dim, slot, head, lane, N);
+  per_token_side<N>(p, true, o, token, head, lane);
+  per_token_side<N>(p, false, o, token, head, lane);
 }
 
 // ---- branch B: units g = token*Hq + head -----------------------------------------------------
@@ -163,14 +164,17 @@ __global__ void __launch_bounds__(dev::kBlockThreads) rope_reshape_cache_kernel(
   const int64_t g = dev::group_index();
   if (g >= p.num_tokens * p.num_heads_q || !dev::unit_allowed(g, p.max_units)) return;
   const int lane = dev::lane_index();
-  const int64_t token = g / p.num_heads_q;
-  const int64_t hq = g % p.num_heads_q;
+  const dev::Split32 th = dev::split_u32(g, p.num_heads_q);
+  const int64_t token = th.quot;
+  const int64_t hq = th.rem;
   const uint16_t* row = static_cast<const uint16_t*>(p.cos_sin) + p.positions[token] * p.rotary_dim;
   const int rot = static_cast<int>(p.rotary_dim);
+  float c[N], sn[N];
+  dev::load_cos_sin<N>(row, lane, rot, p.is_neox, p.act, c, sn);
   uint16_t bits[N];
   float vals[N];
   load_head_values<N>(p.q, token, hq, lane, p.act, bits, vals);
-  dev::rope_head<N>(vals, lane, rot, p.is_neox, row, p.act);
+  dev::rope_head<N>(vals, lane, rot, p.is_neox, c, sn);
   store_head_values<N>(p.q, token, hq, lane, p.act, vals);
 
   const int64_t group_size = p.num_heads_q / p.num_heads_kv;
@@ -179,20 +183,19 @@ __global__ void __launch_bounds__(dev::kBlockThreads) rope_reshape_cache_kernel(
   if (slot < 0) return;
   const int64_t hk = hq / group_size;
   load_head_values<N>(p.k, token, hk, lane, p.act, bits, vals);
-  dev::rope_head<N>(vals, lane, rot, p.is_neox, row, p.act);
+  dev::rope_head<N>(vals, lane, rot, p.is_neox, c, sn);
   store_head_values<N>(p.k, token, hk, lane, p.act, vals);
 #pragma unroll
   for (int i = 0; i < N; ++i) {
     bits[i] = dev::float_to_act(vals[i], p.act);
     vals[i] = dev::act_to_float(bits[i], p.act);  // the cache gets the rounded roped K
   }
-  const layout::PagedCacheShape s = dev::cache_shape(p.cache, p.num_heads_kv, p.head_dim);
-  const int64_t blk = slot / p.cache.block_size;
-  const int64_t off = slot % p.cache.block_size;
-  cache_head_multiply<N>(p.cache, true, s, blk, hk, off, lane, bits, vals,
+  const dev::LaneCacheOffsets o =
+      dev::cache_lane_offsets(p.cache, p.num_heads_kv, p.head_dim, slot, hk, lane, N);
+  cache_head_multiply<N>(p.cache, true, o, bits, vals,
                          qk_math::scale_reciprocal(p.apply_scale ? p.k_scale : 1.0f));
   load_head_values<N>(p.v, token, hk, lane, p.act, bits, vals);
-  cache_head_multiply<N>(p.cache, false, s, blk, hk, off, lane, bits, vals,
+  cache_head_multiply<N>(p.cache, false, o, bits, vals,
                          qk_math::scale_reciprocal(p.apply_scale ? p.v_scale : 1.0f));
 }
 
