@@ -28,6 +28,7 @@
 // command line or case file (clear error on stderr, nothing written).
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -41,6 +42,7 @@
 #include "core/dispatch/rope_cache_dispatcher.h"
 #include "core/io/npy.h"
 #include "core/limits.h"
+#include "core/mutants.h"
 #include "core/prng.h"
 #include "fakes/faults/faulty_kernels.h"
 #include "fault_injection/cli/commands.h"
@@ -434,7 +436,16 @@ void write_json(const fs::path& path, const json& j) {
   out << j.dump(2) << "\n";
 }
 
-int run_case(const fs::path& in_path, const fs::path& out_dir) {
+int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg) {
+  // A mutant (core/mutants.h) from --mutant or RCSIM_MUTANT: proves checks of the outputs bite.
+  std::string mutant_arg = mutant_name_arg;
+  if (mutant_arg.empty()) {
+    if (const char* env = std::getenv("RCSIM_MUTANT")) mutant_arg = env;
+  }
+  const std::optional<Mutant> mutant =
+      mutant_arg.empty() ? std::optional<Mutant>(Mutant::kNone) : mutant_from_name(mutant_arg);
+  RCSIM_REQUIRE(mutant.has_value(), "unknown mutant '{}'", mutant_arg);
+  const ScopedMutant scoped_mutant(*mutant);
   const CaseSpec s = parse_case(in_path);
   FaultPlan plan = parse_fault_plan(s.faults);  // InvalidInput names the column
   CaseTensors ct = build_inputs(s);
@@ -523,6 +534,7 @@ int run_case(const fs::path& in_path, const fs::path& out_dir) {
   rec["logic"] = s.layer.logic == DecisionLogic::kPr279 ? "pr279" : "pr-base";
   rec["decided_branch"] = branch_name(RopeCacheDispatcher::decide(s.layer, s.qkv_present));
   rec["seed"] = s.seed;
+  rec["mutant"] = mutant_name(*mutant);
   rec["fault_plan"] = to_string(plan);
   rec["device_poisoned"] = faulty ? faulty->device_poisoned() : false;
   rec["fallback_counts"] = json::object();
@@ -546,9 +558,12 @@ void register_case_command(CLI::App& app, int& exit_code) {
   auto out_dir = std::make_shared<std::string>();
   cmd->add_option("--in", *in_path, "case file (JSON)")->required();
   cmd->add_option("--out", *out_dir, "output directory (created)")->required();
-  cmd->callback([in_path, out_dir, &exit_code] {
+  auto mutant = std::make_shared<std::string>();
+  cmd->add_option("--mutant", *mutant,
+                  "run with a deliberately broken variant (core/mutants.h; default $RCSIM_MUTANT)");
+  cmd->callback([in_path, out_dir, mutant, &exit_code] {
     try {
-      exit_code = run_case(*in_path, *out_dir);
+      exit_code = run_case(*in_path, *out_dir, *mutant);
     } catch (const InvalidInput& e) {
       std::fprintf(stderr, "rcsim case: error: %s\n", e.what());
       exit_code = kExitUsage;

@@ -203,7 +203,17 @@ TEST_F(CaseRoundTrip, UnavailableFallbackMatchesTheSeparateCpuKernelsInPrOrder) 
   expect_same("k_cache.npy", want.k_cache);
   expect_same("v_cache.npy", want.v_cache);
   EXPECT_FALSE(fs::exists(dir / "out" / "k_scale.npy"));  // "auto": no scales
+  // The comparison bites: with the fallback order swapped (a mutant), q and k differ from the
+  // reference (the norm weights are not pair-symmetric), while V's cache copy does not care.
+  const CliRun mutated = run_rcsim("case --mutant fallback-order-swapped --in '" +
+                                   (dir / "case.json").string() + "' --out '" +
+                                   (dir / "mutated").string() + "'");
+  ASSERT_EQ(mutated.exit_code, 0) << mutated.output;
+  EXPECT_NE(first_byte_difference(q, io::read_npy(dir / "mutated" / "q.npy", c.act_dtype)), -1);
+  EXPECT_NE(first_byte_difference(k, io::read_npy(dir / "mutated" / "k.npy", c.act_dtype)), -1);
+
   const json rec = read_json("record.json");
+  EXPECT_EQ(rec["mutant"], "none");
   EXPECT_EQ(rec["branch"], "C-non-fused");
   EXPECT_EQ(rec["failure"], "unavailable");
   EXPECT_EQ(rec["failure_injected"], true);
@@ -281,6 +291,7 @@ TEST_F(CaseRoundTrip, BadCaseFilesExitOneAndWriteNothing) {
       {"npy_dtype", with([](json& j) { j["inputs"]["qkv"] = "qkv_f32.npy"; }), "'<f4' does not match"},
       {"npy_shape", with([](json& j) { j["inputs"]["qkv"] = "qkv_narrow.npy"; }), "qkv must be"},
       {"type", with([](json& j) { j["config"]["num_heads_q"] = "four"; }), "must be an integer"},
+      {"padding", with([](json& j) { j["padding_tokens"] = 9; }), "padding_tokens 9"},
   };
   for (const Bad& b : cases) {
     SCOPED_TRACE(b.name);
