@@ -80,6 +80,7 @@ inline const char* hipGetErrorString(hipError_t e) { return cudaGetErrorString(e
 inline const char* hipGetErrorName(hipError_t e) { return cudaGetErrorName(e); }
 inline hipError_t hipGetDeviceCount(int* n) { return cudaGetDeviceCount(n); }
 inline hipError_t hipGetDevice(int* d) { return cudaGetDevice(d); }
+inline hipError_t hipSetDevice(int d) { return cudaSetDevice(d); }
 inline hipError_t hipGetDeviceProperties(hipDeviceProp_t* p, int d) {
   return cudaGetDeviceProperties(p, d);
 }

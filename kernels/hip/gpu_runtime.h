@@ -21,6 +21,11 @@ struct DeviceInfo {
 // Returns device_count == 0 (and no throw) when the runtime finds no device.
 DeviceInfo query_device();
 
+// Makes `device_index` current for this thread (CTest resource groups hand one GPU to each test).
+void select_device(int device_index);
+// The GPU CTest assigned through CTEST_RESOURCE_GROUP_0_GPUS ("id:N,slots:1"), or -1 when unset.
+int ctest_assigned_device();
+
 // Throws KernelError(kOutOfMemory) when the device has no room.
 void* device_alloc(int64_t bytes);
 void device_free(void* p) noexcept;

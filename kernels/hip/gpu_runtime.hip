@@ -3,6 +3,8 @@
 // exactly one place").
 #include "kernels/hip/gpu_runtime.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "core/errors.h"
@@ -55,6 +57,15 @@ DeviceInfo query_device() {
   info.l2_cache_bytes = static_cast<int64_t>(prop.l2CacheSize);
   info.multiprocessor_count = prop.multiProcessorCount;
   return info;
+}
+
+void select_device(int device_index) { check(hipSetDevice(device_index), "hipSetDevice"); }
+
+int ctest_assigned_device() {
+  const char* spec = std::getenv("CTEST_RESOURCE_GROUP_0_GPUS");
+  if (spec == nullptr) return -1;
+  const char* id = std::strstr(spec, "id:");
+  return id == nullptr ? -1 : std::atoi(id + 3);
 }
 
 void* device_alloc(int64_t bytes) {

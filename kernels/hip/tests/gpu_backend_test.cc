@@ -47,6 +47,8 @@ class GpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
     (void)test_seed();
+    const int assigned = ctest_assigned_device();  // CTest resource groups: one GPU per test
+    if (assigned >= 0) select_device(assigned);
     const DeviceInfo info = query_device();
     if (info.device_count == 0) {
       if (std::getenv("RCSIM_REQUIRE_GPU") != nullptr) FAIL() << "RCSIM_REQUIRE_GPU set, no device";
