@@ -313,7 +313,7 @@ class Engine {
   }
 
   void build_rope_table(double theta) {
-    const int64_t d = attn_.head_dim, half = attn_.rotary_dim / 2;
+    const int64_t half = attn_.rotary_dim / 2;
     cos_sin_ = HostTensor(DType::kBF16, {attn_.max_position, attn_.rotary_dim});
     auto out = cos_sin_.as<uint16_t>();
     for (int64_t p = 0; p < attn_.max_position; ++p) {
@@ -327,7 +327,6 @@ class Engine {
             numeric::float_to_bf16_bits(std::sin(freq));
       }
     }
-    (void)d;
   }
 
   void build_layer(int64_t l) {
@@ -373,8 +372,6 @@ class Engine {
       layer.clean = std::make_unique<RopeCacheDispatcher>(layer.spec, backend_.kernels(), *process_);
     }
     warnings_by_class_.fill(0);
-    fallback_classes_.fill(false);
-    process_log_lines_expected_ = 0;
   }
 
   // Folds the current device's and process's counters into the result before they go away.
@@ -722,7 +719,6 @@ class Engine {
       bad("fused attempted without the backup the policy promises");
     }
     if (r.failure && r.backup_taken && !r.restored) bad("backup taken but qkv not restored");
-    if (r.failure) fallback_classes_[static_cast<std::size_t>(*r.failure)] = true;
     result_.checks_passed += 1;
   }
 
@@ -953,8 +949,6 @@ class Engine {
   Digest digest_;
   RunResult result_;
   std::array<int64_t, 5> warnings_by_class_{};
-  std::array<bool, 5> fallback_classes_{};
-  int64_t process_log_lines_expected_ = 0;
   int64_t faulty_calls_made_ = 0;
   int64_t current_step_ = 0;
   bool in_liveness_ = false;
