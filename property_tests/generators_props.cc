@@ -15,6 +15,17 @@ namespace {
 RCSIM_PROP(GeneratorProps, CallCasesAreValidAndClassified, ()) {
   const CallCase c = *gen_call_case();
   classify_case(c);
+  // Boundary coverage, straight through RapidCheck's own macros: does the batch cross a page
+  // boundary between consecutive tokens, and does it carry -1 padding?
+  bool crosses_page = false;
+  for (std::size_t i = 1; i < c.slots.size(); ++i) {
+    const int64_t a = c.slots[i - 1], b = c.slots[i];
+    if (a >= 0 && b == a + 1 && b % c.cfg.block_size == 0) crosses_page = true;
+  }
+  RC_CLASSIFY(crosses_page, "page_crossing=yes");
+  RC_CLASSIFY(!crosses_page, "page_crossing=no");
+  RC_CLASSIFY(c.mapped_tokens() < c.num_tokens, "padding=has-minus-1");
+  RC_CLASSIFY(c.mapped_tokens() == c.num_tokens, "padding=none");
   validate_attention_config(c.cfg);  // throws InvalidInput (a failure) on an unsupported field
   const int64_t t = c.num_tokens;
   RC_ASSERT(t >= 1);
