@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/prng.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/hip/gpu_backend.h"
 #include "kernels/hip/gpu_case.h"
