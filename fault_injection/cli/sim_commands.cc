@@ -103,9 +103,34 @@ int run_and_report(const sim::SimConfig& cfg) {
               static_cast<long long>(r.faults.injection_count_total()), faults_by_kind(r.faults).c_str());
   std::printf("FALLBACKS_BY_CLASS%s\n", fallbacks_by_class(r.fallbacks_by_class).c_str());
   // Issue 10 item 3: a missing module re-attempting its build on every call.
-  std::printf("REBUILD attempts=%lld simulated_cost_us=%lld\n",
+  std::printf("REBUILD policy=%s fused_attempts=%lld attempts=%lld simulated_cost_us=%lld "
+              "log_lines=%lld max_attempts_per_process=%lld processes=%lld\n",
+              std::string(policy_name(cfg.policy)).c_str(),
+              static_cast<long long>(r.fused_attempts),
               static_cast<long long>(r.faults.rebuild_attempts),
-              static_cast<long long>(r.faults.rebuild_cost_us));
+              static_cast<long long>(r.faults.rebuild_cost_us),
+              static_cast<long long>(r.rebuild_log_lines),
+              static_cast<long long>(r.rebuild_attempts_max_per_process),
+              static_cast<long long>(r.processes));
+  // Issue 10 item 5: CUDA-graph capture/replay (zeros in eager mode).
+  std::printf("GRAPH mode=%s policy=%s captured=%lld capture_failures=%lld replays=%lld "
+              "replayed_fallback_layers=%lld replayed_backup_copies=%lld "
+              "replayed_backup_bytes=%lld replayed_restores=%lld\n",
+              std::string(sim::graph_mode_name(cfg.graph_mode)).c_str(),
+              std::string(policy_name(cfg.policy)).c_str(),
+              static_cast<long long>(r.graphs_captured),
+              static_cast<long long>(r.graph_capture_failures),
+              static_cast<long long>(r.graph_replays),
+              static_cast<long long>(r.graph_replayed_fallback_layers),
+              static_cast<long long>(r.graph_replay_backup_copies),
+              static_cast<long long>(r.graph_replay_backup_bytes),
+              static_cast<long long>(r.graph_replay_restore_copies));
+  std::printf("MIXED_HISTORY prefill_fused_decode_fallback=%lld prefill_fallback_decode_fused=%lld "
+              "shadow_cache_positions_checked=%lld differing=%lld\n",
+              static_cast<long long>(r.mixed_prefill_fused_decode_fallback),
+              static_cast<long long>(r.mixed_prefill_fallback_decode_fused),
+              static_cast<long long>(r.shadow_cache_positions_checked),
+              static_cast<long long>(r.shadow_cache_positions_differing));
   std::printf("ATTENTION reads=%lld differing_from_fused_shadow=%lld max_abs_diff=%.6g\n",
               static_cast<long long>(r.attention_reads),
               static_cast<long long>(r.attention_reads_differing), r.attention_max_abs_diff);
@@ -136,6 +161,7 @@ struct RunOptions {
   std::string mutant;
   std::string kv_cache;
   int64_t sliding_window = -2;
+  std::string graph_mode;
 };
 
 void add_common_options(CLI::App* cmd, RunOptions& o) {
@@ -151,6 +177,8 @@ void add_common_options(CLI::App* cmd, RunOptions& o) {
   cmd->add_option("--kv-cache", o.kv_cache, "auto | fp8_e4m3fn | fp8_e4m3fnuz");
   cmd->add_option("--sliding-window", o.sliding_window,
                   "give layers a sliding window (use_triton_attn: branch B becomes eligible)");
+  cmd->add_option("--graph-mode", o.graph_mode,
+                  "eager (default) | capture-replay: decode steps run as CUDA graphs per bucket");
 }
 
 sim::SimOverrides overrides_of(const RunOptions& o) {
@@ -176,6 +204,11 @@ sim::SimOverrides overrides_of(const RunOptions& o) {
     ov.kv_cache_dtype = *kv;
   }
   if (o.sliding_window >= -1) ov.sliding_window = o.sliding_window;
+  if (!o.graph_mode.empty()) {
+    const auto g = sim::graph_mode_from_name(o.graph_mode);
+    RCSIM_REQUIRE(g.has_value(), "unknown --graph-mode '{}' (eager | capture-replay)", o.graph_mode);
+    ov.graph_mode = *g;
+  }
   return ov;
 }
 
@@ -349,6 +382,27 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
       std::printf("REBUILD attempts=%lld simulated_cost_us=%lld\n",
                   static_cast<long long>(r.faults.rebuild_attempts),
                   static_cast<long long>(r.faults.rebuild_cost_us));
+      // Per policy, side by side (issue 10 items 3 and 5).
+      for (FallbackPolicy p : all_policies()) {
+        const sim::PolicyTotals& t = r.by_policy[static_cast<std::size_t>(p)];
+        if (t.runs == 0) continue;
+        std::printf("POLICY %-18s runs=%lld processes=%lld calls=%lld fused_attempts=%lld "
+                    "rebuild_attempts=%lld rebuild_cost_us=%lld rebuild_log_lines=%lld "
+                    "rebuild_max_per_process=%lld graphs_captured=%lld capture_failures=%lld "
+                    "replays=%lld replayed_backup_copies=%lld replayed_backup_bytes=%lld\n",
+                    std::string(policy_name(p)).c_str(), static_cast<long long>(t.runs),
+                    static_cast<long long>(t.processes), static_cast<long long>(t.calls),
+                    static_cast<long long>(t.fused_attempts),
+                    static_cast<long long>(t.rebuild_attempts),
+                    static_cast<long long>(t.rebuild_cost_us),
+                    static_cast<long long>(t.rebuild_log_lines),
+                    static_cast<long long>(t.rebuild_attempts_max_per_process),
+                    static_cast<long long>(t.graphs_captured),
+                    static_cast<long long>(t.graph_capture_failures),
+                    static_cast<long long>(t.graph_replays),
+                    static_cast<long long>(t.graph_replay_backup_copies),
+                    static_cast<long long>(t.graph_replay_backup_bytes));
+      }
       std::printf("HAZARDS %lld (runs that showed a documented policy weakness; see report)\n",
                   static_cast<long long>(r.hazards));
       std::printf("PR_ORDER_ATTENTION reads_differing=%lld max_abs_diff=%.6g\n",

@@ -32,6 +32,41 @@ SimConfig campaign_config(const CampaignOptions& o, uint64_t seed) {
 
 }  // namespace
 
+void PolicyTotals::add(const RunResult& run) {
+  ++runs;
+  processes += run.processes;
+  calls += run.calls;
+  fused_attempts += run.fused_attempts;
+  rebuild_attempts += run.faults.rebuild_attempts;
+  rebuild_cost_us += run.faults.rebuild_cost_us;
+  rebuild_log_lines += run.rebuild_log_lines;
+  rebuild_attempts_max_per_process =
+      std::max(rebuild_attempts_max_per_process, run.rebuild_attempts_max_per_process);
+  graphs_captured += run.graphs_captured;
+  graph_capture_failures += run.graph_capture_failures;
+  graph_replays += run.graph_replays;
+  graph_replayed_fallback_layers += run.graph_replayed_fallback_layers;
+  graph_replay_backup_copies += run.graph_replay_backup_copies;
+  graph_replay_backup_bytes += run.graph_replay_backup_bytes;
+}
+
+nlohmann::json policy_totals_json(const PolicyTotals& t) {
+  return {{"runs", t.runs},
+          {"processes", t.processes},
+          {"calls", t.calls},
+          {"fused_attempts", t.fused_attempts},
+          {"rebuild_attempts", t.rebuild_attempts},
+          {"rebuild_simulated_cost_us", t.rebuild_cost_us},
+          {"rebuild_log_lines", t.rebuild_log_lines},
+          {"rebuild_attempts_max_per_process", t.rebuild_attempts_max_per_process},
+          {"graphs_captured", t.graphs_captured},
+          {"graph_capture_failures", t.graph_capture_failures},
+          {"graph_replays", t.graph_replays},
+          {"graph_replayed_fallback_layers", t.graph_replayed_fallback_layers},
+          {"graph_replay_backup_copies", t.graph_replay_backup_copies},
+          {"graph_replay_backup_bytes", t.graph_replay_backup_bytes}};
+}
+
 CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& progress) {
   RCSIM_REQUIRE(o.seed_first <= o.seed_last, "--seeds A:B needs A <= B");
   RCSIM_REQUIRE(o.shard_count >= 1 && o.shard_index >= 0 && o.shard_index < o.shard_count,
@@ -57,6 +92,7 @@ CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& pr
     ++r.runs;
     r.last_seed_run = seed;
     ++r.runs_by_policy[static_cast<std::size_t>(cfg.policy)];
+    r.by_policy[static_cast<std::size_t>(cfg.policy)].add(run);
     XXH3_64bits_update(digest, &run.digest, sizeof run.digest);
     r.steps += run.steps_run;
     r.calls += run.calls;
@@ -177,6 +213,11 @@ nlohmann::json campaign_report(const CampaignOptions& o, const CampaignResult& r
     policies[std::string(policy_name(p))] = r.runs_by_policy[static_cast<std::size_t>(p)];
   }
   j["runs_by_policy"] = policies;
+  nlohmann::json totals = nlohmann::json::object();
+  for (FallbackPolicy p : all_policies()) {
+    totals[std::string(policy_name(p))] = policy_totals_json(r.by_policy[static_cast<std::size_t>(p)]);
+  }
+  j["by_policy"] = totals;
   j["coverage_missing"] = r.coverage_missing;
   nlohmann::json failures = nlohmann::json::array();
   for (const CampaignFailure& f : r.failures) {

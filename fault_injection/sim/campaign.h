@@ -36,6 +36,26 @@ struct CampaignFailure {
   std::string token;
 };
 
+// Per-policy totals over a campaign's runs, so policies show side by side (issue 10 items 3, 5).
+struct PolicyTotals {
+  int64_t runs = 0;
+  int64_t processes = 0;  // simulated processes (runs plus restarts)
+  int64_t calls = 0;
+  int64_t fused_attempts = 0;
+  int64_t rebuild_attempts = 0;
+  int64_t rebuild_cost_us = 0;
+  int64_t rebuild_log_lines = 0;
+  int64_t rebuild_attempts_max_per_process = 0;
+  int64_t graphs_captured = 0;
+  int64_t graph_capture_failures = 0;
+  int64_t graph_replays = 0;
+  int64_t graph_replayed_fallback_layers = 0;
+  int64_t graph_replay_backup_copies = 0;
+  int64_t graph_replay_backup_bytes = 0;
+  void add(const RunResult& run);
+};
+nlohmann::json policy_totals_json(const PolicyTotals& totals);
+
 struct CampaignResult {
   int64_t runs = 0;
   int64_t passed = 0;
@@ -55,6 +75,7 @@ struct CampaignResult {
   double attention_max_abs_diff = 0.0;
   std::array<int64_t, 5> fallbacks_by_class{};
   std::array<int64_t, 6> runs_by_policy{};
+  std::array<PolicyTotals, 6> by_policy{};
   FaultStats faults;
   std::vector<std::string> coverage_missing;  // sites / kinds / fallback reasons never reached
   std::vector<CampaignFailure> failures;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -278,6 +279,16 @@ class Engine {
       result_.failure_step = current_step_;
     }
     retire_device();
+    for (const auto& [key, flags] : path_history_) {
+      if ((flags & kPrefillFused) && (flags & kDecodeFallback)) {
+        ++result_.mixed_prefill_fused_decode_fallback;
+      }
+      if ((flags & kPrefillFallback) && (flags & kDecodeFused)) {
+        ++result_.mixed_prefill_fallback_decode_fused;
+      }
+    }
+    digest_.value(result_.graphs_captured);
+    digest_.value(result_.graph_replays);
     for (int64_t l = 0; l < cfg_.layers; ++l) {
       const LayerCache& c = layers_[static_cast<std::size_t>(l)].sut;
       digest_.bytes(c.k.data(), static_cast<std::size_t>(c.k.bytes()));
@@ -295,6 +306,7 @@ class Engine {
 
  private:
   static constexpr int64_t kLivenessRequests = 2;
+  enum class LayerMode : uint8_t { kEager, kCapture, kReplay };
 
   struct Layer {
     LayerSpec spec;
@@ -364,8 +376,10 @@ class Engine {
                                                 mix_seed(cfg_.seed, label_hash("device"),
                                                          static_cast<uint64_t>(result_.process_restarts)));
     faulty_->set_log_sink([this](std::string_view line) {
+      // Only the rebuild fault logs through the sink (its own error line per attempt).
       digest_.text(line);
       ++result_.log_lines;
+      ++result_.rebuild_log_lines;
     });
     for (Layer& layer : layers_) {
       layer.faulty = std::make_unique<RopeCacheDispatcher>(layer.spec, faulty_->kernels(), *process_);
@@ -378,6 +392,8 @@ class Engine {
   void retire_device() {
     if (!faulty_) return;
     result_.faults.merge(faulty_->stats());
+    result_.rebuild_attempts_max_per_process =
+        std::max(result_.rebuild_attempts_max_per_process, faulty_->stats().rebuild_attempts);
     for (FailureClass c : kAllFailureClasses) {
       result_.fallbacks_by_class[static_cast<std::size_t>(c)] += process_->fallback_count(c);
     }
@@ -390,6 +406,10 @@ class Engine {
   void restart_process() {
     retire_device();
     ++result_.process_restarts;
+    result_.processes = result_.process_restarts + 1;
+    // Captured graphs belong to the process (and its device): a fresh one captures anew.
+    graphs_.clear();
+    retry_eagerly_ = false;
     start_process();
   }
 
@@ -474,16 +494,54 @@ class Engine {
     digest_.value(s);
     digest_.value(step.real_tokens);
     if (step.real_tokens == 0) return;
-    if (in_liveness_) liveness_had_work_ = true;
+    // Graph mode: a decode-only step is a CUDA graph of its padded bucket size. The first
+    // sighting captures; a bucket whose capture failed is retried eagerly once, then recaptured.
+    LayerMode mode = LayerMode::kEager;
+    const auto bucket = static_cast<int64_t>(step.rows.size());
+    const std::vector<DispatchRecord>* graph = nullptr;
+    if (cfg_.graph_mode == GraphMode::kCaptureReplay && step.prefill_tokens == 0) {
+      if (retry_eagerly_) {
+        retry_eagerly_ = false;
+      } else if (const auto it = graphs_.find(bucket); it != graphs_.end()) {
+        mode = LayerMode::kReplay;
+        graph = &it->second;
+      } else {
+        mode = LayerMode::kCapture;
+        capture_pending_.clear();
+      }
+    }
+    digest_.value(static_cast<int>(mode));
+    if (in_liveness_ && mode != LayerMode::kReplay) liveness_had_work_ = true;
     step_late_armed_ = false;
     bool all_fused = true;
+    bool evidence = false;  // a layer whose branch was decided now (not frozen in a graph)
     bool aborted = false;
     int64_t layers_touched = 0;
+    std::vector<bool> fused_by_layer;
     for (int64_t l = 0; l < cfg_.layers && !aborted; ++l) {
       ++layers_touched;
-      const LayerOutcome o = run_layer(step, l);
+      const LayerOutcome o =
+          run_layer(step, l, mode, graph ? &(*graph)[static_cast<std::size_t>(l)] : nullptr);
       aborted = o.aborted;
-      all_fused = all_fused && o.fused;
+      // A replayed fallback graph is frozen by design (issue 10 item 5): it is counted, and it
+      // neither proves nor disproves that the dispatcher went back to the fused path.
+      all_fused = all_fused && (o.fused || o.replayed_fallback);
+      evidence = evidence || !o.replayed_fallback;
+      fused_by_layer.push_back(o.fused);
+    }
+    if (in_liveness_ && mode == LayerMode::kReplay && evidence) liveness_had_work_ = true;
+    if (mode == LayerMode::kCapture) {
+      // A capture whose step did not complete (surfaced error, late error at the sync) leaves
+      // no graph: the step is retried eagerly and the bucket captured again at a later sighting.
+      if (aborted || step_late_armed_) {
+        ++result_.graph_capture_failures;
+        retry_eagerly_ = true;
+      } else {
+        graphs_[bucket] = capture_pending_;
+        ++result_.graphs_captured;
+      }
+    } else if (mode == LayerMode::kReplay && !aborted) {
+      ++result_.graph_replays;
     }
     if (!aborted && step_late_armed_) {
       // The device reports an asynchronous error at the end-of-step synchronisation at the
@@ -502,10 +560,21 @@ class Engine {
       return;
     }
     for (Layer& layer : layers_) std::swap(layer.expected, layer.scratch);
+    // Which path wrote each request's prefill and decode tokens, per layer (rows: decode first).
+    for (int64_t i = 0; i < step.real_tokens; ++i) {
+      const StepRow& row = step.rows[static_cast<std::size_t>(i)];
+      const bool decode = i < step.decode_tokens;
+      for (int64_t l = 0; l < cfg_.layers; ++l) {
+        const bool fused = fused_by_layer[static_cast<std::size_t>(l)];
+        path_history_[row.request * cfg_.layers + l] |=
+            decode ? (fused ? kDecodeFused : kDecodeFallback)
+                   : (fused ? kPrefillFused : kPrefillFallback);
+      }
+    }
     scheduler_->commit(step);
     check_live_cache_vs_shadow(s);
     if (in_liveness_ && !liveness_done_) {
-      if (all_fused) {
+      if (all_fused && evidence) {
         liveness_done_ = true;
         result_.liveness_steps_to_fused = s - cfg_.steps;
       }
@@ -518,24 +587,33 @@ class Engine {
   struct LayerOutcome {
     bool aborted = false;
     bool fused = false;
+    bool replayed_fallback = false;
   };
 
-  LayerOutcome run_layer(const Step& step, int64_t l) {
+  LayerOutcome run_layer(const Step& step, int64_t l, LayerMode mode,
+                         const DispatchRecord* captured) {
     Layer& layer = layers_[static_cast<std::size_t>(l)];
     const StepInputs in = build_inputs(step, l);
     HostTensor sut_qkv = in.qkv;
-    const bool faulty = faulty_call_allowed();
+    // A replay runs no dispatcher code and no faulty kernel: faults are injected at capture and
+    // in eager steps only (a fault inside a replay would be a device error, outside the model).
+    const bool faulty = mode != LayerMode::kReplay && faulty_call_allowed();
     RopeCacheDispatcher& dispatcher = faulty ? *layer.faulty : *layer.clean;
     if (faulty) ++faulty_calls_made_;
     const FaultStats before = faulty_->stats();
     const int64_t log_before = static_cast<int64_t>(process_->log_lines().size());
     ++result_.calls;
     std::optional<RopeCacheResult> res;
-    try {
-      ScopedMutant mutant(cfg_.mutant);
-      res = dispatcher.rope_cache(dispatch_inputs(layer, sut_qkv, in, layer.sut));
-    } catch (const DispatchError& e) {
-      return surfaced(step, l, e, before, log_before);
+    if (mode == LayerMode::kReplay) {
+      RCSIM_ASSERT(captured != nullptr, "replay without a captured record");
+      res = replay_layer(layer, in, sut_qkv, *captured);
+    } else {
+      try {
+        ScopedMutant mutant(cfg_.mutant);
+        res = dispatcher.rope_cache(dispatch_inputs(layer, sut_qkv, in, layer.sut));
+      } catch (const DispatchError& e) {
+        return surfaced(step, l, e, before, log_before);
+      }
     }
     const FaultStats after = faulty_->stats();
     const int64_t injected = after.injection_count_total() - before.injection_count_total();
@@ -543,11 +621,25 @@ class Engine {
     if (late_armed_now) step_late_armed_ = true;
     const DispatchRecord& rec = res->record;
     digest_record(rec);
-    check_record(step, l, rec, injected);
-    check_log(step, l, rec, log_before);
+    if (mode == LayerMode::kReplay) {
+      // No dispatcher ran: no new record, no log line may appear.
+      const int64_t delta = static_cast<int64_t>(process_->log_lines().size()) - log_before;
+      if (delta != 0 || injected != 0) {
+        fail(RunVerdict::kCorrectness,
+             fmt::format("step {} layer {}: a graph replay logged {} lines / injected {} faults",
+                         step.index, l, delta, injected));
+      }
+    } else {
+      check_record(step, l, rec, injected);
+      check_log(step, l, rec, log_before);
+      if (rec.fused_attempted) ++result_.fused_attempts;
+      if (rec.restored) ++result_.restores;
+      if (mode == LayerMode::kCapture) capture_pending_.push_back(rec);
+    }
     if (rec.branch == Branch::kFused) ++result_.calls_fused;
     if (rec.branch != Branch::kFused) ++result_.fallbacks;
-    if (rec.restored) ++result_.restores;
+    const bool replayed_fallback = mode == LayerMode::kReplay && rec.branch != Branch::kFused;
+    if (replayed_fallback) ++result_.graph_replayed_fallback_layers;
 
     // Expected state: the branch the dispatcher reports, fault-free, on clean kernels.
     copy_cache(layer.expected, layer.scratch);
@@ -559,23 +651,8 @@ class Engine {
     if (rec.branch == Branch::kFused) {
       run_fused(exp_in);
     } else {
-      cpu::NonFusedArgs n;
-      n.cfg = attn_;
-      n.q = exp_in.q;
-      n.k = exp_in.k;
-      n.v = exp_in.v;
-      n.q_weight = exp_in.q_weight;
-      n.k_weight = exp_in.k_weight;
-      n.cos_sin_cache = exp_in.cos_sin_cache;
-      n.positions = exp_in.positions;
-      n.slot_mapping = exp_in.slot_mapping;
-      n.cache = exp_in.cache;
-      n.v_layout = fallback_v_layout;
       written_v_layout = fallback_v_layout;
-      const cpu::NonFusedOrder order = fallback_order_of(cfg_.policy) == FallbackOrder::kRopeThenNorm
-                                           ? cpu::NonFusedOrder::kRopeThenNorm
-                                           : cpu::NonFusedOrder::kNormThenRope;
-      cpu::run_nonfused(backend_.kernels(), order, n);
+      run_fallback(exp_in, fallback_v_layout);
     }
     // Shadow: the fault-free run takes the fused path every time.
     HostTensor shadow_qkv = in.qkv;
@@ -597,7 +674,7 @@ class Engine {
     }
     if (auto m = compare_cache(layer.sut, layer.scratch, written_v_layout)) problems.push_back(*m);
     if (!problems.empty()) {
-      if (step_late_armed_) return {false, rec.branch == Branch::kFused};
+      if (step_late_armed_) return {false, rec.branch == Branch::kFused, replayed_fallback};
       const int64_t scribbles =
           after.injection_count(FaultSite::kFused, FaultKind::kGarbage) +
           after.injection_count(FaultSite::kFused, FaultKind::kNan) -
@@ -626,7 +703,62 @@ class Engine {
     result_.checks_passed += 5;
     digest_.bytes(sut_qkv.data(), static_cast<std::size_t>(sut_qkv.bytes()));
     attention_checks(step, l, *res, exp_in, shadow_in, written_v_layout);
-    return {false, rec.branch == Branch::kFused};
+    return {false, rec.branch == Branch::kFused, replayed_fallback};
+  }
+
+  // The non-fused composition C in the policy's order (the fallback's kernels).
+  void run_fallback(const RopeCacheInputs& in, VCacheLayout v_layout) {
+    cpu::NonFusedArgs n;
+    n.cfg = attn_;
+    n.q = in.q;
+    n.k = in.k;
+    n.v = in.v;
+    n.q_weight = in.q_weight;
+    n.k_weight = in.k_weight;
+    n.cos_sin_cache = in.cos_sin_cache;
+    n.positions = in.positions;
+    n.slot_mapping = in.slot_mapping;
+    n.cache = in.cache;
+    n.v_layout = v_layout;
+    const cpu::NonFusedOrder order = fallback_order_of(cfg_.policy) == FallbackOrder::kRopeThenNorm
+                                         ? cpu::NonFusedOrder::kRopeThenNorm
+                                         : cpu::NonFusedOrder::kNormThenRope;
+    cpu::run_nonfused(backend_.kernels(), order, n);
+  }
+
+  // A replayed graph re-runs what its capture recorded, with today's inputs: the policy's qkv
+  // backup copy when the capture took one (the clone is a captured memcpy: it runs in every
+  // replay, even though no failure can be caught any more), the restore copy when the capture
+  // restored, then the recorded branch's kernels. The failed fused launch itself was never
+  // recorded. The backup is really copied (and the restore copies it back) so a replay costs
+  // what it would on a device; the bytes are the dispatcher's own count at capture.
+  RopeCacheResult replay_layer(Layer& layer, const StepInputs& in, HostTensor& sut_qkv,
+                               const DispatchRecord& captured) {
+    const RopeCacheInputs r = dispatch_inputs(layer, sut_qkv, in, layer.sut);
+    if (captured.backup_taken) {
+      const auto bytes = std::min<int64_t>(captured.backup_bytes, sut_qkv.bytes());
+      replay_backup_.resize(static_cast<std::size_t>(bytes));
+      std::memcpy(replay_backup_.data(), sut_qkv.data(), replay_backup_.size());
+      ++result_.graph_replay_backup_copies;
+      result_.graph_replay_backup_bytes += captured.backup_bytes;
+      if (captured.restored) {
+        std::memcpy(sut_qkv.data(), replay_backup_.data(), replay_backup_.size());
+        ++result_.graph_replay_restore_copies;
+      }
+    }
+    const VCacheLayout fallback_v_layout =
+        layer.spec.use_triton_attn() ? VCacheLayout::kPlain : VCacheLayout::kShuffle;
+    if (captured.branch == Branch::kFused) {
+      run_fused(r);
+    } else {
+      run_fallback(r, fallback_v_layout);
+    }
+    RopeCacheResult out;
+    out.record = captured;
+    out.q = r.q;
+    out.k = r.k;
+    out.v = r.v;
+    return out;
   }
 
   void run_fused(const RopeCacheInputs& in) {
@@ -758,6 +890,7 @@ class Engine {
     const int64_t injected = after.injection_count_total() - before.injection_count_total();
     digest_record(e.record());
     digest_.text(e.what());
+    if (e.record().fused_attempted) ++result_.fused_attempts;
     ++result_.surfaced_errors;
     ++result_.surfaced_by_class[static_cast<std::size_t>(e.failure_class())];
     // Surfacing is correct only for an injected fault; an untagged error is a real bug, and the
@@ -834,12 +967,11 @@ class Engine {
   // fallback with an "auto" cache, the cached K/V of every live request must be bit-identical to
   // the all-fused shadow's, however its prefill and decode tokens were split between the fused
   // path and the fallback. (fp8 differs by the quantisation arithmetic; a sliding window makes
-  // the fallback write plain V; the PR order differs by design: those are measured elsewhere.)
+  // the fallback write plain V: those are skipped.) The PR order differs by design: its
+  // differing positions are counted (measured, not failed).
   void check_live_cache_vs_shadow(int64_t s) {
-    if (fallback_order_of(cfg_.policy) != FallbackOrder::kNormThenRope ||
-        is_fp8(attn_.kv_cache_dtype) || cfg_.sliding_window >= 0) {
-      return;
-    }
+    if (is_fp8(attn_.kv_cache_dtype) || cfg_.sliding_window >= 0) return;
+    const bool enforce = fallback_order_of(cfg_.policy) == FallbackOrder::kNormThenRope;
     const layout::PagedCacheShape shape = attn_.cache_shape();
     for (int64_t l = 0; l < cfg_.layers; ++l) {
       const Layer& layer = layers_[static_cast<std::size_t>(l)];
@@ -852,11 +984,14 @@ class Engine {
         for (int64_t p = 0; p < r.processed_tokens; ++p) {
           const int64_t page = r.block_table[static_cast<std::size_t>(p / attn_.block_size)];
           const int64_t tok = p % attn_.block_size;
+          ++result_.shadow_cache_positions_checked;
+          bool differs = false;
           for (int64_t h = 0; h < attn_.num_heads_kv; ++h) {
             for (int64_t d = 0; d < attn_.head_dim; ++d) {
               const int64_t ko = layout::k_xpacked_offset(shape, page, h, tok, d);
               const int64_t vo = layout::v_shuffle_offset(shape, page, h, tok, d);
-              if (sut_k[ko] != sh_k[ko] || sut_v[vo] != sh_v[vo]) {
+              if (sut_k[ko] != sh_k[ko] || sut_v[vo] != sh_v[vo]) differs = true;
+              if (enforce && (sut_k[ko] != sh_k[ko] || sut_v[vo] != sh_v[vo])) {
                 fail(RunVerdict::kCorrectness,
                      fmt::format("step {} layer {}: request {} position {} (kv head {}, dim {}): "
                                  "the cache after a mixed fused/fallback history differs from "
@@ -866,10 +1001,11 @@ class Engine {
               }
             }
           }
+          if (differs) ++result_.shadow_cache_positions_differing;
         }
       }
     }
-    result_.checks_passed += 1;
+    if (enforce) result_.checks_passed += 1;
   }
 
   // ---- attention reads -----------------------------------------------------------------------
@@ -956,6 +1092,16 @@ class Engine {
   bool liveness_had_work_ = false;
   bool step_late_armed_ = false;
   bool late_restart_pending_ = false;
+  // Graph mode: the captured per-layer records of each bucket, the capture in flight, and
+  // whether the next decode step must run eagerly (its capture failed).
+  std::map<int64_t, std::vector<DispatchRecord>> graphs_;
+  std::vector<DispatchRecord> capture_pending_;
+  bool retry_eagerly_ = false;
+  std::vector<unsigned char> replay_backup_;
+  // Per (request index, layer): which paths wrote its prefill and decode tokens.
+  static constexpr uint8_t kPrefillFused = 1, kPrefillFallback = 2, kDecodeFused = 4,
+                           kDecodeFallback = 8;
+  std::map<int64_t, uint8_t> path_history_;
 };
 
 }  // namespace

@@ -60,6 +60,31 @@ struct RunResult {
   // out-of-place policy without any backup, when a faulty kernel scribbles outside its outputs).
   // The run stops there; the campaign counts it per policy instead of failing.
   std::string hazard;
+  // Rebuild cost (issue 10 item 3): fused attempts (dispatched calls that tried the fused
+  // kernel, surfaced ones included), the error lines the rebuild faults emitted, and the most
+  // rebuild attempts any one simulated process made (sticky: at most 1; pr279: one per call).
+  int64_t fused_attempts = 0;
+  int64_t rebuild_log_lines = 0;
+  int64_t rebuild_attempts_max_per_process = 0;
+  int64_t processes = 1;  // process_restarts + 1
+  // CUDA-graph capture/replay (issue 10 item 5; zero in eager mode). Counted per step (graphs)
+  // and per layer (replayed kernel sequences).
+  int64_t graphs_captured = 0;
+  int64_t graph_capture_failures = 0;  // the capture step aborted: retried eagerly, recaptured later
+  int64_t graph_replays = 0;                 // steps replayed
+  int64_t graph_replayed_fallback_layers = 0;  // replayed layer sequences that are the fallback
+  int64_t graph_replay_backup_copies = 0;    // the policy's qkv backup, re-run by every replay
+  int64_t graph_replay_backup_bytes = 0;
+  int64_t graph_replay_restore_copies = 0;   // the restore copy captured after a failed attempt
+  // Requests (per layer) whose cache holds both paths' writes, checked bit-identical against the
+  // all-fused shadow under a model-order fallback with an auto cache.
+  int64_t mixed_prefill_fused_decode_fallback = 0;
+  int64_t mixed_prefill_fallback_decode_fused = 0;
+  // Live (request, layer, position) cache entries compared with the all-fused shadow after each
+  // committed step (auto cache, no sliding window), and those that differed: always 0 under a
+  // model-order fallback (enforced), measured under the PR order.
+  int64_t shadow_cache_positions_checked = 0;
+  int64_t shadow_cache_positions_differing = 0;
   FaultStats faults;  // summed over the run's devices
   uint64_t digest = 0;
 };

@@ -70,6 +70,21 @@ int64_t parse_i64(const std::string& key, const std::string& value) {
 
 }  // namespace
 
+std::string_view graph_mode_name(GraphMode m) {
+  switch (m) {
+    case GraphMode::kEager: return "eager";
+    case GraphMode::kCaptureReplay: return "capture-replay";
+  }
+  return "?";
+}
+
+std::optional<GraphMode> graph_mode_from_name(std::string_view name) {
+  for (GraphMode m : {GraphMode::kEager, GraphMode::kCaptureReplay}) {
+    if (graph_mode_name(m) == name) return m;
+  }
+  return std::nullopt;
+}
+
 std::span<const ModelShape> all_models() { return kModels; }
 
 const ModelShape* model_by_name(std::string_view name) {
@@ -85,14 +100,14 @@ std::string SimConfig::describe() const {
       "CONFIG model={} (Hq={} Hkv={} D={} theta={:g}) layers={} steps={}+{} policy={} mutant={} "
       "backend={}\nWORKLOAD requests={} prompt_max={} output_max={} token_budget={} "
       "kv_cache={} block_size={} num_blocks={} max_position={} weights={} sliding_window={} "
-      "faulty_calls_max={}\n"
+      "faulty_calls_max={} graph_mode={}\n"
       "FAULTS {}",
       model, m ? m->num_heads_q : 0, m ? m->num_heads_kv : 0, m ? m->head_dim : 0,
       m ? m->rope_theta : 0.0, layers, steps, liveness_steps, policy_name(policy),
       mutant_name(mutant), backend, requests, prompt_tokens_max, output_tokens_max, token_budget,
       kv_cache_dtype_name(kv_cache_dtype), block_size, num_blocks, max_position,
       symmetric_weights ? "symmetric" : "asymmetric", sliding_window, faulty_calls_max,
-      faults.empty() ? "none" : faults);
+      graph_mode_name(graph_mode), faults.empty() ? "none" : faults);
 }
 
 void validate_sim_config(const SimConfig& cfg) {
@@ -164,6 +179,7 @@ SimConfig sample_config(uint64_t seed, const SimOverrides& o) {
   c.max_position = 256;
   c.symmetric_weights = rng.chance(1, 8);
   c.sliding_window = o.sliding_window ? *o.sliding_window : -1;
+  c.graph_mode = o.graph_mode ? *o.graph_mode : GraphMode::kEager;
   const std::string faults = o.faults ? *o.faults : "swarm";
   if (faults == "swarm" || faults == "swarm-dense") {
     Prng fault_rng = Prng::stream(seed, "swarm");
@@ -188,11 +204,12 @@ SimConfig sample_config(uint64_t seed, const SimOverrides& o) {
 std::string encode_token(const SimConfig& c, std::string_view build_id) {
   const std::string payload = fmt::format(
       "seed={};model={};layers={};steps={};live={};policy={};mutant={};backend={};req={};"
-      "pmax={};omax={};budget={};kv={};bs={};nb={};maxpos={};sym={};swa={};fcm={};build={};faults={}",
+      "pmax={};omax={};budget={};kv={};bs={};nb={};maxpos={};sym={};swa={};fcm={};graph={};build={};faults={}",
       c.seed, c.model, c.layers, c.steps, c.liveness_steps, policy_name(c.policy),
       mutant_name(c.mutant), c.backend, c.requests, c.prompt_tokens_max, c.output_tokens_max,
       c.token_budget, kv_cache_dtype_name(c.kv_cache_dtype), c.block_size, c.num_blocks,
-      c.max_position, c.symmetric_weights ? 1 : 0, c.sliding_window, c.faulty_calls_max, build_id, c.faults);
+      c.max_position, c.symmetric_weights ? 1 : 0, c.sliding_window, c.faulty_calls_max,
+      graph_mode_name(c.graph_mode), build_id, c.faults);
   const auto check = static_cast<uint32_t>(XXH3_64bits(payload.data(), payload.size()));
   return fmt::format("rcsim1_{}_{:08x}", base64url_encode(payload), check);
 }
@@ -258,6 +275,12 @@ DecodedToken decode_token(std::string_view token) {
   c.symmetric_weights = need("sym") == "1";
   c.sliding_window = parse_i64("swa", need("swa"));
   c.faulty_calls_max = parse_i64("fcm", need("fcm"));
+  // Tokens from before the graph mode existed carry no field: they ran eagerly.
+  if (const auto it = fields.find("graph"); it != fields.end()) {
+    const auto mode = graph_mode_from_name(it->second);
+    RCSIM_REQUIRE(mode.has_value(), "replay token: unknown graph mode '{}'", it->second);
+    c.graph_mode = *mode;
+  }
   out.build_id = need("build");
   c.faults = need("faults");
   validate_sim_config(c);

@@ -27,6 +27,14 @@ struct ModelShape {
 std::span<const ModelShape> all_models();
 const ModelShape* model_by_name(std::string_view name);
 
+// How decode steps are executed (issue 10 item 5). Eager: every layer calls the dispatcher.
+// Capture/replay: a decode-only step runs as a CUDA graph keyed by its padded bucket size; the
+// first sighting of a bucket captures (the dispatcher decides, the decision is recorded per
+// layer), later sightings replay the recorded kernel sequence without re-deciding.
+enum class GraphMode : uint8_t { kEager, kCaptureReplay };
+std::string_view graph_mode_name(GraphMode m);
+std::optional<GraphMode> graph_mode_from_name(std::string_view name);
+
 struct SimConfig {
   uint64_t seed = 1;
   std::string model = "qwen3-0.6b";
@@ -54,6 +62,7 @@ struct SimConfig {
   // Shrinking knob: only the first N calls of the run may go through the faulty kernels
   // (-1 = all). Later calls use the clean kernels.
   int64_t faulty_calls_max = -1;
+  GraphMode graph_mode = GraphMode::kEager;
 
   std::string describe() const;  // one line per group, printed before a run
 };
@@ -69,6 +78,7 @@ struct SimOverrides {
   std::optional<std::string> backend;
   std::optional<KvCacheDtype> kv_cache_dtype;
   std::optional<int64_t> sliding_window;
+  std::optional<GraphMode> graph_mode;
   bool campaign_shape = false;  // small shapes so a campaign injects many faults per second
 };
 
