@@ -16,6 +16,10 @@ namespace {
 // excluded because it kills the process (a death test covers it).
 bool site_gated(FaultSite s) { return s != FaultSite::kRopeCache; }
 bool kind_gated(FaultKind k) { return k != FaultKind::kAbort; }
+// The field-failure kinds of issue 10 (late device errors, per-call rebuilds, API drift, OOM),
+// named explicitly so that narrowing kind_gated() can never drop them from the gate silently.
+constexpr FaultKind kGatedFieldKinds[] = {FaultKind::kLate, FaultKind::kRebuild,
+                                          FaultKind::kInvalid, FaultKind::kOom};
 // Fallback reasons the dispatcher must have fallen back for (DispatchProcess counters).
 constexpr FailureClass kGatedFallbackReasons[] = {FailureClass::kUnavailable,
                                                   FailureClass::kLaunchFailure};
@@ -26,6 +30,12 @@ SimConfig campaign_config(const CampaignOptions& o, uint64_t seed) {
     // Every policy equally often: the seed picks it round-robin.
     const auto policies = all_policies();
     ov.policy = policies[seed % policies.size()];
+  }
+  if (!ov.graph_mode) {
+    // Every other round of policies runs in CUDA-graph capture/replay mode, so every policy
+    // runs in both modes equally often (issue 10 item 5).
+    const auto policy_count = static_cast<uint64_t>(all_policies().size());
+    ov.graph_mode = (seed / policy_count) % 2 == 1 ? GraphMode::kCaptureReplay : GraphMode::kEager;
   }
   return sample_config(seed, ov);
 }
@@ -92,6 +102,7 @@ CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& pr
     ++r.runs;
     r.last_seed_run = seed;
     ++r.runs_by_policy[static_cast<std::size_t>(cfg.policy)];
+    if (cfg.graph_mode == GraphMode::kCaptureReplay) ++r.runs_graph_mode;
     r.by_policy[static_cast<std::size_t>(cfg.policy)].add(run);
     XXH3_64bits_update(digest, &run.digest, sizeof run.digest);
     r.steps += run.steps_run;
@@ -148,6 +159,21 @@ CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& pr
       if (kind_gated(k) && !r.faults.kind_reached(k)) {
         r.coverage_missing.push_back(fmt::format("kind {}", fault_kind_name(k)));
       }
+    }
+    for (FaultKind k : kGatedFieldKinds) {
+      if (!r.faults.kind_reached(k)) {
+        r.coverage_missing.push_back(fmt::format("issue-10 kind {}", fault_kind_name(k)));
+      }
+    }
+    if (r.runs_graph_mode > 0) {
+      // Graph mode was sampled: at least one capture and one replay must have happened.
+      int64_t captured = 0, replays = 0;
+      for (const PolicyTotals& t : r.by_policy) {
+        captured += t.graphs_captured;
+        replays += t.graph_replays;
+      }
+      if (captured == 0) r.coverage_missing.push_back("graph capture");
+      if (replays == 0) r.coverage_missing.push_back("graph replay");
     }
     for (FailureClass c : kGatedFallbackReasons) {
       if (r.fallbacks_by_class[static_cast<std::size_t>(c)] == 0) {
@@ -213,6 +239,7 @@ nlohmann::json campaign_report(const CampaignOptions& o, const CampaignResult& r
     policies[std::string(policy_name(p))] = r.runs_by_policy[static_cast<std::size_t>(p)];
   }
   j["runs_by_policy"] = policies;
+  j["runs_graph_mode"] = r.runs_graph_mode;
   nlohmann::json totals = nlohmann::json::object();
   for (FallbackPolicy p : all_policies()) {
     totals[std::string(policy_name(p))] = policy_totals_json(r.by_policy[static_cast<std::size_t>(p)]);

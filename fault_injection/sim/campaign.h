@@ -76,6 +76,7 @@ struct CampaignResult {
   std::array<int64_t, 5> fallbacks_by_class{};
   std::array<int64_t, 6> runs_by_policy{};
   std::array<PolicyTotals, 6> by_policy{};
+  int64_t runs_graph_mode = 0;  // runs in capture/replay mode (campaigns alternate by seed)
   FaultStats faults;
   std::vector<std::string> coverage_missing;  // sites / kinds / fallback reasons never reached
   std::vector<CampaignFailure> failures;

@@ -7,7 +7,8 @@
 //   * sequences whose prefill and decode took different paths keep a cache bit-identical to the
 //     all-fused shadow under the model-order fallback; under the PR order the difference is
 //     measured (non-zero) and the run still passes;
-//   * sticky rebuilds at most once per process while pr279 rebuilds on every call.
+//   * sticky rebuilds at most once per process while pr279 rebuilds on every call;
+//   * the campaign's coverage gate names the issue-10 kinds and the graph mode explicitly.
 // Method: whole runs through run_simulation / run_campaign over fixed seed ranges (each
 // assertion names its seed and policy; the seeds are the repro: `rcsim run --seed S --policy P
 // --graph-mode capture-replay --faults F`). Faults are fixed specs so the figures are about the
@@ -184,6 +185,40 @@ TEST(SimRebuildCost, StickyRebuildsOncePerProcessPr279OnEveryCall) {
   const nlohmann::json j = policy_totals_json(pr_long);
   EXPECT_EQ(j.at("rebuild_attempts").get<int64_t>(), pr_long.rebuild_attempts);
   EXPECT_EQ(j.at("rebuild_log_lines").get<int64_t>(), pr_long.rebuild_log_lines);
+}
+
+TEST(SimCoverageGate, NamesIssue10KindsAndGraphModeExplicitly) {
+  // Seeds 6..11 are the campaign's second round of policies: capture/replay mode. With only
+  // launch faults, the issue-10 kinds are named as missing; captures and replays did happen, so
+  // the graph part of the gate is met.
+  CampaignOptions o;
+  o.seed_first = 6;
+  o.seed_last = 11;
+  o.budget_seconds = 600;
+  o.recheck_one_in = 1000000;
+  o.overrides.campaign_shape = true;
+  o.overrides.faults = kLaunchHalf;
+  o.build_id = "test";
+  const CampaignResult r = run_campaign(o);
+  EXPECT_EQ(r.failed, 0) << (r.failures.empty() ? "" : r.failures.front().message);
+  EXPECT_EQ(r.runs_graph_mode, r.runs);
+  auto missing = [&](const std::string& what) {
+    for (const std::string& m : r.coverage_missing) {
+      if (m == what) return true;
+    }
+    return false;
+  };
+  for (const char* kind : {"late", "rebuild", "invalid", "oom"}) {
+    EXPECT_TRUE(missing(std::string("issue-10 kind ") + kind)) << kind;
+  }
+  EXPECT_FALSE(missing("graph capture"));
+  EXPECT_FALSE(missing("graph replay"));
+  // Seeds 0..5 are the eager round: no graph gate applies there.
+  o.seed_first = 0;
+  o.seed_last = 5;
+  const CampaignResult eager = run_campaign(o);
+  EXPECT_EQ(eager.runs_graph_mode, 0);
+  for (const PolicyTotals& t : eager.by_policy) EXPECT_EQ(t.graphs_captured, 0);
 }
 
 }  // namespace
