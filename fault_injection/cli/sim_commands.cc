@@ -104,13 +104,14 @@ int run_and_report(const sim::SimConfig& cfg) {
   std::printf("FALLBACKS_BY_CLASS%s\n", fallbacks_by_class(r.fallbacks_by_class).c_str());
   // Issue 10 item 3: a missing module re-attempting its build on every call.
   std::printf("REBUILD policy=%s fused_attempts=%lld attempts=%lld simulated_cost_us=%lld "
-              "log_lines=%lld max_attempts_per_process=%lld processes=%lld\n",
+              "log_lines=%lld max_attempts_per_process=%lld (fused %lld) processes=%lld\n",
               std::string(policy_name(cfg.policy)).c_str(),
               static_cast<long long>(r.fused_attempts),
               static_cast<long long>(r.faults.rebuild_attempts),
               static_cast<long long>(r.faults.rebuild_cost_us),
               static_cast<long long>(r.rebuild_log_lines),
               static_cast<long long>(r.rebuild_attempts_max_per_process),
+              static_cast<long long>(r.fused_rebuild_attempts_max_per_process),
               static_cast<long long>(r.processes));
   // Issue 10 item 5: CUDA-graph capture/replay (zeros in eager mode).
   std::printf("GRAPH mode=%s policy=%s captured=%lld capture_failures=%lld replays=%lld "
@@ -388,7 +389,7 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
         if (t.runs == 0) continue;
         std::printf("POLICY %-18s runs=%lld processes=%lld calls=%lld fused_attempts=%lld "
                     "rebuild_attempts=%lld rebuild_cost_us=%lld rebuild_log_lines=%lld "
-                    "rebuild_max_per_process=%lld graphs_captured=%lld capture_failures=%lld "
+                    "rebuild_max_per_process=%lld (fused %lld) graphs_captured=%lld capture_failures=%lld "
                     "replays=%lld replayed_backup_copies=%lld replayed_backup_bytes=%lld\n",
                     std::string(policy_name(p)).c_str(), static_cast<long long>(t.runs),
                     static_cast<long long>(t.processes), static_cast<long long>(t.calls),
@@ -397,6 +398,7 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
                     static_cast<long long>(t.rebuild_cost_us),
                     static_cast<long long>(t.rebuild_log_lines),
                     static_cast<long long>(t.rebuild_attempts_max_per_process),
+                    static_cast<long long>(t.fused_rebuild_attempts_max_per_process),
                     static_cast<long long>(t.graphs_captured),
                     static_cast<long long>(t.graph_capture_failures),
                     static_cast<long long>(t.graph_replays),

@@ -52,6 +52,8 @@ void PolicyTotals::add(const RunResult& run) {
   rebuild_log_lines += run.rebuild_log_lines;
   rebuild_attempts_max_per_process =
       std::max(rebuild_attempts_max_per_process, run.rebuild_attempts_max_per_process);
+  fused_rebuild_attempts_max_per_process = std::max(fused_rebuild_attempts_max_per_process,
+                                                    run.fused_rebuild_attempts_max_per_process);
   graphs_captured += run.graphs_captured;
   graph_capture_failures += run.graph_capture_failures;
   graph_replays += run.graph_replays;
@@ -69,6 +71,7 @@ nlohmann::json policy_totals_json(const PolicyTotals& t) {
           {"rebuild_simulated_cost_us", t.rebuild_cost_us},
           {"rebuild_log_lines", t.rebuild_log_lines},
           {"rebuild_attempts_max_per_process", t.rebuild_attempts_max_per_process},
+          {"fused_rebuild_attempts_max_per_process", t.fused_rebuild_attempts_max_per_process},
           {"graphs_captured", t.graphs_captured},
           {"graph_capture_failures", t.graph_capture_failures},
           {"graph_replays", t.graph_replays},

@@ -46,6 +46,7 @@ struct PolicyTotals {
   int64_t rebuild_cost_us = 0;
   int64_t rebuild_log_lines = 0;
   int64_t rebuild_attempts_max_per_process = 0;
+  int64_t fused_rebuild_attempts_max_per_process = 0;
   int64_t graphs_captured = 0;
   int64_t graph_capture_failures = 0;
   int64_t graph_replays = 0;

@@ -394,6 +394,9 @@ class Engine {
     result_.faults.merge(faulty_->stats());
     result_.rebuild_attempts_max_per_process =
         std::max(result_.rebuild_attempts_max_per_process, faulty_->stats().rebuild_attempts);
+    result_.fused_rebuild_attempts_max_per_process =
+        std::max(result_.fused_rebuild_attempts_max_per_process,
+                 faulty_->stats().injection_count(FaultSite::kFused, FaultKind::kRebuild));
     for (FailureClass c : kAllFailureClasses) {
       result_.fallbacks_by_class[static_cast<std::size_t>(c)] += process_->fallback_count(c);
     }

@@ -66,6 +66,9 @@ struct RunResult {
   int64_t fused_attempts = 0;
   int64_t rebuild_log_lines = 0;
   int64_t rebuild_attempts_max_per_process = 0;
+  // The same for the fused kernel's site alone: sticky caches only the fused kernel's
+  // `unavailable`; a rebuild at a fallback site is a recovery-path failure under every policy.
+  int64_t fused_rebuild_attempts_max_per_process = 0;
   int64_t processes = 1;  // process_restarts + 1
   // CUDA-graph capture/replay (issue 10 item 5; zero in eager mode). Counted per step (graphs)
   // and per layer (replayed kernel sequences).

@@ -170,6 +170,8 @@ TEST(SimRebuildCost, StickyRebuildsOncePerProcessPr279OnEveryCall) {
   const PolicyTotals pr_long = campaign(FallbackPolicy::kPr279, 24);
   EXPECT_GT(sticky.rebuild_attempts, 0);
   EXPECT_LE(sticky.rebuild_attempts_max_per_process, 1);
+  EXPECT_LE(sticky.fused_rebuild_attempts_max_per_process, 1);
+  EXPECT_GT(pr_long.fused_rebuild_attempts_max_per_process, 1);
   EXPECT_LE(sticky.rebuild_attempts, sticky.processes);
   EXPECT_GT(pr_long.rebuild_attempts_max_per_process, 1);
   EXPECT_GT(pr_long.rebuild_attempts, pr_short.rebuild_attempts);
