@@ -554,6 +554,12 @@ bool RopeCacheDispatcher::Call::attempt_fused(StageFailure& why) {
   if (failure->failure_class == FailureClass::kStickyDevice) {
     surface(*failure, "sticky device error: no restore, no fallback on this device");
   }
+  // Sticky learns "unavailable" the moment it is observed, before the restore: a module that is
+  // not built stays unbuilt whether or not the recovery of this call succeeds, so a failed
+  // restore must not cost the process another build attempt on the next call.
+  if (policy == FallbackPolicy::kSticky && failure->failure_class == FailureClass::kUnavailable) {
+    process_.disable_fused();
+  }
   fused_failure_note_ = fmt::format("{} failed [{}] ({})", failure->stage,
                                     failure_class_name(failure->failure_class), failure->detail);
   // Step 3: restore what the kernel may have written.
@@ -570,9 +576,6 @@ bool RopeCacheDispatcher::Call::attempt_fused(StageFailure& why) {
     rec.restored = true;
   }
   fused_failure_note_.clear();
-  if (policy == FallbackPolicy::kSticky && failure->failure_class == FailureClass::kUnavailable) {
-    process_.disable_fused();
-  }
   why = *failure;
   return false;
 }
