@@ -22,7 +22,7 @@ if [[ "${1:-}" != "--ci" ]]; then
 fi
 
 # CI: shard the seeds over two processes (the same mechanism as a CI matrix or a Slurm array).
-SEEDS="${RCSIM_CI_SEEDS:-0:9999}"
+SEEDS="${RCSIM_CI_SEEDS:-0:13999}"
 BUDGET="${RCSIM_CI_BUDGET:-6m}"
 FAULTS_MIN="${RCSIM_CI_FAULTS_MIN:-100000}"
 pids=()
