@@ -25,9 +25,13 @@ run: build
 test: build
 	@ctest --preset default -j $(JOBS) $(CTEST_ARGS)
 
+# ASan + UBSan over the unit, fault and property tests (fewer property cases), then a short
+# campaign whose exit also fails on any leak (LeakSanitizer is part of ASan on Linux).
 asan: deps
 	@cmake --preset asan-ubsan >/dev/null && cmake --build --preset asan-ubsan -j $(JOBS)
 	@ctest --preset asan-ubsan -j $(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1 build-asan-ubsan/bin/rcsim campaign --seeds 0:39 --budget 5m \
+	  --no-coverage-gate --report build-asan-ubsan/leak_campaign.json | tail -n 3
 
 # Only the concurrency tests run under TSan, so only their targets are built.
 TSAN_TARGETS ?= dispatch_concurrency_test
@@ -40,12 +44,15 @@ fuzz-smoke: deps
 	@cmake --build --preset fuzz -j $(JOBS) --target fuzz_fault_spec fuzz_npy fuzz_replay_token
 	@scripts/fuzz_smoke.sh
 
+# The GPU presets build the GPU backend, its harness, the gpu tests and the benchmark: the host
+# parts are already covered by the default build, so CI does not compile them a second time.
+GPU_TARGETS ?= rcsim_kernels_gpu rcsim_gpu_harness gpu_backend_test gpu_faulty_kernels_test gpu_bench
 hip-amd:
 	@scripts/install_deps.sh --hip
-	@cmake --preset hip-amd >/dev/null && cmake --build --preset hip-amd -j $(JOBS)
+	@cmake --preset hip-amd >/dev/null && cmake --build --preset hip-amd -j $(JOBS) --target $(GPU_TARGETS)
 
 cuda: deps
-	@cmake --preset cuda >/dev/null && cmake --build --preset cuda -j $(JOBS)
+	@cmake --preset cuda >/dev/null && cmake --build --preset cuda -j $(JOBS) --target $(GPU_TARGETS)
 
 clean:
 	rm -rf build build-*
