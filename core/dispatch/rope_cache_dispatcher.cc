@@ -46,7 +46,6 @@ constexpr std::string_view kStageRestore = "qkv_restore";
 constexpr std::string_view kStageScratch = "out_of_place_scratch";
 constexpr std::string_view kStageCommit = "out_of_place_commit";
 constexpr std::string_view kStageNormStorage = "norm_storage";
-constexpr std::string_view kStageDevice = "device";
 }  // namespace
 
 std::string_view branch_name(Branch b) {
