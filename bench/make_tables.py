@@ -1,27 +1,74 @@
 #!/usr/bin/env python3
-"""Markdown tables for BENCHMARKS.md and docs/gpu-results.md from one GPU run's JSON files
-(gpu_bench.json, torch_peer.json, diff.json, torch_diff.json). Usage: make_tables.py RESULTS_DIR"""
+"""Markdown tables for BENCHMARKS.md and docs/gpu-results.md from one GPU run's files
+(gpu_bench.json, torch_peer.json, ncu.csv, diff.json, torch_diff.json; a missing file skips its
+tables). Usage: make_tables.py RESULTS_DIR"""
+import csv
 import json
 import os
 import sys
 
 res = sys.argv[1]
-bench = json.load(open(os.path.join(res, "gpu_bench.json")))
-peer = json.load(open(os.path.join(res, "torch_peer.json")))
-diff = json.load(open(os.path.join(res, "diff.json")))
-tdiff = json.load(open(os.path.join(res, "torch_diff.json")))
+
+
+def load(name):
+    path = os.path.join(res, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+bench = load("gpu_bench.json")
+peer = load("torch_peer.json")
+diff = load("diff.json")
+tdiff = load("torch_diff.json")
 TOK = [1, 8, 64, 256, 1024, 4096, 32768]
 
 
-def row(shape, kv, kernel, t, cold, eager=False):
+def row(shape, kv, kernel, t, cold, eager=False, slots="prefill"):
     for r in bench["rows"]:
         if (r["shape"], r["kv"], r["kernel"], r["tokens"], r["cold"]) == (shape, kv, kernel, t, cold) \
-                and bool(r.get("eager")) == eager:
+                and bool(r.get("eager")) == eager and r.get("slots", "prefill") == slots:
             return r
     return None
 
 
-print(f"## copy bandwidth (gpu_bench, 2 GiB D2D): {bench['copy_gbps']:.0f} GB/s; torch run: {peer['copy_gbps']:.0f} GB/s\n")
+def ncu_table(path):
+    """Per kernel launch of `gpu_bench --profile` (Qwen3-8B, T=32768): the metrics that say
+    whether a kernel is bound by memory or by instruction issue."""
+    rows = list(csv.reader(open(path)))
+    head = next(i for i, r in enumerate(rows) if r and r[0] == "ID")
+    cols = rows[head]
+    want = {"gpu__time_duration.sum": "time (us)", "dram__throughput.avg.pct_of_peak_sustained_elapsed": "DRAM %",
+            "smsp__issue_active.avg.pct_of_peak_sustained_active": "issue busy %",
+            "sm__warps_active.avg.pct_of_peak_sustained_active": "achieved occupancy %",
+            "launch__registers_per_thread": "registers", "sm__inst_executed.sum": "warp instructions",
+            "dram__bytes_read.sum": "DRAM read", "dram__bytes_write.sum": "DRAM write"}
+    ki, mi, ui, vi = (cols.index(c) for c in ("Kernel Name", "Metric Name", "Metric Unit", "Metric Value"))
+    launches = {}
+    for r in rows[head + 1:]:
+        if len(r) <= vi or r[mi] not in want:
+            continue
+        key = (int(r[0]), r[ki].split("<")[0].split("(")[0].split("::")[-1] + ("<" + r[ki].split("<", 1)[1].split(">")[0] + ">" if "<" in r[ki] else ""))
+        v = float(r[vi].replace(",", ""))
+        unit = r[ui]
+        if r[mi] == "gpu__time_duration.sum":
+            v = v / 1000.0 if unit == "nsecond" else v * (1000.0 if unit == "msecond" else 1.0)
+        if r[mi].startswith("dram__bytes"):
+            v = v * {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9}.get(unit, 1) / 1e6
+        launches.setdefault(key, {})[want[r[mi]]] = v
+    print("| launch | kernel | time (us) | DRAM % | issue busy % | warp instr | achieved occupancy % | registers | DRAM read / write (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (i, name), m in sorted(launches.items()):
+        print(f"| {i} | `{name[:80]}` | {m.get('time (us)', 0):.1f} | {m.get('DRAM %', 0):.1f} | {m.get('issue busy %', 0):.1f} | "
+              f"{m.get('warp instructions', 0):.3g} | {m.get('achieved occupancy %', 0):.1f} | {m.get('registers', 0):.0f} | "
+              f"{m.get('DRAM read', 0):.0f} / {m.get('DRAM write', 0):.0f} |")
+    print()
+
+
+if bench is None:
+    sys.exit("no gpu_bench.json in " + res)
+
+
+print(f"## copy bandwidth (gpu_bench, 2 GiB D2D): {bench['copy_gbps']:.0f} GB/s"
+      + (f"; torch run: {peer['copy_gbps']:.0f} GB/s" if peer else "") + f"; device {bench['device']}\n")
 for kv in ("bf16", "fp8_e4m3fn"):
     cache_kernel = "reshape_and_cache" if kv == "bf16" else "per_token_quant_cache"
     print(f"### {kv} cache: fused vs non-fused, us per call (graph replay), % of copy bandwidth, cold\n")
@@ -38,6 +85,32 @@ for kv in ("bf16", "fp8_e4m3fn"):
                   + f" | {nc['us_per_call']:.2f} | {nw['us_per_call']:.2f} | {nc['us_per_call'] / fc['us_per_call']:.2f}x / {nw['us_per_call'] / fw['us_per_call']:.2f}x |")
     print()
 
+print("### Tiled vs reference (AITER) thread mapping, fused kernel, cold, us per call (same bits)\n")
+print("| kv | shape | T | tiled | reference mapping | speedup |")
+print("|---|---|---|---|---|---|")
+for kv in ("bf16", "fp8_e4m3fn"):
+    for sh in ("qwen3-0.6b", "qwen3-8b", "qwen3-32b", "qwen3-235b-tp8"):
+        for t in (1024, 4096, 32768):
+            a, b = row(sh, kv, "fused", t, True), row(sh, kv, "fused_reference_mapping", t, True)
+            if a and b:
+                print(f"| {kv} | {sh} | {t} | {a['us_per_call']:.2f} | {b['us_per_call']:.2f} | {b['us_per_call'] / a['us_per_call']:.2f}x |")
+print()
+
+print("### Decode slots (one token per page, random distinct pages), Qwen3-8B, cold: against the sector-level floor\n")
+print("| kv | T | kernel | us per call | sector floor (MB) | % of copy bandwidth at the sector floor |")
+print("|---|---|---|---|---|---|")
+for kv in ("bf16", "fp8_e4m3fn"):
+    for t in (4096, 32768):
+        for k in ("fused", "reshape_and_cache" if kv == "bf16" else "per_token_quant_cache", "fused_reference_mapping"):
+            r = row("qwen3-8b", kv, k, t, True, slots="decode")
+            if r:
+                print(f"| {kv} | {t} | {k} | {r['us_per_call']:.2f} | {r['min_bytes'] / 1e6:.1f} | {100 * r['fraction_of_copy']:.0f}% |")
+print()
+
+if os.path.exists(os.path.join(res, "ncu.csv")):
+    print("### Nsight Compute, one launch each, Qwen3-8B T=32768 (gpu_bench --profile; launch order: per kv bf16 then fp8, prefill then decode)\n")
+    ncu_table(os.path.join(res, "ncu.csv"))
+
 print("### Fallback cost per policy once the fused kernel is known to fail (Qwen3-8B, eager launches, warm, us per call)\n")
 print("| kv | T | non-fused alone | pr279 | sticky | qk-slice-backup | out-of-place | pr279 / alone | sticky / alone | healthy fused (eager) | healthy pr279 (backup + fused) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -50,20 +123,25 @@ for kv in ("bf16", "fp8_e4m3fn"):
               f"{g('healthy_fused_eager'):.2f} | {g('healthy_pr279_backup_plus_fused'):.2f} |")
 print()
 
-print("### PyTorch peer (same run's card; torch_peer.py), us per call, and rcsim fused (graph replay, cold) beside it\n")
-print("| shape | T | eager | eager+graph | compile | compile+graph | rcsim fused (bf16, cold) | fused vs best torch |")
-print("|---|---|---|---|---|---|---|---|")
-for sh in ("qwen3-0.6b", "qwen3-8b", "qwen3-32b"):
-    for t in TOK:
-        f = {r["form"]: r["us_per_call"] for r in peer["rows"] if r["shape"] == sh and r["tokens"] == t}
-        if not f:
-            continue
-        fu = row(sh, "bf16", "fused", t, True)["us_per_call"]
-        best = min(f.values())
-        print(f"| {sh} | {t} | {f.get('eager', 0):.1f} | {f.get('eager+graph', 0):.1f} | {f.get('compile', 0):.1f} | "
-              f"{f.get('compile+graph', 0):.1f} | {fu:.2f} | {best / fu:.1f}x |")
-print()
+if peer:
+    print("### PyTorch peer (same card, torch_peer.py), us per call, and rcsim fused (graph replay, cold) beside it\n")
+    forms = ("eager", "eager+graph", "compile", "compile+graph", "static-compile", "static-compile+graph")
+    print("| shape | T | " + " | ".join(forms) + " | best form | rcsim fused (bf16, cold) | fused vs best torch |")
+    print("|---|---|" + "---|" * len(forms) + "---|---|---|")
+    for sh in ("qwen3-0.6b", "qwen3-8b", "qwen3-32b"):
+        for t in TOK:
+            f = {r["form"]: r["us_per_call"] for r in peer["rows"] if r["shape"] == sh and r["tokens"] == t}
+            fr = row(sh, "bf16", "fused", t, True)
+            if not f or not fr:
+                continue
+            fu = fr["us_per_call"]
+            best = min(f, key=f.get)
+            print(f"| {sh} | {t} | " + " | ".join(f"{f[x]:.1f}" if x in f else "-" for x in forms)
+                  + f" | {best} | {fu:.2f} | {f[best] / fu:.1f}x |")
+    print()
 
+if not diff or not tdiff:
+    sys.exit(0)
 print("### rcsim diff (seed 0x%x, %s)\n" % (diff["seed"], diff["device"]))
 print("| shape | kv | pair | bit-exact | cosine | max abs | max ULP | mismatches / elements | first bad (t, h, d) | K-cache elems differing | V-cache elems differing |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -132,15 +132,21 @@ RCSIM_HD float fp8_scale_from_amax(float amax, float fp8_max_value, bool floor_a
   const float a = (floor_amax && !(amax >= kAmaxFloor)) ? kAmaxFloor : amax;
   return a / fp8_max_value;
 }
-// The fused kernel's store: fp8(float(v) / scale) - a true division.
+// The fused kernel's store: fp8(float(v) / scale) - a true division. The quotient is its own
+// function so that a kernel encoding several quotients at once (kernels/hip/tile_common.h) divides
+// exactly as this does.
+RCSIM_HD float fp8_divide_quotient(float v, float scale) { return v / scale; }
 RCSIM_HD uint8_t fp8_quantise_divide(float v, float scale, numeric::Fp8Format fmt) {
-  return numeric::float_to_fp8_bits(v / scale, fmt);
+  return numeric::float_to_fp8_bits(fp8_divide_quotient(v, scale), fmt);
 }
 // reshape_and_cache* and branch B's store: fp8(v * (1/scale)) - multiply by the reciprocal.
 RCSIM_HD float scale_reciprocal(float scale) { return 1.0f / scale; }
+RCSIM_HD float fp8_multiply_quotient(float v, float scale_reciprocal_value) {
+  return v * scale_reciprocal_value;
+}
 RCSIM_HD uint8_t fp8_quantise_multiply(float v, float scale_reciprocal_value,
                                        numeric::Fp8Format fmt) {
-  return numeric::float_to_fp8_bits(v * scale_reciprocal_value, fmt);
+  return numeric::float_to_fp8_bits(fp8_multiply_quotient(v, scale_reciprocal_value), fmt);
 }
 
 }  // namespace rcsim::qk_math

@@ -31,6 +31,8 @@ __device__ __forceinline__ void group_sync() { __syncthreads(); }
 inline constexpr bool kHasPackedRounding = false;
 __device__ __forceinline__ uint32_t packed_round_bf16x2(float, float) { return 0; }
 __device__ __forceinline__ uint32_t packed_round_fp16x2(float, float) { return 0; }
+// No saturating fp32 -> e4m3 convert on gfx90a/gfx940 here: software.
+__device__ __forceinline__ bool packed_e4m3fn_x2(float, float, uint32_t&) { return false; }
 }  // namespace rcsim::gpu
 
 #elif defined(__CUDACC__)
@@ -139,6 +141,22 @@ __device__ __forceinline__ uint32_t packed_round_fp16x2(float lo, float hi) {
   uint32_t r;
   asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
   return r;
+}
+// Two fp32 values to OCP e4m3fn codes (lo | hi << 8), round to nearest even, finite overflow and
+// infinities saturated to +-448: numeric::float_to_fp8_bits except for NaN (0x7F for either
+// sign), which callers redo in software. sm_89+ only: returns false (writing nothing) below.
+__device__ __forceinline__ bool packed_e4m3fn_x2(float lo, float hi, uint32_t& out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  unsigned short r;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(r) : "f"(hi), "f"(lo));
+  out = r;
+  return true;
+#else
+  (void)lo;
+  (void)hi;
+  (void)out;
+  return false;
+#endif
 }
 }  // namespace rcsim::gpu
 

@@ -33,6 +33,10 @@ bool view_ok(const HeadsView& v) {
 }
 bool dim_ok(int64_t d) { return d == 64 || d == 128 || d == 256; }
 __host__ __device__ inline int64_t groups_of(int64_t heads) { return (heads + kHeadsPerBlock - 1) / kHeadsPerBlock; }
+template <int D>
+__host__ __device__ inline int64_t v_groups_of(int64_t heads) {
+  return (heads + tile::kVHeadsPerBlock<D> - 1) / tile::kVHeadsPerBlock<D>;
+}
 __host__ __device__ inline int64_t tiles_of(int64_t tokens) { return (tokens + kTileTokens - 1) / kTileTokens; }
 
 template <typename T>
@@ -193,11 +197,10 @@ __device__ __forceinline__ Vec16 cache_elements(const CacheJob& j, const Vec16& 
                                            j.amax_floor);
     }
     const float rcp = qk_math::scale_reciprocal(scale);
-    Vec16 codes{{0, 0, 0, 0}};
+    float q[kElems];
 #pragma unroll
-    for (int i = 0; i < kElems; ++i) {
-      codes.w[i / 4] |= uint32_t{qk_math::fp8_quantise_multiply(v[i], rcp, fmt)} << (8 * (i % 4));
-    }
+    for (int i = 0; i < kElems; ++i) q[i] = qk_math::fp8_multiply_quotient(v[i], rcp);
+    const Vec16 codes = tile::encode_fp8<C>(q);
     if (j.per_token && store_scale && t == 0) {
       (is_key ? j.cache.k_scale : j.cache.v_scale)[scale_index] = scale;
     }
@@ -210,7 +213,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) cache_tiled(CacheJo
   using M = HeadMap<D>;
   constexpr int X = tile::kCacheX<C>;
   const int64_t k_groups = groups_of(j.num_heads_kv);
-  const int64_t groups = k_groups + j.num_heads_kv;
+  const int64_t groups = k_groups + v_groups_of<D>(j.num_heads_kv);
   const int64_t tile_start = (blockIdx.x / groups) * kTileTokens;
   const int64_t group = blockIdx.x % groups;
   const int tid = static_cast<int>(threadIdx.x);
@@ -246,35 +249,42 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) cache_tiled(CacheJo
     }
     return;
   }
-  const int64_t head = group - k_groups;
+  constexpr int kV = tile::kVHeadsPerBlock<D>;
+  const int64_t kv0 = (group - k_groups) * kV;
+  const int count = static_cast<int>(j.num_heads_kv - kv0 < kV ? j.num_heads_kv - kv0 : kV);
   tile::VTileArgs a;
   a.slots = j.slots;
   a.num_tokens = j.num_tokens;
   a.tile_start = tile_start;
-  if (j.max_units < 0) {
-    a.allowed_end = j.num_tokens;
-  } else if (j.per_token) {  // unit token*Hkv + head < max_units
-    a.allowed_end = j.max_units <= head ? 0 : (j.max_units - head + j.num_heads_kv - 1) / j.num_heads_kv;
-  } else {
-    a.allowed_end = j.max_units;
-  }
-  a.head = head;
+  a.head0 = kv0;
+  a.count = count;
   a.num_heads_kv = j.num_heads_kv;
   a.block_size = bs;
   a.cache = j.cache.v_cache;
-  a.scales = j.cache.v_scale;
   a.shuffle = j.cache.v_shuffle;
-  tile::write_v_tile<D, C>(a, [&](int64_t token, bool need, int64_t slot) -> Vec16 {
-    Vec16 raw{{0, 0, 0, 0}};
-    if (need) raw = tile::load16(head_ptr<const uint16_t>(j.value, token, head, first));
-    const int64_t block_head = (slot / bs) * j.num_heads_kv + head;
-    return cache_elements<D, A, C>(j, raw, false, need, block_head * bs + slot % bs, t);
+  // Units: token*Hkv + head (per-token quant) or the token (reshape_and_cache).
+  a.unit_token_stride = j.per_token ? j.num_heads_kv : 1;
+  a.unit_base = j.per_token ? kv0 : 0;
+  a.unit_head_stride = j.per_token ? 1 : 0;
+  a.max_units = j.max_units;
+  tile::write_v_tile<D, C, kV>(a, [&](int64_t token, unsigned need, int64_t slot, Vec16 (&e)[kV]) {
+#pragma unroll
+    for (int h = 0; h < kV; ++h) {
+      e[h] = Vec16{{0, 0, 0, 0}};
+      if (need & (1u << h)) e[h] = tile::load16(head_ptr<const uint16_t>(j.value, token, kv0 + h, first));
+    }
+    const int64_t block_head0 = (slot / bs) * j.num_heads_kv + kv0;
+#pragma unroll
+    for (int h = 0; h < kV; ++h) {
+      e[h] = cache_elements<D, A, C>(j, e[h], false, (need >> h) & 1u,
+                                     (block_head0 + h) * bs + slot % bs, t);
+    }
   });
 }
 
 template <int D, ActType A, CacheType C>
 void launch_cache_job(const CacheJob& j, hipStream_t s) {
-  const int64_t blocks = tiles_of(j.num_tokens) * (groups_of(j.num_heads_kv) + j.num_heads_kv);
+  const int64_t blocks = tiles_of(j.num_tokens) * (groups_of(j.num_heads_kv) + v_groups_of<D>(j.num_heads_kv));
   cache_tiled<D, A, C><<<dim3(static_cast<unsigned>(blocks)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(j);
 }
 template <int D, ActType A>

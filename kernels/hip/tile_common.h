@@ -236,10 +236,33 @@ template <CacheType C>
 __device__ __forceinline__ constexpr numeric::Fp8Format fp8_format() {
   return C == CacheType::kFp8E4M3FN ? numeric::Fp8Format::kE4M3FN : numeric::Fp8Format::kE4M3FNUZ;
 }
-// 8 codes packed little-endian into two words.
-struct Codes8 {
-  uint32_t w[2];
-};
+// fp8 codes of 8 quotients, packed little-endian into w[0..1] (w[2..3] zero), exactly
+// numeric::float_to_fp8_bits. e4m3fn uses the packed saturating convert where the device has it;
+// a thread holding a NaN quotient redoes its 8 in software (the one input where they differ).
+template <CacheType C>
+__device__ __forceinline__ Vec16 encode_fp8(const float (&q)[kElems]) {
+  constexpr numeric::Fp8Format fmt = fp8_format<C>();
+  Vec16 r{{0, 0, 0, 0}};
+  if constexpr (C == CacheType::kFp8E4M3FN) {
+    bool any_nan = false;
+#pragma unroll
+    for (int i = 0; i < kElems; ++i) any_nan |= q[i] != q[i];
+    bool hw = !any_nan;
+#pragma unroll
+    for (int i = 0; i < kElems / 2 && hw; ++i) {
+      uint32_t pair = 0;
+      hw = packed_e4m3fn_x2(q[2 * i], q[2 * i + 1], pair);
+      r.w[i / 2] |= pair << (16 * (i % 2));
+    }
+    if (hw) return r;
+    r = Vec16{{0, 0, 0, 0}};
+  }
+#pragma unroll
+  for (int i = 0; i < kElems; ++i) {
+    r.w[i / 4] |= uint32_t{numeric::float_to_fp8_bits(q[i], fmt)} << (8 * (i % 4));
+  }
+  return r;
+}
 
 // ---- paged cache addresses -------------------------------------------------------------------
 

@@ -14,8 +14,8 @@
 // these kernels, so reading a neighbour tile's rows is race-free). Each token's V head is thus
 // loaded, quantised and written by exactly one block.
 //
-// Torn writes: a token past `allowed_end` is treated as absent, so no run includes it and it
-// writes nothing; its neighbours fall back to element stores.
+// Torn writes: a run must lie wholly inside every head's allowed prefix of tokens; tokens of a
+// cut run are stored element by element where their own unit is allowed, and not at all past it.
 #pragma once
 
 #include <cstdint>
@@ -25,25 +25,44 @@
 
 namespace rcsim::gpu::tile {
 
+// KV heads per V block: the run search and the leader list are made once per tile and serve
+// every head of the block; all heads' loads are in flight together. Bounded by shared memory.
+template <int D>
+inline constexpr int kVHeadsPerBlock = D == 256 ? 2 : 4;
+
 struct VTileArgs {
   const int64_t* slots = nullptr;
   int64_t num_tokens = 0;
   int64_t tile_start = 0;
-  int64_t allowed_end = 0;  // tokens >= this write nothing (device-side work limit)
-  int64_t head = 0;         // KV head index
+  int64_t head0 = 0;  // first KV head of the block
+  int count = 0;      // heads [head0, head0 + count)
   int64_t num_heads_kv = 0;
   int64_t block_size = 0;
   void* cache = nullptr;  // V cache
-  float* scales = nullptr;  // per-token scales [NB, H, BS] (fp8 per-token producers only)
   bool shuffle = true;
   bool planted_v_index_bug = false;  // test-only (gpu_params.h FusedParams::planted_v_index_bug)
+  // The work unit of (token j, KV head h) is j*unit_token_stride + unit_base + h*unit_head_stride;
+  // units at or past max_units (>= 0) write nothing (device-side torn writes).
+  int64_t unit_token_stride = 1;
+  int64_t unit_base = 0;
+  int64_t unit_head_stride = 0;
+  int64_t max_units = -1;
 };
 
-// What a producer hands back for one token: the thread's 8 cache elements (activation bits in all
-// four words, or fp8 codes in w[0..1]).
-// produce(token, need, slot) is called by every thread of the block (it may shuffle inside a
-// head); it loads only when `need`, and stores the token's scale itself where it has one.
-template <int D, CacheType C, typename Produce>
+// Tokens [0, end) are the ones whose unit for head h is below the limit.
+__device__ __forceinline__ int64_t allowed_end(const VTileArgs& a, int64_t h) {
+  if (a.max_units < 0) return a.num_tokens;
+  const int64_t first = a.unit_base + h * a.unit_head_stride;
+  if (a.max_units <= first) return 0;
+  const int64_t end = (a.max_units - first + a.unit_token_stride - 1) / a.unit_token_stride;
+  return end < a.num_tokens ? end : a.num_tokens;
+}
+
+// produce(token, need_mask, slot, e) is called by every thread of the block (it may shuffle inside
+// a head): for each head h < kHeads whose bit is set in need_mask it loads the token's values and
+// fills e[h] with the thread's 8 cache elements (activation bits in all four words, or fp8 codes
+// in w[0..1]), storing the token's scale itself where it has one.
+template <int D, CacheType C, int kHeads, typename Produce>
 __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produce) {
   using M = HeadMap<D>;
   constexpr int X = kCacheX<C>;
@@ -51,18 +70,24 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
   constexpr int kSpan = kTileTokens + 2 * (X - 1);  // slots of tokens [start-(X-1), end+(X-1))
   constexpr int kStage = kTileTokens + X - 1;       // staged tokens [start, end+(X-1))
   constexpr int kNoRun = -1000;
+  constexpr int kMaxLeaders = (kTileTokens + X - 1) / X;
   static_assert(kSpan <= M::kBlockThreads, "one slot per thread");
   using Elem = std::conditional_t<kFp8, uint8_t, uint16_t>;
   __shared__ int32_t s_slot[kSpan];
   __shared__ int32_t s_lead[kStage];  // leader (tile-relative) of the token's run, or kNoRun
-  __shared__ alignas(16) Elem s_stage[kStage * D];
+  __shared__ int32_t s_leaders[kMaxLeaders];
+  __shared__ int32_t s_num_leaders;
+  __shared__ alignas(16) Elem s_stage[kHeads][kStage * D];
 
   const int tid = static_cast<int>(threadIdx.x);
+  // A run needs every token it holds written for every head of the block: the last head has the
+  // shortest allowed prefix (units grow with the head).
+  const int64_t run_end = allowed_end(a, a.head0 + a.count - 1);
   if (tid < kSpan) {
     const int64_t j = a.tile_start - (X - 1) + tid;
-    const bool present = j >= 0 && j < a.num_tokens && j < a.allowed_end;
-    s_slot[tid] = present ? static_cast<int32_t>(a.slots[j]) : -2;
+    s_slot[tid] = j >= 0 && j < a.num_tokens ? static_cast<int32_t>(a.slots[j]) : -2;
   }
+  if (tid == 0) s_num_leaders = 0;
   __syncthreads();
   if (tid < kStage) {
     const int32_t s = s_slot[tid + X - 1];
@@ -70,7 +95,8 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
     if (s >= 0) {
       const int r = s % X;
       const int l = tid - r;  // tile-relative leader; >= -(X-1)
-      if (tid < kTileTokens || l < kTileTokens) {  // runs led past the tile are the next one's
+      // Runs led past the tile are the next tile's; runs cut by the work limit are no runs.
+      if ((tid < kTileTokens || l < kTileTokens) && a.tile_start + l + X <= run_end) {
         bool run = true;
 #pragma unroll
         for (int m = 0; m < X; ++m) run = run && s_slot[l + m + X - 1] == s - r + m;
@@ -78,12 +104,16 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
       }
     }
     s_lead[tid] = lead;
+    if (lead == tid && tid < kTileTokens) s_leaders[atomicAdd(&s_num_leaders, 1)] = tid;
   }
   __syncthreads();
 
   const int tok_local = tid / M::kThreadsPerHead;
   const int t = tid % M::kThreadsPerHead;
   const int first = t * kElems;
+  int64_t head_end[kHeads];
+#pragma unroll
+  for (int h = 0; h < kHeads; ++h) head_end[h] = h < a.count ? allowed_end(a, a.head0 + h) : 0;
   // Pass 0: the tile's own tokens; pass 1: the tokens past its end that its last run needs.
   // Warps with no token in pass 1 skip it whole (their shuffles stay convergent).
   constexpr int kWarpTokens = kWarpSizeLanes / M::kThreadsPerHead;
@@ -95,66 +125,75 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
     const int64_t token = a.tile_start + i;
     const int32_t slot = staged_index ? s_slot[i + X - 1] : -2;
     const int32_t lead = staged_index ? s_lead[i] : kNoRun;
-    const bool staged = slot >= 0 && lead != kNoRun && lead >= 0 && lead < kTileTokens;
-    const bool element_wise = pass == 0 && slot >= 0 && lead == kNoRun;
-    const Vec16 e = produce(token, staged || element_wise, static_cast<int64_t>(slot));
+    const bool staged = slot >= 0 && lead >= 0 && lead < kTileTokens;
+    const bool loose = pass == 0 && slot >= 0 && lead == kNoRun;  // stored element by element
+    unsigned need = 0;
+#pragma unroll
+    for (int h = 0; h < kHeads; ++h) {
+      if (staged || (loose && token < head_end[h])) need |= 1u << h;
+    }
+    Vec16 e[kHeads];
+    produce(token, need, static_cast<int64_t>(slot), e);
     if (staged) {
-      Elem* dst = s_stage + i * D + first;
-      if constexpr (kFp8) {
-        *reinterpret_cast<uint2*>(dst) = uint2{e.w[0], e.w[1]};
-      } else {
-        store16(dst, e);
+#pragma unroll
+      for (int h = 0; h < kHeads; ++h) {
+        Elem* dst = s_stage[h] + i * D + first;
+        if constexpr (kFp8) {
+          *reinterpret_cast<uint2*>(dst) = uint2{e[h].w[0], e[h].w[1]};
+        } else {
+          store16(dst, e[h]);
+        }
       }
-    } else if (element_wise) {
+    } else if (loose) {
       const int64_t blk = slot / a.block_size;
       const int64_t off = slot % a.block_size;
-      const int64_t block_head = blk * a.num_heads_kv + a.head;
       Elem* cache = static_cast<Elem*>(a.cache);
 #pragma unroll
-      for (int k = 0; k < kElems; ++k) {
-        const uint32_t word = kFp8 ? e.w[k / 4] : e.w[k / 2];
-        const Elem v = kFp8 ? static_cast<Elem>(word >> (8 * (k % 4)))
-                            : static_cast<Elem>(word >> (16 * (k % 2)));
-        const int d = a.planted_v_index_bug ? (first + k) ^ 1 : first + k;
-        cache[v_cache_offset<D, X>(a.shuffle, block_head, a.block_size, off, d)] = v;
+      for (int h = 0; h < kHeads; ++h) {
+        if (!(need & (1u << h))) continue;
+        const int64_t block_head = blk * a.num_heads_kv + a.head0 + h;
+#pragma unroll
+        for (int k = 0; k < kElems; ++k) {
+          const uint32_t word = kFp8 ? e[h].w[k / 4] : e[h].w[k / 2];
+          const Elem v = kFp8 ? static_cast<Elem>(word >> (8 * (k % 4)))
+                              : static_cast<Elem>(word >> (16 * (k % 2)));
+          const int d = a.planted_v_index_bug ? (first + k) ^ 1 : first + k;
+          cache[v_cache_offset<D, X>(a.shuffle, block_head, a.block_size, off, d)] = v;
+        }
       }
     }
   }
   __syncthreads();
 
-  // Whole chunks: thread -> (k-th run led in this tile, dim d).
-  const int k = tid / D;
-  const int d = tid % D;
-  int leader = -1;
-  for (int i = 0, seen = 0; i < kTileTokens; ++i) {
-    if (s_lead[i] == i) {
-      if (seen == k) {
-        leader = i;
-        break;
-      }
-      ++seen;
-    }
-  }
-  if (leader < 0) return;
-  const int64_t slot = s_slot[leader + X - 1];
-  const int64_t block_head = (slot / a.block_size) * a.num_heads_kv + a.head;
-  const int64_t off = slot % a.block_size;
-  Vec16 chunk;
-#pragma unroll
-  for (int w = 0; w < 4; ++w) {
-    uint32_t word = 0;
+  // Whole chunks: work item c -> (head, leader, dim d), d fastest so that a warp's stores are
+  // consecutive 16-byte chunks.
+  const int leaders = s_num_leaders;
+  const int items = a.count * leaders * D;
+  for (int c = tid; c < items; c += M::kBlockThreads) {
+    const int d = c % D;
+    const int k = (c / D) % leaders;
+    const int h = c / (D * leaders);
+    const int leader = s_leaders[k];
+    const int64_t slot = s_slot[leader + X - 1];
+    const int64_t block_head = (slot / a.block_size) * a.num_heads_kv + a.head0 + h;
+    const int64_t off = slot % a.block_size;
+    Vec16 chunk;
     constexpr int kPerWord = kFp8 ? 4 : 2;
 #pragma unroll
-    for (int b = 0; b < kPerWord; ++b) {
-      const uint32_t v = s_stage[(leader + w * kPerWord + b) * D + d];
-      word |= v << ((32 / kPerWord) * b);
+    for (int w = 0; w < 4; ++w) {
+      uint32_t word = 0;
+#pragma unroll
+      for (int b = 0; b < kPerWord; ++b) {
+        const uint32_t v = s_stage[h][(leader + w * kPerWord + b) * D + d];
+        word |= v << ((32 / kPerWord) * b);
+      }
+      chunk.w[w] = word;
     }
-    chunk.w[w] = word;
+    const int dst_d = a.planted_v_index_bug ? d ^ 1 : d;
+    store16(static_cast<Elem*>(a.cache) +
+                v_cache_offset<D, X>(a.shuffle, block_head, a.block_size, off, dst_d),
+            chunk);
   }
-  const int dst_d = a.planted_v_index_bug ? d ^ 1 : d;
-  store16(static_cast<Elem*>(a.cache) + v_cache_offset<D, X>(a.shuffle, block_head, a.block_size,
-                                                              off, dst_d),
-          chunk);
 }
 
 }  // namespace rcsim::gpu::tile
