@@ -8,8 +8,10 @@
 #include <fmt/format.h>
 
 #include "core/check.h"
+#include "kernels/common/numeric.h"
 #include "core/prng.h"
 #include "core/tensor.h"
+#include "fault_injection/sim/attention_read.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/nonfused_reference.h"
 
@@ -77,7 +79,7 @@ KvCacheViews cache_views(const Inputs& in) {
 
 // q and k ([T, H, D] each) after the fused kernel of `mode`; throws InvalidInput if it rejects.
 std::pair<HostTensor, HostTensor> run_fused(const AttentionConfig& c, Inputs in, Fidelity mode,
-                                            HostTensor* k_cache_out) {
+                                            Inputs* after) {
   cpu::CpuBackend backend(mode);
   FusedQkNormRopeCacheArgs a{c,          in.qkv.view(),    in.q_weight.view(), in.k_weight.view(),
                              in.cos_sin.view(), in.positions.view(), in.slots.view(),
@@ -89,12 +91,13 @@ std::pair<HostTensor, HostTensor> run_fused(const AttentionConfig& c, Inputs in,
   HostTensor k(c.act_dtype, {t, c.num_heads_kv, c.head_dim});
   copy_view(v.q, q.view());
   copy_view(v.k, k.view());
-  if (k_cache_out) *k_cache_out = in.k_cache;
+  if (after) *after = in;
   return {q, k};
 }
 
 // q and k after branch C in the model's order (norms, then RoPE) with the kernels of `mode`.
-std::pair<HostTensor, HostTensor> run_fallback(const AttentionConfig& c, Inputs in, Fidelity mode) {
+std::pair<HostTensor, HostTensor> run_fallback(const AttentionConfig& c, Inputs in, Fidelity mode,
+                                               Inputs* after) {
   cpu::CpuBackend backend(mode);
   const QkvViews v = split_qkv(in.qkv.view(), c.num_heads_q, c.num_heads_kv, c.head_dim);
   const int64_t t = in.qkv.shape()[0];
@@ -115,7 +118,40 @@ std::pair<HostTensor, HostTensor> run_fallback(const AttentionConfig& c, Inputs 
   a.cache = cache_views(in);
   a.v_layout = VCacheLayout::kShuffle;
   cpu::run_nonfused(backend.kernels(), cpu::NonFusedOrder::kNormThenRope, a);
+  if (after) *after = in;
   return {q, k};
+}
+
+// Attention output of the last token over every token's cache entry (slots 0..T-1 in order).
+std::vector<float> attention_of(const AttentionConfig& c, const Inputs& after, const HostTensor& q) {
+  const int64_t t = q.shape()[0];
+  std::vector<int64_t> block_table;
+  for (int64_t b = 0; b * c.block_size < t; ++b) block_table.push_back(b);
+  TensorView q_row = q.view();  // [T, Hq, D] -> row t-1 as [Hq, D]
+  q_row.offset += (t - 1) * c.num_heads_q * c.head_dim;
+  q_row.rank = 2;
+  q_row.shape = {c.num_heads_q, c.head_dim, 0, 0, 0, 0};
+  q_row.strides = {c.head_dim, 1, 0, 0, 0, 0};
+  std::vector<float> out(static_cast<std::size_t>(c.num_heads_q * c.head_dim));
+  sim::paged_attention_read({c, VCacheLayout::kShuffle}, cache_views(after), block_table, t, q_row,
+                            out);
+  return out;
+}
+
+DiffStats compare_floats(const std::vector<float>& a, const std::vector<float>& b) {
+  DiffStats s;
+  double dot = 0.0, na = 0.0, nb = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ++s.compared;
+    if (numeric::float_bits(a[i]) != numeric::float_bits(b[i])) ++s.differing;
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) continue;
+    s.max_abs = std::fmax(s.max_abs, std::fabs(static_cast<double>(a[i]) - b[i]));
+    dot += static_cast<double>(a[i]) * b[i];
+    na += static_cast<double>(a[i]) * a[i];
+    nb += static_cast<double>(b[i]) * b[i];
+  }
+  s.cosine = (na > 0.0 && nb > 0.0) ? dot / std::sqrt(na * nb) : 1.0;
+  return s;
 }
 
 void accumulate(const HostTensor& a, const HostTensor& b, DiffStats& s, double& dot, double& na,
@@ -191,18 +227,22 @@ DiffRow run_diff(const NamedConfig& nc, Fidelity mode, int64_t tokens, uint64_t 
   r.mode = mode;
   if (auto why = fidelity_miscomputes(c, mode)) r.miscomputes = *why;
   const Inputs in = make_inputs(c, tokens, seed);
-  HostTensor math_k_cache, mode_k_cache;
-  const auto math_fused = run_fused(c, in, Fidelity::kMath, &math_k_cache);
-  const auto math_fallback = run_fallback(c, in, Fidelity::kMath);
-  const auto mode_fallback = run_fallback(c, in, mode);
+  Inputs math_after, mode_after, math_fb_after, mode_fb_after;
+  const auto math_fused = run_fused(c, in, Fidelity::kMath, &math_after);
+  const auto math_fallback = run_fallback(c, in, Fidelity::kMath, &math_fb_after);
+  const auto mode_fallback = run_fallback(c, in, mode, &mode_fb_after);
   r.fallback_qk = compare_qk(math_fallback, mode_fallback);
+  r.fallback_attention = compare_floats(attention_of(c, math_fb_after, math_fallback.first),
+                                        attention_of(c, mode_fb_after, mode_fallback.first));
   try {
-    const auto mode_fused = run_fused(c, in, mode, &mode_k_cache);
+    const auto mode_fused = run_fused(c, in, mode, &mode_after);
     r.fused_qk = compare_qk(math_fused, mode_fused);
     r.fused_vs_fallback = compare_qk(mode_fused, mode_fallback);
-    RCSIM_ASSERT(math_k_cache.bytes() == mode_k_cache.bytes(), "K caches of different sizes");
-    for (int64_t i = 0; i < math_k_cache.bytes(); ++i) {
-      r.k_cache_bytes_differing += math_k_cache.data()[i] != mode_k_cache.data()[i];
+    r.fused_attention = compare_floats(attention_of(c, math_after, math_fused.first),
+                                       attention_of(c, mode_after, mode_fused.first));
+    RCSIM_ASSERT(math_after.k_cache.bytes() == mode_after.k_cache.bytes(), "K cache sizes differ");
+    for (int64_t i = 0; i < math_after.k_cache.bytes(); ++i) {
+      r.k_cache_bytes_differing += math_after.k_cache.data()[i] != mode_after.k_cache.data()[i];
     }
   } catch (const InvalidInput&) {
     r.mode_rejects = true;
@@ -211,22 +251,28 @@ DiffRow run_diff(const NamedConfig& nc, Fidelity mode, int64_t tokens, uint64_t 
 }
 
 std::string table_header() {
-  return fmt::format("{:<40} {:<19} | {:>22} | {:>22} | {:>22} | {:>7}", "config", "mode",
-                     "fused q/k vs math", "fallback q/k vs math", "fused vs fallback", "K cache");
+  return fmt::format("{:<40} {:<19} | {:<26} | {:<26} | {:<26} | {:>7} | {:<17} | {:<17}",
+                     "config", "mode", "fused q/k vs math", "fallback q/k vs math",
+                     "fused vs fallback (mode)", "K cache", "fused attn out", "fallback attn out");
 }
 
 namespace {
 std::string cell(const DiffStats& s) {
-  return fmt::format("{:>6}/{:<6} {:>4.2g} {:.6f}", s.differing, s.compared, s.max_abs, s.cosine);
+  return fmt::format("{:>6}/{:<6} {:<5.2g} {:.6f}", s.differing, s.compared, s.max_abs, s.cosine);
+}
+std::string attention_cell(const DiffStats& s) {
+  return fmt::format("{:<8.2g} {:.6f}", s.max_abs, s.cosine);
 }
 }  // namespace
 
 std::string table_line(const DiffRow& r) {
-  const std::string fused = r.mode_rejects ? fmt::format("{:>22}", "rejected (host check)")
+  const std::string fused = r.mode_rejects ? fmt::format("{:<26}", "rejected (host check)")
                                            : cell(r.fused_qk);
-  const std::string both = r.mode_rejects ? fmt::format("{:>22}", "-") : cell(r.fused_vs_fallback);
-  return fmt::format("{:<40} {:<19} | {} | {} | {} | {:>7}", r.config, fidelity_name(r.mode),
-                     fused, cell(r.fallback_qk), both, r.k_cache_bytes_differing);
+  const std::string both = r.mode_rejects ? fmt::format("{:<26}", "-") : cell(r.fused_vs_fallback);
+  const std::string attn = r.mode_rejects ? fmt::format("{:<17}", "-") : attention_cell(r.fused_attention);
+  return fmt::format("{:<40} {:<19} | {} | {} | {} | {:>7} | {} | {}", r.config,
+                     fidelity_name(r.mode), fused, cell(r.fallback_qk), both,
+                     r.k_cache_bytes_differing, attn, attention_cell(r.fallback_attention));
 }
 
 }  // namespace rcsim::fidelity

@@ -28,7 +28,12 @@ struct DiffRow {
   DiffStats fused_qk;           // fused q/k: math vs mode
   DiffStats fallback_qk;        // model-order fallback q/k: math vs mode
   DiffStats fused_vs_fallback;  // within the mode: fused q/k vs model-order fallback q/k
-  int64_t k_cache_bytes_differing = 0;  // fused K cache bytes (+ scales): math vs mode
+  int64_t k_cache_bytes_differing = 0;  // fused K cache bytes: math vs mode
+  // What the paged-attention read that follows (fault_injection/sim/attention_read.h) computes for
+  // the last token over all tokens' cache entries, math vs mode: after the fused kernel and after
+  // the model-order fallback (elements = Hq * D fp32 outputs; "differing" = bits differ).
+  DiffStats fused_attention;
+  DiffStats fallback_attention;
 };
 
 struct NamedConfig {
