@@ -132,6 +132,7 @@ std::optional<std::string> fused_precondition_failure(const LayerSpec& spec,
   if (!limits::contains(limits::kHeadsKvSupported, c.num_heads_kv)) {
     return fmt::format("num_heads_kv {} not in {{1, 2, 4, 8, 16, 32}}", c.num_heads_kv);
   }
+  if (auto wrong = fidelity_miscomputes(c, spec.fidelity)) return *wrong;  // issue 15, item 1
   if (c.rotary_dim != d) {
     return fmt::format("rotary_dim {} != head_dim {} (the March 2026 kernel is full-rotary only)",
                        c.rotary_dim, d);

@@ -20,6 +20,7 @@
 
 #include "core/attention_config.h"
 #include "core/errors.h"
+#include "core/fidelity.h"
 #include "core/kernel_interfaces.h"
 #include "core/tensor.h"
 
@@ -68,6 +69,9 @@ struct LayerSpec {
   FallbackPolicy policy = FallbackPolicy::kPr279;
   bool strict = false;  // any fallback is an error (users who must know the fused path ran)
   int64_t layer_index = 0;
+  // What the kernels compute (core/fidelity.h); prevalidate refuses configurations that this
+  // target's fused kernel computes wrongly. The backend must be built with the same fidelity.
+  Fidelity fidelity = Fidelity::kMath;
   bool use_triton_attn() const { return sliding_window != -1 || attn.head_dim != 128; }
 };
 

@@ -15,6 +15,9 @@
 //     "policy": "pr279" | "pr279-model-order" | "sticky" | "qk-slice-backup" | "out-of-place" |
 //               "prevalidate",
 //     "backend": "cpu", "faults": "fused:unavailable", "seed": 42,
+//     "fidelity": "math" | "aiter-gfx942" | "aiter-gfx950" | "aiter-gfx942-mar26" |
+//                 "aiter-gfx950-mar26",   // what the CPU kernels compute (core/fidelity.h);
+//                                         // --fidelity on the command line overrides it
 //     "tokens": 6, "padding_tokens": 1, "qkv_present": true,
 //     "inputs": {"qkv": "qkv.npy", ...}   // any of the input names below; paths relative to
 //   }                                     // the case file
@@ -23,7 +26,8 @@
 //
 // Output: DIR/{qkv,k_cache,v_cache,k_scale,v_scale,q,k}.npy (scales only for fp8 caches; q/k only
 // when the call returned), DIR/meta.json (real dtypes, shapes, layouts), DIR/record.json (branch,
-// attempt, restore, failure, log lines), DIR/inputs/*.npy (every input, as used).
+// attempt, restore, failure, log lines, fidelity and, where the fidelity's fused kernel computes
+// the configuration wrongly, why), DIR/inputs/*.npy (every input, as used).
 // Exit codes: 0 the call ran (a DispatchError is a result, recorded in record.json); 1 a bad
 // command line or case file (clear error on stderr, nothing written).
 #include <cmath>
@@ -40,6 +44,7 @@
 
 #include "core/check.h"
 #include "core/dispatch/rope_cache_dispatcher.h"
+#include "core/fidelity.h"
 #include "core/io/npy.h"
 #include "core/limits.h"
 #include "core/mutants.h"
@@ -133,7 +138,7 @@ CaseSpec parse_case(const fs::path& path) {
   require_object(root, "<root>");
   reject_unknown_keys(root, "<root>",
                       {"description", "config", "layer", "policy", "backend", "faults", "seed",
-                       "tokens", "padding_tokens", "qkv_present", "inputs"});
+                       "tokens", "padding_tokens", "qkv_present", "inputs", "fidelity"});
   CaseSpec s;
   s.echo = root;
   s.case_dir = path.parent_path();
@@ -198,6 +203,11 @@ CaseSpec parse_case(const fs::path& path) {
   RCSIM_REQUIRE(backend == "cpu", "case file: backend '{}' is not available (only 'cpu')",
                 backend);
   s.faults = get_string(root, "faults", "", "<root>");
+  const std::string fidelity = get_string(root, "fidelity", "math", "<root>");
+  const auto f = fidelity_from_name(fidelity);
+  RCSIM_REQUIRE(f.has_value(), "case file: fidelity '{}' unknown ({})", fidelity,
+                fidelity_names_joined());
+  s.layer.fidelity = *f;
   RCSIM_REQUIRE(root.contains("seed"), "case file: 'seed' is required (it drives every input)");
   RCSIM_REQUIRE(root.at("seed").is_number_unsigned(),
                 "case file: 'seed' must be a non-negative integer");
@@ -436,7 +446,8 @@ void write_json(const fs::path& path, const json& j) {
   out << j.dump(2) << "\n";
 }
 
-int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg) {
+int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg,
+             const std::string& fidelity_arg) {
   // A mutant (core/mutants.h) from --mutant or RCSIM_MUTANT: proves checks of the outputs bite.
   std::string mutant_arg = mutant_name_arg;
   if (mutant_arg.empty()) {
@@ -446,13 +457,20 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
       mutant_arg.empty() ? std::optional<Mutant>(Mutant::kNone) : mutant_from_name(mutant_arg);
   RCSIM_REQUIRE(mutant.has_value(), "unknown mutant '{}'", mutant_arg);
   const ScopedMutant scoped_mutant(*mutant);
-  const CaseSpec s = parse_case(in_path);
+  CaseSpec s = parse_case(in_path);
+  const bool fidelity_from_cli = !fidelity_arg.empty();
+  if (fidelity_from_cli) {
+    const auto f = fidelity_from_name(fidelity_arg);
+    RCSIM_REQUIRE(f.has_value(), "--fidelity '{}' unknown ({})", fidelity_arg,
+                  fidelity_names_joined());
+    s.layer.fidelity = *f;
+  }
   FaultPlan plan = parse_fault_plan(s.faults);  // InvalidInput names the column
   CaseTensors ct = build_inputs(s);
   const CaseTensors inputs_as_given = ct;  // snapshot before the in-place call
   const RopeCacheInputs in = views_of(ct, s);
 
-  cpu::CpuBackend backend;
+  cpu::CpuBackend backend(s.layer.fidelity);
   KernelSet kernels = backend.kernels();
   std::optional<FaultyKernelSet> faulty;
   if (!plan.empty()) {
@@ -461,9 +479,13 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   }
   DispatchProcess process;
   RopeCacheDispatcher dispatcher(s.layer, kernels, process);
-  std::printf("rcsim case: seed %llu, policy %s, %s (repro: rcsim case --in %s --out DIR)\n",
-              static_cast<unsigned long long>(s.seed), std::string(policy_name(s.layer.policy)).c_str(),
-              s.layer.attn.describe().c_str(), in_path.string().c_str());
+  const std::string fidelity_text(fidelity_name(s.layer.fidelity));
+  std::printf(
+      "rcsim case: seed %llu, policy %s, fidelity %s, %s (repro: rcsim case --in %s --fidelity %s "
+      "--out DIR)\n",
+      static_cast<unsigned long long>(s.seed), std::string(policy_name(s.layer.policy)).c_str(),
+      fidelity_text.c_str(), s.layer.attn.describe().c_str(), in_path.string().c_str(),
+      fidelity_text.c_str());
 
   // InvalidInput from here on is raised before the dispatcher writes anything (its contract), so a
   // bad input file still leaves DIR unwritten.
@@ -541,6 +563,11 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   for (FailureClass fc : kAllFailureClasses) {
     rec["fallback_counts"][std::string(failure_class_name(fc))] = process.fallback_count(fc);
   }
+  rec["fidelity"] = fidelity_text;
+  rec["fidelity_source"] = fidelity_from_cli ? "--fidelity" : "case file";
+  const std::optional<std::string> miscomputed = fidelity_miscomputes(s.layer.attn, s.layer.fidelity);
+  rec["fidelity_miscomputes"] = miscomputed ? json(*miscomputed) : json(nullptr);
+  if (miscomputed) std::printf("rcsim case: note: %s\n", miscomputed->c_str());
   rec["case"] = s.echo;
   write_json(out_dir / "record.json", rec);
   std::printf("rcsim case: %s, fused %s%s%s -> %s\n", std::string(branch_name(record.branch)).c_str(),
@@ -561,9 +588,13 @@ void register_case_command(CLI::App& app, int& exit_code) {
   auto mutant = std::make_shared<std::string>();
   cmd->add_option("--mutant", *mutant,
                   "run with a deliberately broken variant (core/mutants.h; default $RCSIM_MUTANT)");
-  cmd->callback([in_path, out_dir, mutant, &exit_code] {
+  auto fidelity = std::make_shared<std::string>();
+  cmd->add_option("--fidelity", *fidelity,
+                  "what the CPU kernels compute: " + fidelity_names_joined() +
+                      " (default: the case file's \"fidelity\", else math; docs/fidelity.md)");
+  cmd->callback([in_path, out_dir, mutant, fidelity, &exit_code] {
     try {
-      exit_code = run_case(*in_path, *out_dir, *mutant);
+      exit_code = run_case(*in_path, *out_dir, *mutant, *fidelity);
     } catch (const InvalidInput& e) {
       std::fprintf(stderr, "rcsim case: error: %s\n", e.what());
       exit_code = kExitUsage;

@@ -35,6 +35,12 @@ RCSIM_HD uint16_t float_to_bf16_bits(float f) {
   return static_cast<uint16_t>((u + 0x7FFFu + lsb) >> 16);  // RNE; overflow carries into inf
 }
 RCSIM_HD float bf16_bits_to_float(uint16_t b) { return bits_float(static_cast<uint32_t>(b) << 16); }
+// Truncation (round toward zero): the upper 16 bits, NaN included (a NaN whose payload lies only in
+// the low 16 bits becomes an infinity). Not the spec's rounding: it models AITER's standalone
+// rmsnorm built for gfx942 (core/fidelity.h, opus fp32_to_bf16 rm=2 / ck_tile truncate).
+RCSIM_HD uint16_t float_to_bf16_bits_truncate(float f) {
+  return static_cast<uint16_t>(float_bits(f) >> 16);
+}
 RCSIM_HD float round_to_bf16(float f) { return bf16_bits_to_float(float_to_bf16_bits(f)); }
 
 // ---- fp16 ----------------------------------------------------------------------------------

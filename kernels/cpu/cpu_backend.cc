@@ -97,13 +97,14 @@ KernelRun HostMemoryBackend::copy(const TensorView& src, const TensorView& dst, 
   return {total, run_units};
 }
 
-CpuBackend::CpuBackend()
-    : fused_(std::make_unique<CpuFusedQkNormRopeCache>()),
+CpuBackend::CpuBackend(Fidelity fidelity)
+    : fidelity_(fidelity),
+      fused_(std::make_unique<CpuFusedQkNormRopeCache>(fidelity)),
       rope_reshape_cache_(std::make_unique<CpuRopeReshapeCache>()),
       rotary_(std::make_unique<CpuRotaryEmbedding>()),
-      rms_norm_(std::make_unique<CpuRmsNorm>()),
+      rms_norm_(std::make_unique<CpuRmsNorm>(fidelity)),
       reshape_and_cache_(std::make_unique<CpuReshapeAndCache>()),
-      per_token_quant_cache_(std::make_unique<CpuPerTokenQuantCache>()),
+      per_token_quant_cache_(std::make_unique<CpuPerTokenQuantCache>(fidelity)),
       memory_(std::make_unique<HostMemoryBackend>()) {}
 
 CpuBackend::~CpuBackend() = default;

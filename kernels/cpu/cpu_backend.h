@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 
+#include "core/fidelity.h"
 #include "core/kernel_interfaces.h"
 #include "core/tensor.h"
 
@@ -46,7 +47,9 @@ class HostMemoryBackend final : public MemoryBackend {
 
 class CpuBackend {
  public:
-  CpuBackend();
+  // `fidelity` selects what the kernels compute (core/fidelity.h): the spec by default, or AITER
+  // as shipped for one target and version.
+  explicit CpuBackend(Fidelity fidelity = Fidelity::kMath);
   ~CpuBackend();
   CpuBackend(const CpuBackend&) = delete;
   CpuBackend& operator=(const CpuBackend&) = delete;
@@ -54,8 +57,10 @@ class CpuBackend {
   // Every pointer is non-null and lives as long as this backend.
   KernelSet kernels();
   HostMemoryBackend& memory() { return *memory_; }
+  Fidelity fidelity() const { return fidelity_; }
 
  private:
+  Fidelity fidelity_;
   std::unique_ptr<CpuFusedQkNormRopeCache> fused_;
   std::unique_ptr<CpuRopeReshapeCache> rope_reshape_cache_;
   std::unique_ptr<CpuRotaryEmbedding> rotary_;

@@ -21,11 +21,16 @@
 // and kPairingSwapped (3), kVWrittenBack (V normalised and rotated like K and stored into qkv),
 // kSlotOffByOne (cache slot + 1, wrapping at the end of the cache), kPaddedTokensCached (slot < 0
 // written to slot 0), kFp8MaxOtherFormat (the other fp8 format's max), kScaleNotStored.
+//
+// Fidelity (core/fidelity.h): under an aiter-* mode, step 3's NeoX partner comes from the XOR lane
+// (neox_partner_by_xor_lane), Mar26 rejects partial rotary, the fp8 amax starts from each lane's
+// first element with the version's floor, and a NaN created by the division is +qNaN.
 #include <cmath>
 
 #include "core/check.h"
 #include "core/mutants.h"
 #include "kernels/common/qk_norm_rope_math.h"
+#include "kernels/cpu/aiter_fidelity.h"
 #include "kernels/cpu/detail.h"
 #include "kernels/cpu/kernels.h"
 
@@ -34,9 +39,16 @@ namespace {
 
 using namespace detail;
 
-void validate(const FusedQkNormRopeCacheArgs& a) {
+void validate(const FusedQkNormRopeCacheArgs& a, Fidelity fidelity) {
   const AttentionConfig& cfg = a.cfg;
   validate_attention_config(cfg);
+  if (fidelity_switches(fidelity).partial_rotary_rejected) {
+    // AITER@Mar26's host check (fused_qk_norm_rope_cache_quant.cu @81b32f30): full rotary only.
+    RCSIM_REQUIRE(cfg.rotary_dim == cfg.head_dim,
+                  "{}: cos_sin_cache must have head_dim {} columns (rotary_dim {}): this AITER "
+                  "version rotates the whole head only",
+                  fidelity_name(fidelity), cfg.head_dim, cfg.rotary_dim);
+  }
   require_work_limit(a.limit);
   RCSIM_REQUIRE(!a.qkv.is_null() && a.qkv.rank == 2, "qkv must be 2-D [T, (Hq+2Hkv)*D]: {}",
                 a.qkv.describe());
@@ -79,8 +91,9 @@ float rms_rcp(const HeadValues& x, int dim, float eps) {
 }
 
 // Steps 2 and 3 on one head; returns the final activation bits (and their values in x).
-void norm_rope_head(const AttentionConfig& cfg, const HeadValues& w, const HeadValues& cos_row,
-                    const HeadValues& sin_row, HeadBits& bits, HeadValues& x) {
+void norm_rope_head(const AttentionConfig& cfg, const FidelitySwitches& fid, const HeadValues& w,
+                    const HeadValues& cos_row, const HeadValues& sin_row, HeadBits& bits,
+                    HeadValues& x) {
   const int dim = static_cast<int>(cfg.head_dim);
   const float rcp = rms_rcp(x, dim, cfg.eps);
   for (int d = 0; d < dim; ++d) {
@@ -92,8 +105,17 @@ void norm_rope_head(const AttentionConfig& cfg, const HeadValues& w, const HeadV
   const bool sign_flipped = mutant_active(Mutant::kRopeSignFlipped);
   const int rot = static_cast<int>(cfg.rotary_dim);
   HeadValues out = x;
+  const bool xor_partner = neox && fid.neox_partner_by_xor_lane;
   for (int d = 0; d < rot; ++d) {
     const auto i = static_cast<std::size_t>(d);
+    if (xor_partner && !sign_flipped) {
+      const int h = qk_math::rope_freq_index(d, rot, true);
+      const float p = aiter::neox_xor_partner(x.data(), d, rot, dim);
+      const float signed_p = qk_math::rope_partner_negated(d, rot, true) ? -p : p;
+      out[i] = qk_math::rope_rotate(x[i], signed_p, cos_row[static_cast<std::size_t>(h)],
+                                    sin_row[static_cast<std::size_t>(h)]);
+      continue;
+    }
     if (!sign_flipped) {
       out[i] = qk_math::rope_element(x.data(), d, rot, neox, cos_row.data(), sin_row.data());
       continue;
@@ -111,8 +133,9 @@ void norm_rope_head(const AttentionConfig& cfg, const HeadValues& w, const HeadV
   }
 }
 
-void write_cache_head(const FusedQkNormRopeCacheArgs& a, CacheSide side, int64_t slot,
-                      int64_t head, const HeadBits& bits, const HeadValues& x) {
+void write_cache_head(const FusedQkNormRopeCacheArgs& a, const FidelitySwitches& fid,
+                      CacheSide side, int64_t slot, int64_t head, const HeadBits& bits,
+                      const HeadValues& x) {
   const AttentionConfig& cfg = a.cfg;
   if (mutant_active(Mutant::kSlotOffByOne)) slot = (slot + 1) % cfg.num_slots();
   const CacheSite site = cache_site(cfg, slot, head);
@@ -127,15 +150,33 @@ void write_cache_head(const FusedQkNormRopeCacheArgs& a, CacheSide side, int64_t
                                                 : numeric::Fp8Format::kE4M3FN)
           : fmt;
   float amax = 0.0f;
-  for (int64_t d = 0; d < cfg.head_dim; ++d) {
-    amax = qk_math::amax_step(amax, x[static_cast<std::size_t>(d)]);
+  if (fid.fused_amax_from_first_element) {
+    // AITER: each lane starts from its first element (warp_max = elements[0]), folds the rest
+    // with fmaxf(|a|, |b|), and the butterfly combines lanes with the same fmaxf(|a|, |b|).
+    // fmaxf drops a NaN operand, so only an all-NaN head ends NaN (the spec's 0-start gives 0).
+    const int64_t n = cfg.head_dim / qk_math::kLanesPerHead;
+    for (int64_t lane = 0; lane < qk_math::kLanesPerHead; ++lane) {
+      float lane_max = x[static_cast<std::size_t>(lane * n)];
+      for (int64_t i = 1; i < n; ++i) {
+        lane_max = fmaxf(fabsf(lane_max), fabsf(x[static_cast<std::size_t>(lane * n + i)]));
+      }
+      amax = lane == 0 ? lane_max : fmaxf(fabsf(amax), fabsf(lane_max));
+    }
+  } else {
+    for (int64_t d = 0; d < cfg.head_dim; ++d) {
+      amax = qk_math::amax_step(amax, x[static_cast<std::size_t>(d)]);
+    }
   }
   const float scale = qk_math::fp8_scale_from_amax(amax, numeric::fp8_max(max_fmt),
-                                                   cfg.amax_floor);
+                                                   fid.fused_amax_floor.value_or(cfg.amax_floor));
   HeadCodes codes{};
   for (int64_t d = 0; d < cfg.head_dim; ++d) {
     const auto i = static_cast<std::size_t>(d);
-    codes[i] = qk_math::fp8_quantise_divide(x[i], scale, fmt);
+    if (fid.device_default_nan_positive) {
+      codes[i] = numeric::float_to_fp8_bits(aiter::device_result(x[i] / scale, x[i], scale), fmt);
+    } else {
+      codes[i] = qk_math::fp8_quantise_divide(x[i], scale, fmt);
+    }
   }
   store_head_codes(cfg, a.cache, VCacheLayout::kShuffle, side, site, codes);
   if (!mutant_active(Mutant::kScaleNotStored)) {
@@ -154,7 +195,8 @@ void load_weight(const TensorView& w, DType dt, int64_t head_dim, HeadValues& ou
 }  // namespace
 
 KernelRun CpuFusedQkNormRopeCache::run(const FusedQkNormRopeCacheArgs& a) {
-  validate(a);
+  validate(a, fidelity_);
+  const FidelitySwitches fid = fidelity_switches(fidelity_);
   const AttentionConfig& cfg = a.cfg;
   const int64_t tokens = a.qkv.size(0);
   const int64_t heads_q = cfg.num_heads_q, heads_kv = cfg.num_heads_kv;
@@ -183,7 +225,7 @@ KernelRun CpuFusedQkNormRopeCache::run(const FusedQkNormRopeCacheArgs& a) {
                        sin_row);
       HeadBits normed_bits = bits;
       HeadValues normed = x;
-      norm_rope_head(cfg, h < heads_q ? qw : kw, cos_row, sin_row, normed_bits, normed);
+      norm_rope_head(cfg, fid, h < heads_q ? qw : kw, cos_row, sin_row, normed_bits, normed);
       if (h < heads_q) {
         // Q heads come first, so head h is also q_out's head h.
         store_head(a.q_out.is_null() ? qkv3 : a.q_out, t, h, cfg.head_dim, normed_bits);
@@ -201,7 +243,7 @@ KernelRun CpuFusedQkNormRopeCache::run(const FusedQkNormRopeCacheArgs& a) {
     }
     if (slot < 0) continue;  // padding: normalised and rotated, never cached
     const int64_t kv_head = is_v ? h - heads_q - heads_kv : h - heads_q;
-    write_cache_head(a, is_v ? CacheSide::kValue : CacheSide::kKey, slot, kv_head, bits, x);
+    write_cache_head(a, fid, is_v ? CacheSide::kValue : CacheSide::kKey, slot, kv_head, bits, x);
   }
   return {total, run_units};
 }

@@ -13,10 +13,15 @@
 //   order), scale = amax / fp8_max (amax floored at 1e-8 iff cfg.amax_floor; otherwise an
 //   all-zero head gives scale 0, reciprocal inf and NaN codes, as aiter of March 2026),
 //   code = fp8(x * (1/scale)), scale stored (fp32) at [block, head, token_in_block].
+//   Fidelity (core/fidelity.h): under aiter-* modes the scale is never floored; AITER@HEAD
+//   multiplies by 1 / fmaxf(scale, 1e-12) instead (Mar26: 1.0 / scale in double, which rounds to
+//   the same float as the fp32 division: double rounding of a quotient is innocuous when the
+//   wide format has >= 2p+2 bits), and a NaN the multiply creates is +qNaN.
 #include <cmath>
 
 #include "core/check.h"
 #include "kernels/common/qk_norm_rope_math.h"
+#include "kernels/cpu/aiter_fidelity.h"
 #include "kernels/cpu/detail.h"
 #include "kernels/cpu/kernels.h"
 
@@ -24,6 +29,9 @@ namespace rcsim::cpu {
 namespace {
 
 using namespace detail;
+
+// AITER@HEAD's k_pertoken_quant_scale_eps (cache_kernels.cu @e4048607 line 444).
+constexpr float kPerTokenScaleGuard = 1e-12f;
 
 // Checks key / value / slot_mapping / cache against cfg; returns T.
 int64_t require_key_value(const AttentionConfig& cfg, const TensorView& key,
@@ -101,6 +109,7 @@ KernelRun CpuPerTokenQuantCache::run(const PerTokenQuantCacheArgs& args) {
                                            args.cache, args.v_layout, true);
   const numeric::Fp8Format fmt = fp8_format(cfg.kv_cache_dtype);
   const float fp8_max_value = numeric::fp8_max(fmt);
+  const FidelitySwitches fid = fidelity_switches(fidelity_);
 
   const int64_t total = tokens * cfg.num_heads_kv;
   const int64_t run_units = units_to_run(args.limit, total);
@@ -117,9 +126,22 @@ KernelRun CpuPerTokenQuantCache::run(const PerTokenQuantCacheArgs& args) {
       for (int64_t d = 0; d < cfg.head_dim; ++d) {
         amax = qk_math::amax_step(amax, x[static_cast<std::size_t>(d)]);
       }
-      const float scale = qk_math::fp8_scale_from_amax(amax, fp8_max_value, cfg.amax_floor);
+      const float scale = qk_math::fp8_scale_from_amax(
+          amax, fp8_max_value, fid.pertoken_scale_unfloored ? false : cfg.amax_floor);
+      // AITER@HEAD guards only the reciprocal (1 / fmaxf(scale, 1e-12)); the scale is stored
+      // unfloored (core/fidelity.h, pertoken_reciprocal_guard).
+      const float rcp = fid.pertoken_reciprocal_guard
+                            ? qk_math::scale_reciprocal(fmaxf(scale, kPerTokenScaleGuard))
+                            : qk_math::scale_reciprocal(scale);
       HeadCodes codes{};
-      quantise_head(x, cfg.head_dim, qk_math::scale_reciprocal(scale), fmt, codes);
+      if (fid.device_default_nan_positive) {
+        for (int64_t d = 0; d < cfg.head_dim; ++d) {
+          const auto i = static_cast<std::size_t>(d);
+          codes[i] = numeric::float_to_fp8_bits(aiter::device_result(x[i] * rcp, x[i], rcp), fmt);
+        }
+      } else {
+        quantise_head(x, cfg.head_dim, rcp, fmt, codes);
+      }
       store_head_codes(cfg, args.cache, args.v_layout, side, site, codes);
       store_f32(side == CacheSide::kKey ? args.cache.k_scale : args.cache.v_scale,
                 scale_offset(cfg, site), scale);

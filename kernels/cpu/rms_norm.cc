@@ -8,10 +8,15 @@
 //   difference between the two paths that matters (order of norm and RoPE) is then the only one.
 // Rounding: y = (x * rcp) * w in fp32, rcp = 1/sqrtf(mean + eps), one rounding to the activation
 //   dtype on store. The output may alias the input (each row is read completely first).
+// Fidelity (core/fidelity.h): under aiter-gfx942* modes the bf16 store truncates
+//   (rmsnorm_bf16_truncates), as AITER's module_rmsnorm_quant built for gfx942 does. The
+//   reduction order stays the fused one in every mode (AITER's 64-thread block reduction is not
+//   modelled; docs/fidelity.md).
 #include <cmath>
 
 #include "core/check.h"
 #include "kernels/common/qk_norm_rope_math.h"
+#include "kernels/cpu/aiter_fidelity.h"
 #include "kernels/cpu/detail.h"
 #include "kernels/cpu/kernels.h"
 
@@ -43,6 +48,7 @@ KernelRun CpuRmsNorm::run(const RmsNormArgs& args) {
         load_bits16(args.weight, d * args.weight.strides[0]), args.weight.dtype);
   }
   const int dim = static_cast<int>(head_dim);
+  const bool truncates = fidelity_switches(fidelity_).rmsnorm_bf16_truncates;
   for (int64_t g = 0; g < run_units; ++g) {
     const int64_t t = g / heads, h = g % heads;
     HeadBits bits{};
@@ -51,7 +57,7 @@ KernelRun CpuRmsNorm::run(const RmsNormArgs& args) {
     const float rcp = qk_math::rms_inverse(qk_math::head_sum_squares(x.data(), dim), dim, args.eps);
     for (int64_t d = 0; d < head_dim; ++d) {
       const auto i = static_cast<std::size_t>(d);
-      bits[i] = float_to_activation(qk_math::rms_normalise(x[i], rcp, w[i]), in.dtype);
+      bits[i] = aiter::rmsnorm_store(qk_math::rms_normalise(x[i], rcp, w[i]), in.dtype, truncates);
     }
     store_head(args.output, t, h, head_dim, bits);
   }
