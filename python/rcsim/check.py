@@ -70,9 +70,7 @@ def _slot_coordinates(shape, layout, x):
     ix = np.indices(shape, sparse=True)
     if layout == "k":  # [NB, H, D/x, BS, x]
         return ix[0], ix[1], ix[3], shape[3]
-    if layout == "v_shuffle":  # [NB, H, BS/x, D, x], or its 4-D [NB, H, D, BS] label
-        if len(shape) == 4:
-            raise ValueError("pass the 5-D view of a shuffle V cache (v.reshape(NB, H, BS//x, D, x))")
+    if layout == "v_shuffle":  # [NB, H, BS/x, D, x] (a 4-D label is reshaped by the caller)
         return ix[0], ix[1], ix[2] * x + ix[4], shape[2] * x
     if layout == "v_plain":  # [NB, H, D, BS]
         return ix[0], ix[1], ix[3], shape[3]
@@ -83,12 +81,17 @@ def _slot_coordinates(shape, layout, x):
 
 def assert_cache_write_set(before, after, slot_mapping, layout, *, x=None,
                            require_all_written=False):
-    """Only the slots of `slot_mapping` (>= 0) changed between `before` and `after` (one cache
-    or scale tensor in `layout`); every other byte is identical. With require_all_written, every
+    """Only the slots of `slot_mapping` (>= 0) changed between `before` and `after`, one cache
+    or scale tensor in `layout`: "k" [NB, H, D/x, BS, x], "v_shuffle" [NB, H, BS/x, D, x] or its
+    4-D [NB, H, D, BS] label (give x), "v_plain" [NB, H, D, BS], "scale" [NB, H, BS]. Every other
+    byte must be identical. With require_all_written, every
     listed slot also changed somewhere (fill caches with a sentinel first)."""
     a, b = host_bits(before), host_bits(after)
     if x is None:
         x = a.shape[-1] if layout in ("k", "v_shuffle") else 1
+    if layout == "v_shuffle" and a.ndim == 4:  # ATOM's [NB, H, D, BS] label over shuffle memory
+        nb, h, d, bs4 = a.shape
+        a, b = (t.reshape(nb, h, bs4 // x, d, x) for t in (a, b))
     blk, head, off, bs = _slot_coordinates(a.shape, layout, x)
     slots = [s for s in (int(v) for v in np.asarray(host_bits(slot_mapping)).reshape(-1).view(np.int64)) if s >= 0]
     slot_of = np.broadcast_to(blk * bs + off, a.shape)
