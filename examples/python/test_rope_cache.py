@@ -16,7 +16,7 @@ import pytest
 
 import rcsim
 from rcsim import check, errors
-from rcsim._tensors import host_bits
+from rcsim._tensors import clone, host_bits
 
 import rope_cache
 
@@ -216,8 +216,8 @@ def compare_bf16(got_bits, want_bits):
 
 
 @pytest.mark.parametrize("weights", ["realistic", "symmetric"])
-def test_rope_before_norm_diverges_from_fused(rcsim_seed, weights):
-    case = rcsim.cases.Case(rcsim_seed, weights=None if weights == "realistic" else "symmetric")
+def test_rope_before_norm_diverges_from_fused(rcsim_case, rcsim_seed, weights):
+    case = rcsim_case(weights=None if weights == "realistic" else "symmetric")
     fused = case.clone()
     rcsim.kernels.fused_qk_norm_rope_cache_quant_shuffle(*fused.fused_args())
     fq, fk, _ = fused.split()
@@ -227,12 +227,13 @@ def test_rope_before_norm_diverges_from_fused(rcsim_seed, weights):
 
     model = case.clone()  # the model's order: the norms, then RoPE
     mq, mk, _ = model.split()
-    nq, nk = mq.copy(), mk.copy()
+    nq, nk = clone(mq), clone(mk)
     rcsim.kernels.rms_norm(nq, mq, model.q_weight, model.eps)
     rcsim.kernels.rms_norm(nk, mk, model.k_weight, model.eps)
     rcsim.kernels.rotary_embedding(model.positions, nq, nk, model.head_dim,
                                    model.cos_sin_cache, True)
-    assert (nq == fq).all() and (nk == fk).all(), "model-order fallback != fused, bit for bit"
+    assert check.first_difference(fq, nq) is None and check.first_difference(fk, nk) is None, \
+        "model-order fallback != fused, bit for bit"
 
     bad_q, err_q, cos_q, mask = compare_bf16(host_bits(q), host_bits(fq))
     bad_k, err_k, _, _ = compare_bf16(host_bits(k), host_bits(fk))

@@ -89,8 +89,9 @@ def _cpp(fn, args, kwargs, spec, seed):
 @pytest.mark.parametrize("lib", LIBS)
 @pytest.mark.parametrize("kernel,site,build,kv", KERNELS,
                          ids=[f"{k[1]}-{k[0].__name__}-{k[3]}" for k in KERNELS])
-def test_torn_inject_matches_cpp_decorator(lib, kernel, site, build, kv, rcsim_seed):
-    base = rcsim.cases.Case(rcsim_seed, shape="qwen3-0.6b", kv_cache_dtype=kv, lib=lib)
+def test_torn_inject_matches_cpp_decorator(lib, kernel, site, build, kv, rcsim_seed, rcsim_case):
+    # With --rcsim-device cuda both sides run on CUDA tensors (the GPU backend's WorkLimit).
+    base = rcsim_case(shape="qwen3-0.6b", kv_cache_dtype=kv, lib=lib)
     clean = base.clone()
     args, kwargs = build(clean)
     kernel(*args, **kwargs)
@@ -120,7 +121,7 @@ def test_torn_inject_matches_cpp_decorator(lib, kernel, site, build, kv, rcsim_s
             assert all((g == c).all() for g, c in zip(got, clean_bits)), f"{spec} != clean run"
 
 
-def test_inject_wraps_a_foreign_callable(rcsim_seed):
+def test_inject_wraps_a_foreign_callable(rcsim_seed, rcsim_case):
     """Any callable with the kernel's name and signature (here a stand-in for AITER's op)."""
     calls = []
 
@@ -128,7 +129,7 @@ def test_inject_wraps_a_foreign_callable(rcsim_seed):
         calls.append(len(args))
         rcsim.kernels.fused_qk_norm_rope_cache_quant_shuffle(*args)
 
-    base = rcsim.cases.Case(rcsim_seed, shape="qwen3-0.6b")
+    base = rcsim_case(shape="qwen3-0.6b")
     a, b = base.clone(), base.clone()
     faulty = rcsim.faults.inject(fused_qk_norm_rope_cache_quant_shuffle,
                                  "fused:torn(unit=token,k=2)", seed=rcsim_seed)
