@@ -5,8 +5,8 @@
 
 namespace rcsim::python {
 
-void register_kernels(pybind11::module_& m);  // kernel_bindings.cc
-void register_plans(pybind11::module_& m);    // plan_bindings.cc: fault specs, units, PRNG
+void register_kernels(pybind11::module_& m);   // kernel_bindings.cc
+void register_plans(pybind11::module_& m);     // plan_bindings.cc: fault specs, units, PRNG
 void register_dispatch(pybind11::module_& m);  // plan_bindings.cc: ATOM's decision table
 
 }  // namespace rcsim::python

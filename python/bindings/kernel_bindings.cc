@@ -9,12 +9,12 @@
 //
 // Host tensors run on the CPU reference backend; device tensors on the GPU backend when the
 // module is built with it (RCSIM_PYTHON_GPU), else they are a ValueError.
+#include <fmt/format.h>
+#include <pybind11/pybind11.h>
+
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <fmt/format.h>
-#include <pybind11/pybind11.h>
 
 #include "core/attention_config.h"
 #include "core/kernel_interfaces.h"
@@ -86,8 +86,8 @@ class KernelChoice {
 KvCacheDtype kv_dtype_from(const std::string& name) {
   const auto k = kv_cache_dtype_from_name(name);
   if (!k) {
-    throw py::value_error(fmt::format(
-        "kv_cache_dtype '{}' is not one of auto, fp8_e4m3fn, fp8_e4m3fnuz", name));
+    throw py::value_error(
+        fmt::format("kv_cache_dtype '{}' is not one of auto, fp8_e4m3fn, fp8_e4m3fnuz", name));
   }
   return *k;
 }
@@ -137,11 +137,11 @@ py::tuple run_without_gil(Run&& run) {
 }
 
 py::tuple fused_qk_norm_rope_cache_quant_shuffle(
-    py::handle qkv, int64_t num_heads_q, int64_t num_heads_k, int64_t num_heads_v,
-    int64_t head_dim, float eps, py::handle qw, py::handle kw, py::handle cos_sin_cache,
-    bool is_neox_style, py::handle pos_ids, py::handle k_cache, py::handle v_cache,
-    py::handle slot_mapping, const std::string& kv_cache_dtype, py::handle k_scale,
-    py::handle v_scale, const std::string& fault_spec, uint64_t fault_seed, int64_t max_units) {
+    py::handle qkv, int64_t num_heads_q, int64_t num_heads_k, int64_t num_heads_v, int64_t head_dim,
+    float eps, py::handle qw, py::handle kw, py::handle cos_sin_cache, bool is_neox_style,
+    py::handle pos_ids, py::handle k_cache, py::handle v_cache, py::handle slot_mapping,
+    const std::string& kv_cache_dtype, py::handle k_scale, py::handle v_scale,
+    const std::string& fault_spec, uint64_t fault_seed, int64_t max_units) {
   if (num_heads_v != num_heads_k) {
     throw py::value_error(
         fmt::format("num_heads_v {} must equal num_heads_k {}", num_heads_v, num_heads_k));
@@ -255,7 +255,8 @@ py::tuple rotary_embedding(py::handle positions, py::handle query, py::handle ke
   a.q = as_heads(t_q.view(), head_size, "query");
   a.k = as_heads(t_k.view(), head_size, "key");
   if (a.q.shape[2] != head_size) {
-    throw py::value_error(fmt::format("query head dim {} != head_size {}", a.q.shape[2], head_size));
+    throw py::value_error(
+        fmt::format("query head dim {} != head_size {}", a.q.shape[2], head_size));
   }
   a.positions = t_pos.view();
   a.cos_sin_cache = t_cs.view();
@@ -324,14 +325,11 @@ py::tuple reshape_and_cache(py::handle key, py::handle value, py::handle key_cac
   return run_without_gil([&] { return choice.kernels().reshape_and_cache->run(a); });
 }
 
-py::tuple reshape_and_cache_with_pertoken_quant(py::handle key, py::handle value,
-                                                py::handle key_cache, py::handle value_cache,
-                                                py::handle k_dequant_scales,
-                                                py::handle v_dequant_scales,
-                                                py::handle slot_mapping, bool asm_layout,
-                                                const std::string& kv_cache_dtype,
-                                                const std::string& fault_spec,
-                                                uint64_t fault_seed, int64_t max_units) {
+py::tuple reshape_and_cache_with_pertoken_quant(
+    py::handle key, py::handle value, py::handle key_cache, py::handle value_cache,
+    py::handle k_dequant_scales, py::handle v_dequant_scales, py::handle slot_mapping,
+    bool asm_layout, const std::string& kv_cache_dtype, const std::string& fault_spec,
+    uint64_t fault_seed, int64_t max_units) {
   const KvCacheDtype kv = kv_dtype_from(kv_cache_dtype);
   if (!is_fp8(kv)) throw py::value_error("per-token quant needs an fp8 kv_cache_dtype");
   Tensor t_k = Tensor::borrow(key, "key"), t_v = Tensor::borrow(value, "value");
@@ -348,8 +346,8 @@ py::tuple reshape_and_cache_with_pertoken_quant(py::handle key, py::handle value
   a.cache = {t_kc.view(), t_vc.view(), t_ks.view(), t_vs.view()};
   a.v_layout = asm_layout ? VCacheLayout::kShuffle : VCacheLayout::kPlain;
   a.limit = limit_of(max_units);
-  KernelChoice choice(common_device({&t_k, &t_v, &t_kc, &t_vc, &t_ks, &t_vs, &t_slots}),
-                      fault_spec, fault_seed);
+  KernelChoice choice(common_device({&t_k, &t_v, &t_kc, &t_vc, &t_ks, &t_vs, &t_slots}), fault_spec,
+                      fault_seed);
   return run_without_gil([&] { return choice.kernels().per_token_quant_cache->run(a); });
 }
 
@@ -360,14 +358,14 @@ void register_kernels(py::module_& m) {
   m.def("fused_qk_norm_rope_cache_quant_shuffle", &fused_qk_norm_rope_cache_quant_shuffle,
         arg("qkv"), arg("num_heads_q"), arg("num_heads_k"), arg("num_heads_v"), arg("head_dim"),
         arg("eps"), arg("qw"), arg("kw"), arg("cos_sin_cache"), arg("is_neox_style"),
-        arg("pos_ids"), arg("k_cache"), arg("v_cache"), arg("slot_mapping"),
-        arg("kv_cache_dtype"), arg("k_scale").none(true), arg("v_scale").none(true),
-        arg("fault_spec") = "", arg("fault_seed") = 0, arg("max_units") = WorkLimit::kUnlimited);
-  m.def("qk_rope_reshape_and_cache", &qk_rope_reshape_and_cache, arg("q"), arg("k"), arg("v"),
-        arg("k_cache"), arg("v_cache"), arg("slot_mapping"), arg("positions"),
-        arg("cos_sin_cache"), arg("k_scale"), arg("v_scale"), arg("is_neox"),
-        arg("flash_layout"), arg("apply_scale"), arg("kv_cache_dtype"), arg("fault_spec") = "",
+        arg("pos_ids"), arg("k_cache"), arg("v_cache"), arg("slot_mapping"), arg("kv_cache_dtype"),
+        arg("k_scale").none(true), arg("v_scale").none(true), arg("fault_spec") = "",
         arg("fault_seed") = 0, arg("max_units") = WorkLimit::kUnlimited);
+  m.def("qk_rope_reshape_and_cache", &qk_rope_reshape_and_cache, arg("q"), arg("k"), arg("v"),
+        arg("k_cache"), arg("v_cache"), arg("slot_mapping"), arg("positions"), arg("cos_sin_cache"),
+        arg("k_scale"), arg("v_scale"), arg("is_neox"), arg("flash_layout"), arg("apply_scale"),
+        arg("kv_cache_dtype"), arg("fault_spec") = "", arg("fault_seed") = 0,
+        arg("max_units") = WorkLimit::kUnlimited);
   m.def("rotary_embedding", &rotary_embedding, arg("positions"), arg("query"),
         arg("key").none(true), arg("head_size"), arg("cos_sin_cache"), arg("is_neox"),
         arg("fault_spec") = "", arg("fault_seed") = 0, arg("max_units") = WorkLimit::kUnlimited);
@@ -377,8 +375,8 @@ void register_kernels(py::module_& m) {
         arg("value_cache"), arg("slot_mapping"), arg("kv_cache_dtype"), arg("k_scale"),
         arg("v_scale"), arg("asm_layout"), arg("fault_spec") = "", arg("fault_seed") = 0,
         arg("max_units") = WorkLimit::kUnlimited);
-  m.def("reshape_and_cache_with_pertoken_quant", &reshape_and_cache_with_pertoken_quant,
-        arg("key"), arg("value"), arg("key_cache"), arg("value_cache"), arg("k_dequant_scales"),
+  m.def("reshape_and_cache_with_pertoken_quant", &reshape_and_cache_with_pertoken_quant, arg("key"),
+        arg("value"), arg("key_cache"), arg("value_cache"), arg("k_dequant_scales"),
         arg("v_dequant_scales"), arg("slot_mapping"), arg("asm_layout"), arg("kv_cache_dtype"),
         arg("fault_spec") = "", arg("fault_seed") = 0, arg("max_units") = WorkLimit::kUnlimited);
 }

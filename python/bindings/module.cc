@@ -3,9 +3,9 @@
 // exceptions: InvalidInput (bad input, nothing written) as ValueError, a KernelError as the
 // rcsim.errors class of its failure class, so a dispatcher's except clauses meet what they would
 // meet from AITER.
-#include <string>
-
 #include <pybind11/pybind11.h>
+
+#include <string>
 
 #include "core/check.h"
 #include "core/errors.h"

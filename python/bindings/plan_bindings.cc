@@ -1,14 +1,14 @@
 // Fault specs, unit granularities, the seeded PRNG and ATOM's decision table for Python. Python
 // never re-parses a spec: rcsim.faults reads the rules this parser returns, so a spec means the
 // same thing in C++ and in Python, and a malformed one fails with the same column-accurate message.
+#include <fmt/format.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
 
 #include "core/dispatch/rope_cache_dispatcher.h"
 #include "core/dtype.h"
@@ -24,11 +24,16 @@ namespace {
 
 std::string unit_count_text(const UnitCount& k) {
   switch (k.mode) {
-    case UnitCount::Mode::kNumber: return std::to_string(k.number);
-    case UnitCount::Mode::kMid: return "mid";
-    case UnitCount::Mode::kLast: return "last";
-    case UnitCount::Mode::kAll: return "all";
-    case UnitCount::Mode::kSeed: return "seed";
+    case UnitCount::Mode::kNumber:
+      return std::to_string(k.number);
+    case UnitCount::Mode::kMid:
+      return "mid";
+    case UnitCount::Mode::kLast:
+      return "last";
+    case UnitCount::Mode::kAll:
+      return "all";
+    case UnitCount::Mode::kSeed:
+      return "seed";
   }
   return "?";
 }
@@ -65,7 +70,8 @@ py::bytes random_values(uint64_t seed, const std::string& label, int64_t count,
                         const std::string& dtype, float lo, float hi, bool signed_values) {
   const auto t = dtype_from_name(dtype);
   if (!t || !(*t == DType::kBF16 || *t == DType::kFP16 || *t == DType::kFP32)) {
-    throw py::value_error(fmt::format("random_values: dtype '{}' is not bf16, fp16 or fp32", dtype));
+    throw py::value_error(
+        fmt::format("random_values: dtype '{}' is not bf16, fp16 or fp32", dtype));
   }
   if (count < 0 || count > limits::kHostTensorBytesMax / 4) {
     throw py::value_error(fmt::format("random_values: count {} outside [0, {}]", count,
@@ -94,7 +100,8 @@ py::bytes random_bytes(uint64_t seed, const std::string& label, int64_t count) {
   }
   Prng prng = Prng::stream(seed, label);
   std::string out(static_cast<std::size_t>(count), '\0');
-  for (int64_t i = 0; i < count; ++i) out[static_cast<std::size_t>(i)] = static_cast<char>(prng.next_u64() >> 56);
+  for (int64_t i = 0; i < count; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<char>(prng.next_u64() >> 56);
   return py::bytes(out);
 }
 
@@ -111,8 +118,8 @@ void register_plans(py::module_& m) {
       },
       arg("spec"), "The rules of a fault spec (docs/fault-spec.md); ValueError when malformed.");
   m.def(
-      "canonical_fault_spec", [](const std::string& spec) { return to_string(parse_fault_plan(spec)); },
-      arg("spec"));
+      "canonical_fault_spec",
+      [](const std::string& spec) { return to_string(parse_fault_plan(spec)); }, arg("spec"));
   m.def(
       "sample_swarm_plan",
       [](uint64_t seed) {
@@ -136,7 +143,8 @@ void register_plans(py::module_& m) {
   py::class_<Prng>(m, "Prng", "rcsim's seeded xoshiro256** (core/prng.h)")
       .def(py::init<uint64_t>(), arg("seed"))
       .def_static(
-          "stream", [](uint64_t seed, const std::string& label) { return Prng::stream(seed, label); },
+          "stream",
+          [](uint64_t seed, const std::string& label) { return Prng::stream(seed, label); },
           arg("seed"), arg("label"))
       .def("next_u64", &Prng::next_u64)
       .def("below",

@@ -1,11 +1,11 @@
 // Buffer protocol and DLPack -> TensorView (see tensor_bridge.h).
 #include "python/bindings/tensor_bridge.h"
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <cstring>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "core/limits.h"
 
@@ -57,16 +57,17 @@ DType map_dtype(bool is_float, bool is_bfloat, bool is_int, int64_t bits, const 
   if (is_int && bits == 16) return DType::kBF16;  // bf16 bits in a NumPy uint16/int16 array
   if (is_int && bits == 8) {
     if (!fp8) {
-      throw py::value_error(fmt::format(
-          "{}: an 8-bit tensor holds fp8 codes, but no fp8 format is known here "
-          "(pass kv_cache_dtype='fp8_e4m3fn' or 'fp8_e4m3fnuz')",
-          name));
+      throw py::value_error(
+          fmt::format("{}: an 8-bit tensor holds fp8 codes, but no fp8 format is known here "
+                      "(pass kv_cache_dtype='fp8_e4m3fn' or 'fp8_e4m3fnuz')",
+                      name));
     }
     return *fp8;
   }
-  throw py::value_error(fmt::format("{}: element type {} is not one rcsim stores "
-                                    "(bf16, fp16, fp32, fp8 as uint8, int64)",
-                                    name, type_text));
+  throw py::value_error(
+      fmt::format("{}: element type {} is not one rcsim stores "
+                  "(bf16, fp16, fp32, fp8 as uint8, int64)",
+                  name, type_text));
 }
 
 void set_shape(TensorView& v, const std::string& name, int64_t ndim, const int64_t* shape,
@@ -95,7 +96,9 @@ BorrowedTensor::~BorrowedTensor() {
 }
 
 BorrowedTensor::BorrowedTensor(BorrowedTensor&& other) noexcept
-    : view_(other.view_), owner_(std::move(other.owner_)), managed_(std::exchange(other.managed_, nullptr)) {}
+    : view_(other.view_),
+      owner_(std::move(other.owner_)),
+      managed_(std::exchange(other.managed_, nullptr)) {}
 
 BorrowedTensor& BorrowedTensor::operator=(BorrowedTensor&& other) noexcept {
   if (this != &other) {
@@ -141,7 +144,8 @@ BorrowedTensor BorrowedTensor::borrow(py::handle object, const std::string& name
       strides[i] = info.strides[i] / info.itemsize;
     }
     std::array<int64_t, limits::kTensorRankMax> shape{};
-    for (py::ssize_t d = 0; d < info.ndim; ++d) shape[static_cast<std::size_t>(d)] = info.shape[static_cast<std::size_t>(d)];
+    for (py::ssize_t d = 0; d < info.ndim; ++d)
+      shape[static_cast<std::size_t>(d)] = info.shape[static_cast<std::size_t>(d)];
     set_shape(v, name, info.ndim, shape.data(), strides.data());
     v.base = static_cast<std::byte*>(info.ptr);
     v.device = DeviceTag::kHost;
@@ -150,36 +154,42 @@ BorrowedTensor BorrowedTensor::borrow(py::handle object, const std::string& name
     }
   } else if (py::hasattr(object, "__dlpack__")) {  // PyTorch tensors (CPU and CUDA)
     py::capsule capsule = object.attr("__dlpack__")();
-    auto* managed = static_cast<DLManagedTensorAbi*>(
-        PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
+    auto* managed =
+        static_cast<DLManagedTensorAbi*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
     if (managed == nullptr) {
       PyErr_Clear();
-      throw py::value_error(fmt::format("{}: __dlpack__ did not return a 'dltensor' capsule", name));
+      throw py::value_error(
+          fmt::format("{}: __dlpack__ did not return a 'dltensor' capsule", name));
     }
     // We consume the capsule: its deleter is ours to call (when `out` goes out of scope).
     PyCapsule_SetName(capsule.ptr(), "used_dltensor");
     out.managed_ = managed;
     const DLTensorAbi& t = managed->dl_tensor;
     const uint8_t c = t.dtype.code;
-    if (t.dtype.lanes != 1) throw py::value_error(fmt::format("{}: vector lanes unsupported", name));
+    if (t.dtype.lanes != 1)
+      throw py::value_error(fmt::format("{}: vector lanes unsupported", name));
     v.dtype = map_dtype(c == kDlFloat, c == kDlBfloat, c == kDlInt || c == kDlUInt, t.dtype.bits,
                         name, fp8, fmt::format("DLPack code {} bits {}", c, t.dtype.bits));
     set_shape(v, name, t.ndim, t.shape, t.strides);
     v.base = static_cast<std::byte*>(t.data) + t.byte_offset;
     switch (t.device.device_type) {
       case kDlCpu:
-      case kDlCudaHost: v.device = DeviceTag::kHost; break;
+      case kDlCudaHost:
+        v.device = DeviceTag::kHost;
+        break;
       case kDlCuda:
       case kDlRocm:
-      case kDlCudaManaged: v.device = DeviceTag::kGpu; break;
+      case kDlCudaManaged:
+        v.device = DeviceTag::kGpu;
+        break;
       default:
         throw py::value_error(
             fmt::format("{}: DLPack device type {} is not supported", name, t.device.device_type));
     }
   } else {
-    throw py::value_error(fmt::format(
-        "{}: expected a NumPy array or a PyTorch tensor, got {}", name,
-        py::str(py::type::handle_of(object).attr("__name__")).cast<std::string>()));
+    throw py::value_error(
+        fmt::format("{}: expected a NumPy array or a PyTorch tensor, got {}", name,
+                    py::str(py::type::handle_of(object).attr("__name__")).cast<std::string>()));
   }
   if (v.base == nullptr) {
     if (v.numel() != 0) throw py::value_error(fmt::format("{}: null data pointer", name));

@@ -11,10 +11,10 @@
 // uint8 views (rcsim/_tensors.py reinterprets them; DLPack has no float8 codes in older PyTorch).
 #pragma once
 
+#include <pybind11/pybind11.h>
+
 #include <optional>
 #include <string>
-
-#include <pybind11/pybind11.h>
 
 #include "core/dtype.h"
 #include "core/tensor.h"

@@ -7,8 +7,6 @@ NumPy arrays and PyTorch tensors alike. A torn write copies the pieces of units 
 scratch run into the caller's tensors: footprints may include elements a unit only reads (a V
 slice of qkv), which the scratch run left equal to the caller's, so copying them changes nothing.
 """
-import inspect
-
 from ._tensors import heads_view, is_torch, to_list
 
 _ALL = slice(None)
@@ -88,7 +86,7 @@ class Fused(KernelModel):
     regions = ("q", "k", "v", "cache")
 
     def geometry(self, b):
-        hq, hkv, d = b["num_heads_q"], b["num_heads_k"], b["head_dim"]
+        hq, hkv = b["num_heads_q"], b["num_heads_k"]
         t = b["qkv"].shape[0]
         return t, t * (hq + 2 * hkv)
 
@@ -264,10 +262,3 @@ def model_for(fn, kernel=None):
     return MODELS[name]
 
 
-def signature_matches(fn, model):
-    """Best effort: a Python callable's parameters should start with the model's."""
-    try:
-        names = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return True  # builtins and extension functions: trust the caller
-    return names[:len(model.params)] == list(model.params)[:len(names)]

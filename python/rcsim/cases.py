@@ -42,7 +42,8 @@ class Case:
         hq, hkv, d = SHAPES[shape]
         self.seed, self.shape, self.tokens = seed, shape, tokens
         self.num_heads_q, self.num_heads_kv, self.head_dim = hq, hkv, d
-        self.kv_cache_dtype, self.block_size, self.num_blocks = kv_cache_dtype, block_size, num_blocks
+        self.kv_cache_dtype = kv_cache_dtype
+        self.block_size, self.num_blocks = block_size, num_blocks
         self.eps, self.is_neox, self.lib, self.device = eps, True, lib, device
         fp8 = kv_cache_dtype != "auto"
         x = 16 if fp8 else 8
@@ -91,7 +92,8 @@ class Case:
         if a is None or self.lib == "numpy":
             return a
         if self.lib != "torch" or torch is None:
-            raise ValueError(f"lib {self.lib!r} is not numpy or torch (is python3-torch installed?)")
+            raise ValueError(f"lib {self.lib!r} is not numpy or torch "
+                             "(is python3-torch installed?)")
         if a.dtype == np.uint16:
             t = torch.from_numpy(a.view(np.int16).copy()).view(torch.bfloat16)
         else:

@@ -93,7 +93,8 @@ def assert_cache_write_set(before, after, slot_mapping, layout, *, x=None,
         nb, h, d, bs4 = a.shape
         a, b = (t.reshape(nb, h, bs4 // x, d, x) for t in (a, b))
     blk, head, off, bs = _slot_coordinates(a.shape, layout, x)
-    slots = [s for s in (int(v) for v in np.asarray(host_bits(slot_mapping)).reshape(-1).view(np.int64)) if s >= 0]
+    slot_values = host_bits(slot_mapping).reshape(-1).view(np.int64)
+    slots = [int(s) for s in slot_values if s >= 0]
     slot_of = np.broadcast_to(blk * bs + off, a.shape)
     allowed = np.isin(slot_of, np.asarray(slots, dtype=np.int64))
     changed = a != b

@@ -59,7 +59,8 @@ class FaultDevice:
 
     def before_call(self, kernel):
         if self.poisoned:
-            raise errors.make("sticky_device", kernel, f"device poisoned earlier ({self.poison_reason})")
+            raise errors.make("sticky_device", kernel,
+                              f"device poisoned earlier ({self.poison_reason})")
         for entry in list(self._late):
             entry[0] -= 1
             if entry[0] <= 0:

@@ -22,7 +22,8 @@ def fused_call(case, **override):
 BAD = [  # (what, override builder, message fragment)
     ("position beyond cos/sin", lambda c: {"pos_ids": c.positions + 10**6}, "position"),
     ("slot beyond the cache", lambda c: {"slot_mapping": c.slot_mapping + 10**6}, "slot"),
-    ("weights of another dtype", lambda c: {"qw": np.ones(c.head_dim, np.float32)}, "q_weight has dtype fp32"),
+    ("weights of another dtype", lambda c: {"qw": np.ones(c.head_dim, np.float32)},
+     "q_weight has dtype fp32"),
     ("unknown kv_cache_dtype", lambda c: {"kv_cache_dtype": "int4"}, "kv_cache_dtype"),
     ("num_heads_v != num_heads_k", lambda c: {"num_heads_v": c.num_heads_kv + 1}, "num_heads_v"),
     ("read-only qkv", lambda c: {"qkv": np.frombuffer(c.qkv.tobytes(), np.uint16)
