@@ -27,11 +27,18 @@ ext=$($py -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 if [[ -f $deps/root/usr/include/pybind11/pybind11.h ]]; then
   pybind_inc=$deps/root/usr/include
 else
-  pybind_inc=$($py -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "include"))')
-  [[ -f $pybind_inc/pybind11/pybind11.h ]] || { log "no pybind11 headers (run scripts/carry_python_deps.sh)"; exit 2; }
+  pybind_inc=$($py -c 'import os, torch; print(os.path.dirname(torch.__file__) + "/include")')
+  if [[ ! -f $pybind_inc/pybind11/pybind11.h ]]; then
+    log "no pybind11 headers (run scripts/carry_python_deps.sh)"
+    exit 2
+  fi
 fi
-[[ -f $deps/lib/libspdlog.so.1.10 ]] || { log "no .gpu_deps/lib (run scripts/carry_python_deps.sh)"; exit 2; }
-log "python $($py -c 'import sys; print(sys.version.split()[0])'), headers $pyinc, pybind11 from $pybind_inc, mode $mode"
+if [[ ! -f $deps/lib/libspdlog.so.1.10 ]]; then
+  log "no .gpu_deps/lib (run scripts/carry_python_deps.sh)"
+  exit 2
+fi
+log "python $($py -c 'import sys; print(sys.version.split()[0])'), headers $pyinc," \
+  "pybind11 from $pybind_inc, mode $mode"
 
 gpu=0
 [[ $mode == cuda ]] && gpu=1
