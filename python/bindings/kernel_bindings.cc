@@ -42,8 +42,9 @@ KernelSet backend_kernels(DeviceTag device) {
     return cpu_backend.kernels();
   }
 #if RCSIM_PYTHON_GPU
-  static gpu::GpuBackend gpu_backend;
-  return gpu_backend.kernels();
+  // Never destroyed: at interpreter exit PyTorch may already have torn the CUDA context down.
+  static gpu::GpuBackend* gpu_backend = new gpu::GpuBackend();
+  return gpu_backend->kernels();
 #else
   throw py::value_error(
       "a CUDA/ROCm tensor was passed, but this rcsim module was built without the GPU backend "
