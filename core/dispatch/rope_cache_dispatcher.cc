@@ -595,6 +595,7 @@ void RopeCacheDispatcher::Call::run_branch_b() {
   args.cache = in_.cache;
   // The Triton kernel follows the tensor: a 4-D v_cache is written plain, a 5-D one shuffled.
   args.v_layout = in_.cache.v_cache.rank == 5 ? VCacheLayout::kShuffle : VCacheLayout::kPlain;
+  result_.record.v_cache_layout = args.v_layout;
   args.apply_scale = is_fp8(c.kv_cache_dtype);
   args.k_scale_static = atom_static_kv_scale(c.kv_cache_dtype);
   args.v_scale_static = args.k_scale_static;
@@ -654,9 +655,8 @@ void RopeCacheDispatcher::Call::run_branch_c() {
     rope();
   }
 
-  // asm_layout = not use_triton_attn selects the V memory order.
-  const VCacheLayout v_layout =
-      spec_.use_triton_attn() ? VCacheLayout::kPlain : VCacheLayout::kShuffle;
+  const VCacheLayout v_layout = spec_.fallback_v_layout();
+  result_.record.v_cache_layout = v_layout;
   if (is_fp8(c.kv_cache_dtype)) {
     const std::string_view name = PerTokenQuantCacheKernel::kName;
     require_kernel(k_.per_token_quant_cache, name);

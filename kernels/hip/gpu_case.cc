@@ -250,7 +250,7 @@ HostCase DeviceCase::download_all() const {
   return h;
 }
 
-void run_nonfused(const KernelSet& kernels, PathOrder order, const AttentionConfig& cfg,
+void run_nonfused(const KernelSet& kernels, FallbackOrder order, const AttentionConfig& cfg,
                   const TensorView& qkv, const TensorView& q_weight, const TensorView& k_weight,
                   const TensorView& cos_sin, const TensorView& positions, const TensorView& slots,
                   const KvCacheViews& cache) {
@@ -275,7 +275,7 @@ void run_nonfused(const KernelSet& kernels, PathOrder order, const AttentionConf
     n.weight = k_weight;
     kernels.rms_norm->run(n);
   };
-  if (order == PathOrder::kRopeThenNorm) {
+  if (order == FallbackOrder::kRopeThenNorm) {
     rope();
     norms();
   } else {
