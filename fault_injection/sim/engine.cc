@@ -4,7 +4,6 @@
 // dispatch record), sim_device.* (the memory and kernels everything runs on).
 #include "fault_injection/sim/engine.h"
 
-#include <cmath>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +14,7 @@
 #include "core/errors.h"
 #include "core/mutants.h"
 #include "core/prng.h"
+#include "core/rope_table.h"
 #include "fakes/faults/faulty_kernels.h"
 #include "fault_injection/plan/fault_plan.h"
 #include "fault_injection/sim/checkers/attention_checker.h"
@@ -30,7 +30,6 @@
 #include "fault_injection/sim/oracle.h"
 #include "fault_injection/sim/sim_device.h"
 #include "fault_injection/sim/workload.h"
-#include "kernels/common/numeric.h"
 
 namespace rcsim::sim {
 
@@ -68,25 +67,6 @@ AttentionConfig engine_attention(const SimConfig& cfg) {
   return a;
 }
 
-HostTensor build_rope_table(const AttentionConfig& attn, double theta) {
-  const int64_t half = attn.rotary_dim / 2;
-  HostTensor cos_sin(DType::kBF16, {attn.max_position, attn.rotary_dim});
-  auto out = cos_sin.as<uint16_t>();
-  for (int64_t p = 0; p < attn.max_position; ++p) {
-    for (int64_t j = 0; j < half; ++j) {
-      // inv_freq and freqs in fp32, cos/sin then rounded to bf16 (semantics.md 1.1).
-      const auto inv_freq = static_cast<float>(
-          1.0 / std::pow(theta, static_cast<double>(2 * j) / static_cast<double>(attn.rotary_dim)));
-      const float freq = static_cast<float>(p) * inv_freq;
-      out[static_cast<std::size_t>(p * attn.rotary_dim + j)] =
-          numeric::float_to_bf16_bits(std::cos(freq));
-      out[static_cast<std::size_t>(p * attn.rotary_dim + half + j)] =
-          numeric::float_to_bf16_bits(std::sin(freq));
-    }
-  }
-  return cos_sin;
-}
-
 // The requests of a run: the seed's workload, then a few that arrive when the faults stop (the
 // liveness phase needs work).
 std::vector<Request> run_requests(const SimConfig& cfg) {
@@ -115,8 +95,9 @@ class Engine {
         attn_(engine_attention(cfg_)),
         plan_(parse_fault_plan(cfg_.faults)),
         device_(make_cpu_sim_device()),
-        cos_sin_(device_->upload_new(
-            build_rope_table(attn_, model_by_name(cfg_.model)->rope_theta))),
+        cos_sin_(device_->upload_new(build_cos_sin_table(
+            attn_.max_position, attn_.rotary_dim, attn_.act_dtype,
+            model_by_name(cfg_.model)->rope_theta, RopeTableMath::kFp32))),
         oracle_(*device_, attn_, fallback_order_of(cfg_.policy), cos_sin_->view()),
         graphs_(cfg_.graph_mode == GraphMode::kCaptureReplay) {
     for (int64_t l = 0; l < cfg_.layers; ++l) build_layer(l);
