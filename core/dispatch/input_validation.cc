@@ -35,6 +35,57 @@ bool is_shape(const TensorView& t, std::initializer_list<int64_t> shape) {
 
 std::string describe_or_null(const TensorView& t) { return t.is_null() ? "null" : t.describe(); }
 
+namespace {
+
+// The KV cache views (and, for A and C on an fp8 cache, the per-token scales).
+void validate_cache(const AttentionConfig& c, const KvCacheViews& cache, Branch planned) {
+  const DType cache_dtype = c.cache_storage_dtype();
+  const int64_t x = c.x();
+  RCSIM_REQUIRE(
+      is_shape(cache.k_cache, {c.num_blocks, c.num_heads_kv, c.head_dim / x, c.block_size, x}) &&
+          cache.k_cache.dtype == cache_dtype,
+      "k_cache must be {}[{}, {}, {}, {}, {}], got {}", dtype_name(cache_dtype), c.num_blocks,
+      c.num_heads_kv, c.head_dim / x, c.block_size, x, describe_or_null(cache.k_cache));
+  RCSIM_REQUIRE(
+      (is_shape(cache.v_cache, {c.num_blocks, c.num_heads_kv, c.head_dim, c.block_size}) ||
+       is_shape(cache.v_cache, {c.num_blocks, c.num_heads_kv, c.block_size / x, c.head_dim, x})) &&
+          cache.v_cache.dtype == cache_dtype,
+      "v_cache must be {}[{}, {}, {}, {}] or the 5-D shuffle view, got {}",
+      dtype_name(cache_dtype), c.num_blocks, c.num_heads_kv, c.head_dim, c.block_size,
+      describe_or_null(cache.v_cache));
+  // Per-token fp8 scales are needed by A and by C (the fallback); B uses ATOM's static scale.
+  if (is_fp8(c.kv_cache_dtype) && planned != Branch::kRopeCache) {
+    for (const auto& [name, s] :
+         {std::pair{"k_scale", cache.k_scale}, {"v_scale", cache.v_scale}}) {
+      RCSIM_REQUIRE(is_shape(s, {c.num_blocks, c.num_heads_kv, c.block_size}) &&
+                        s.dtype == DType::kFP32,
+                    "{} must be fp32[{}, {}, {}] for an fp8 cache, got {}", name, c.num_blocks,
+                    c.num_heads_kv, c.block_size, describe_or_null(s));
+    }
+  }
+}
+
+// Positions and slots, where they can be read: a position outside the cos/sin table or a slot
+// beyond the cache would make a kernel read or write out of bounds.
+void validate_index_values(const AttentionConfig& c, const RopeCacheInputs& in, int64_t t) {
+  if (in.positions.device == DeviceTag::kHost) {
+    for (int64_t i = 0; i < t; ++i) {
+      const int64_t p = in.positions.data_as<int64_t>()[i * in.positions.stride(0)];
+      RCSIM_REQUIRE(p >= 0 && p < c.max_position, "positions[{}] = {} outside [0, {})", i, p,
+                    c.max_position);
+    }
+  }
+  if (in.slot_mapping.device == DeviceTag::kHost) {
+    for (int64_t i = 0; i < t; ++i) {
+      const int64_t s = in.slot_mapping.data_as<int64_t>()[i * in.slot_mapping.stride(0)];
+      RCSIM_REQUIRE(s < c.num_slots(), "slot_mapping[{}] = {} beyond the {} cache slots", i, s,
+                    c.num_slots());
+    }
+  }
+}
+
+}  // namespace
+
 // Derives q/k/v from qkv when the caller gave only qkv, and checks every input the chosen branch
 // may read, before anything is written.
 RopeCacheInputs resolve_and_validate(const LayerSpec& spec, const RopeCacheInputs& raw,
@@ -88,46 +139,8 @@ RopeCacheInputs resolve_and_validate(const LayerSpec& spec, const RopeCacheInput
                   "k_weight must be {}[{}], got {}", dtype_name(c.act_dtype), c.head_dim,
                   describe_or_null(in.k_weight));
   }
-  const DType cache_dtype = c.cache_storage_dtype();
-  const int64_t x = c.x();
-  RCSIM_REQUIRE(
-      is_shape(in.cache.k_cache, {c.num_blocks, c.num_heads_kv, c.head_dim / x, c.block_size, x}) &&
-          in.cache.k_cache.dtype == cache_dtype,
-      "k_cache must be {}[{}, {}, {}, {}, {}], got {}", dtype_name(cache_dtype), c.num_blocks,
-      c.num_heads_kv, c.head_dim / x, c.block_size, x, describe_or_null(in.cache.k_cache));
-  RCSIM_REQUIRE(
-      (is_shape(in.cache.v_cache, {c.num_blocks, c.num_heads_kv, c.head_dim, c.block_size}) ||
-       is_shape(in.cache.v_cache, {c.num_blocks, c.num_heads_kv, c.block_size / x, c.head_dim, x})) &&
-          in.cache.v_cache.dtype == cache_dtype,
-      "v_cache must be {}[{}, {}, {}, {}] or the 5-D shuffle view, got {}",
-      dtype_name(cache_dtype), c.num_blocks, c.num_heads_kv, c.head_dim, c.block_size,
-      describe_or_null(in.cache.v_cache));
-  // Per-token fp8 scales are needed by A and by C (the fallback); B uses ATOM's static scale.
-  if (is_fp8(c.kv_cache_dtype) && planned != Branch::kRopeCache) {
-    for (const auto& [name, s] :
-         {std::pair{"k_scale", in.cache.k_scale}, {"v_scale", in.cache.v_scale}}) {
-      RCSIM_REQUIRE(is_shape(s, {c.num_blocks, c.num_heads_kv, c.block_size}) &&
-                        s.dtype == DType::kFP32,
-                    "{} must be fp32[{}, {}, {}] for an fp8 cache, got {}", name, c.num_blocks,
-                    c.num_heads_kv, c.block_size, describe_or_null(s));
-    }
-  }
-  // Values are checked where they can be read (host views): a position outside the cos/sin table
-  // or a slot beyond the cache would make a kernel read or write out of bounds.
-  if (in.positions.device == DeviceTag::kHost) {
-    for (int64_t i = 0; i < t; ++i) {
-      const int64_t p = in.positions.data_as<int64_t>()[i * in.positions.stride(0)];
-      RCSIM_REQUIRE(p >= 0 && p < c.max_position, "positions[{}] = {} outside [0, {})", i, p,
-                    c.max_position);
-    }
-  }
-  if (in.slot_mapping.device == DeviceTag::kHost) {
-    for (int64_t i = 0; i < t; ++i) {
-      const int64_t s = in.slot_mapping.data_as<int64_t>()[i * in.slot_mapping.stride(0)];
-      RCSIM_REQUIRE(s < c.num_slots(), "slot_mapping[{}] = {} beyond the {} cache slots", i, s,
-                    c.num_slots());
-    }
-  }
+  validate_cache(c, in.cache, planned);
+  validate_index_values(c, in, t);
   return in;
 }
 
