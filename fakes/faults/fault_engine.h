@@ -1,4 +1,4 @@
-// The fault engine behind FaultyKernelSet (its own comment once called it "FaultEngine"): the
+// The fault engine behind FaultyKernelSet (FaultyKernelSet::Impl): the
 // plan, the seed, the per-site call counters and the device state (sticky poison, a pending late
 // error). Each decorator asks it what to do on a call (begin_call) and runs its shared flow
 // (run_kernel); partial work is always the real kernel under a WorkLimit. Internal to
