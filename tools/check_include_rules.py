@@ -33,7 +33,8 @@ RULES = {
                                      "fault_injection/sim"],
     "fault_injection/cli": ["core", "core/dispatch", "core/io", "kernels/common", "kernels/cpu",
                             "kernels/hip", "fakes/faults", "fault_injection/plan",
-                            "fault_injection/sim"],
+                            "fault_injection/sim", "harness/gpu"],
+    "harness/gpu": ["core", "kernels/common", "kernels/cpu", "kernels/hip"],
 }
 # Leaves: any folder named tests/ (and below), plus these roots.
 LEAF_ROOTS = ["property_tests", "bench", "fuzz", "examples", "fault_injection/mutants"]
@@ -41,7 +42,7 @@ LEAF_ROOTS = ["property_tests", "bench", "fuzz", "examples", "fault_injection/mu
 DEVICE_FOLDERS = ["kernels/common"]
 DEVICE_FILES_RE = re.compile(r"kernels/hip/.*\.hip$|kernels/hip/device_common\.h$")
 HOST_LIBS_RE = re.compile(r"^\s*#\s*include\s+<(spdlog|gtest|gmock|rapidcheck|fmt|nlohmann)/")
-SCANNED_ROOTS = ["core", "kernels", "fakes", "fault_injection"] + LEAF_ROOTS
+SCANNED_ROOTS = ["core", "kernels", "fakes", "fault_injection", "harness"] + LEAF_ROOTS
 SOURCE_RE = re.compile(r"\.(h|hpp|cc|cpp|hip|cu|cuh)$")
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

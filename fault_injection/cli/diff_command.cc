@@ -28,7 +28,7 @@
 #include "core/prng.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/hip/gpu_backend.h"
-#include "kernels/hip/gpu_case.h"
+#include "harness/gpu/gpu_case.h"
 #endif
 
 namespace rcsim::cli {

@@ -1,7 +1,7 @@
 // Goal: the GPU backend computes exactly what the CPU reference computes, stops exactly where a
 // WorkLimit says (device-side torn writes), can be restored after a torn write, writes nothing on
 // bad input, and models a sticky device error.
-// Method: random cases from one seed (kernels/hip/gpu_case.h: non-zero inputs, a real RoPE table,
+// Method: random cases from one seed (harness/gpu/gpu_case.h: non-zero inputs, a real RoPE table,
 // -1 padding slots, sentinel-filled caches and scales) run on both backends; every output tensor
 // (qkv including the V part that must stay untouched, both caches, both scale buffers) is compared
 // byte for byte, the first bad element named by (token, head, dim) or cache coordinates.
@@ -21,7 +21,7 @@
 #include "core/prng.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/hip/gpu_backend.h"
-#include "kernels/hip/gpu_case.h"
+#include "harness/gpu/gpu_case.h"
 
 namespace rcsim::gpu {
 namespace {

@@ -1,5 +1,5 @@
 // Differential harness (see gpu_case.h).
-#include "kernels/hip/gpu_case.h"
+#include "harness/gpu/gpu_case.h"
 
 #include <cmath>
 #include <cstring>
