@@ -8,10 +8,10 @@
 #include <fmt/format.h>
 
 #include "core/check.h"
-#include "kernels/common/numeric.h"
 #include "core/prng.h"
 #include "core/tensor.h"
 #include "fault_injection/sim/attention_read.h"
+#include "kernels/common/numeric.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/nonfused_reference.h"
 
@@ -117,7 +117,7 @@ std::pair<HostTensor, HostTensor> run_fallback(const AttentionConfig& c, Inputs 
   a.slot_mapping = in.slots.view();
   a.cache = cache_views(in);
   a.v_layout = VCacheLayout::kShuffle;
-  cpu::run_nonfused(backend.kernels(), cpu::NonFusedOrder::kNormThenRope, a);
+  cpu::run_nonfused(backend.kernels(), FallbackOrder::kNormThenRope, a);
   if (after) *after = in;
   return {q, k};
 }

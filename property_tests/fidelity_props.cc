@@ -37,7 +37,7 @@ CallTensors run_fused_in(const CallCase& c, Fidelity f) {
 CallTensors run_model_order_fallback_in(const CallCase& c, Fidelity f) {
   CallTensors t = make_call_tensors(c);
   cpu::CpuBackend backend(f);
-  cpu::run_nonfused(backend.kernels(), cpu::NonFusedOrder::kNormThenRope, nonfused_args(t));
+  cpu::run_nonfused(backend.kernels(), FallbackOrder::kNormThenRope, nonfused_args(t));
   return t;
 }
 
