@@ -223,10 +223,11 @@ def write_caches(case, k_bits, k_vals, v_bits, v_vals, v_layout, quant_divides, 
         else:
             flat = rows["vals"].reshape(-1, d)
             scale = per_token_scale(flat, kv, cfg["amax_floor"])
-            if quant_divides:
-                q = flat / scale[:, None]
-            else:
-                q = flat * (F32(1.0) / scale)[:, None]
+            with np.errstate(divide="ignore", invalid="ignore"):  # a zero head without the
+                if quant_divides:                                  # floor is 0/0 = NaN (2.1)
+                    q = flat / scale[:, None]
+                else:
+                    q = flat * (F32(1.0) / scale)[:, None]
             stored = f32_to_fp8(q, kv).reshape(case.tokens, h, d)
             scales = scale.reshape(case.tokens, h)
         for t, slot in enumerate(case.inp["slot_mapping"]):
