@@ -55,11 +55,13 @@ RCSIM_HD float lane_sum_squares(const float* lane_values, int n) {
 
 // One butterfly step as lane l sees it: its own value plus its partner's (lane l ^ mask).
 RCSIM_HD float butterfly_sum_step(float mine, float partner) {
-  return active(SharedBug::kButterflyKeepsOwn) ? mine : mine + partner;
+  if (active(SharedBug::kButterflyKeepsOwn)) return mine;
+  return mine + partner;
 }
 // fmaxf: a NaN operand is ignored on host and device alike.
 RCSIM_HD float butterfly_max_step(float mine, float partner) {
-  return active(SharedBug::kMaxStepMin) ? fminf(mine, partner) : fmaxf(mine, partner);
+  if (active(SharedBug::kMaxStepMin)) return fminf(mine, partner);
+  return fmaxf(mine, partner);
 }
 
 // Reproduces the whole 32-lane reduction of the sum of squares from the head's D fp32 values
@@ -119,9 +121,13 @@ RCSIM_HD bool rope_partner_negated(int d, int rotary_dim, bool is_neox) {
 }
 // out = x*cos + p*sin with p the signed partner; two fp32 products, one fp32 sum.
 RCSIM_HD float rope_rotate(float x, float signed_partner, float cos_h, float sin_h) {
-  const bool swapped = active(SharedBug::kRopeCosSinSwapped);
-  const float a = x * (swapped ? sin_h : cos_h);
-  const float b = signed_partner * (swapped ? cos_h : sin_h);
+  if (active(SharedBug::kRopeCosSinSwapped)) {
+    const float a_swapped = x * sin_h;
+    const float b_swapped = signed_partner * cos_h;
+    return a_swapped + b_swapped;
+  }
+  const float a = x * cos_h;
+  const float b = signed_partner * sin_h;
   return a + b;
 }
 // The whole rotation of element d of a head from fp32 values (dims >= rotary_dim pass through).
@@ -131,9 +137,10 @@ RCSIM_HD float rope_element(const float* x, int d, int rotary_dim, bool is_neox,
   if (d >= rotary_dim) return x[d];
   const int h = rope_freq_index(d, rotary_dim, is_neox);
   const float partner = x[rope_partner_index(d, rotary_dim, is_neox)];
-  const bool negate = rope_partner_negated(d, rotary_dim, is_neox) &&
-                      !active(SharedBug::kRopeElementSignDropped);
-  const float signed_partner = negate ? -partner : partner;
+  if (active(SharedBug::kRopeElementSignDropped)) {
+    return rope_rotate(x[d], partner, cos_row[h], sin_row[h]);
+  }
+  const float signed_partner = rope_partner_negated(d, rotary_dim, is_neox) ? -partner : partner;
   return rope_rotate(x[d], signed_partner, cos_row[h], sin_row[h]);
 }
 
@@ -144,7 +151,8 @@ inline constexpr float kAmaxFloor = 1e-8f;
 
 // Lane-local step of the amax reduction (|v| folded into a running max).
 RCSIM_HD float amax_step(float running, float v) {
-  return butterfly_max_step(running, active(SharedBug::kAmaxSigned) ? v : fabsf(v));
+  if (active(SharedBug::kAmaxSigned)) return butterfly_max_step(running, v);
+  return butterfly_max_step(running, fabsf(v));
 }
 
 // Dequant scale of one (token, head): amax / fp8_max, amax floored iff `floor_amax`.
@@ -160,8 +168,8 @@ RCSIM_HD uint8_t fp8_quantise_divide(float v, float scale, numeric::Fp8Format fm
 }
 // reshape_and_cache* and branch B's store: fp8(v * (1/scale)) - multiply by the reciprocal.
 RCSIM_HD float scale_reciprocal(float scale) {
-  const float r = 1.0f / scale;
-  return active(SharedBug::kReciprocalUlpLow) ? nextafterf(r, 0.0f) : r;
+  if (active(SharedBug::kReciprocalUlpLow)) return nextafterf(1.0f / scale, 0.0f);
+  return 1.0f / scale;
 }
 RCSIM_HD uint8_t fp8_quantise_multiply(float v, float scale_reciprocal_value,
                                        numeric::Fp8Format fmt) {
