@@ -4,7 +4,9 @@
 // cli_args.h before any run starts, and output paths are checked before any work.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -360,10 +362,11 @@ sim::SimOverrides overrides_of(const RunOptions& o) {
   return ov;
 }
 
-std::string format_seconds(double s) {
-  if (s < 120) return fmt::format("{:.0f}s", s);
-  if (s < 7200) return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));
-  return fmt::format("{:.1f}h", s / 3600);
+std::string format_seconds(double seconds) {
+  const auto s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  if (s < 120) return fmt::format("{}s", s);
+  if (s < 7200) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m", s / 3600, s % 3600 / 60);
 }
 
 // Campaign progress on stderr: a live line on a terminal; off one (CI logs), a line every
