@@ -7,7 +7,7 @@
 #   scripts/run_main_job.sh --ci     CI campaign: two shards in parallel (one per core), denser
 #                                    swarm faults, merged with `rcsim merge` (coverage gate on the
 #                                    union); must inject >= 100000 faults; reports the count.
-# Variables: RCSIM_SEEDS (default 0:1999), RCSIM_CI_SEEDS (0:13999), RCSIM_CI_BUDGET (10m, a
+# Variables: RCSIM_SEEDS (default 0:1999), RCSIM_CI_SEEDS (0:11999), RCSIM_CI_BUDGET (10m, a
 # safety cap: a campaign cut short by it exits 6), RCSIM_CI_FAULTS_MIN (100000), BUILD_DIR, OUT_DIR.
 # Exit code: the campaign's (rcsim --help: 0 pass, 1 check failed, 2 usage, 3 crash,
 # 4 nondeterminism, 5 coverage gate, 6 budget ran out, 7 liveness); 8 if too few faults (--ci).
@@ -33,7 +33,7 @@ fi
 
 # CI: shard the seeds over two processes (the same mechanism as a CI matrix or a Slurm array),
 # then merge the shard reports; the coverage gate applies to the union.
-SEEDS="${RCSIM_CI_SEEDS:-0:13999}"
+SEEDS="${RCSIM_CI_SEEDS:-0:11999}"
 BUDGET="${RCSIM_CI_BUDGET:-10m}"
 FAULTS_MIN="${RCSIM_CI_FAULTS_MIN:-100000}"
 pids=()
