@@ -16,7 +16,10 @@ std::string_view exit_code_help() {
          "0), 1 a correctness check failed, 2 bad usage or input (nothing written), 3 crash under "
          "a fault, 4 nondeterminism, 5 coverage gate missed, 6 budget ran out before every seed "
          "ran, 7 liveness (the fused path did not come back). A campaign with several outcomes "
-         "exits with the first of 3, 4, 1, 7, 5, 6.";
+         "exits with the first of 3, 4, 1, 7, 5, 6.\nEnvironment: RCSIM_FAULTS (run, campaign: "
+         "the fault spec when --faults is not given), RCSIM_MUTANT (run, campaign, case: the "
+         "mutant when --mutant is not given). A flag wins over the variable; a blank variable "
+         "counts as unset.";
 }
 
 void run_verb(std::string_view verb, int& exit_code, const std::function<int()>& body) {
@@ -37,10 +40,7 @@ int main(int argc, char** argv) {
   using namespace rcsim::cli;
   CLI::App app{"rcsim: deterministic simulation and fault injection for fused QK-norm+RoPE+KV-cache"};
   app.require_subcommand(1);
-  app.footer(std::string(exit_code_help()) +
-             "\nEnvironment: RCSIM_FAULTS (run, campaign: the fault spec when --faults is not "
-             "given), RCSIM_MUTANT (run, campaign, case: the mutant when --mutant is not given). "
-             "A flag wins over the variable; a blank variable counts as unset.");
+  app.footer(std::string(exit_code_help()));
   int exit_code = kExitPass;
   register_case_command(app, exit_code);
   register_sim_commands(app, exit_code);

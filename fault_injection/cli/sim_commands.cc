@@ -250,38 +250,51 @@ void add_common_options(CLI::App* cmd, RunOptions& o, Verb verb) {
   cmd->add_option("--steps", o.steps,
                   fmt::format("safety-phase steps, 0..{} (default: from the seed, {})",
                               limits::kSimStepsMax - sim::SimConfig{}.liveness_steps,
-                              campaign ? "12-24" : "32-48"));
+                              campaign ? "12-24" : "32-48"))
+      ->type_name("INT");
   cmd->add_option("--layers", o.layers,
                   fmt::format("attention layers, each its own dispatcher, 1..{} (default: from "
                               "the seed, {})",
-                              limits::kLayersMax, campaign ? "1-2" : "2-3"));
+                              limits::kLayersMax, campaign ? "1-2" : "2-3"))
+      ->type_name("INT");
   cmd->add_option("--model", o.model,
                   fmt::format("{} (default: {})", model_names(),
                               campaign ? "qwen3-235b-tp8 for 3 seeds in 4, else qwen3-0.6b"
-                                       : "qwen3-0.6b"));
+                                       : "qwen3-0.6b"))
+      ->type_name("MODEL");
   cmd->add_option("--policy", o.policy,
                   fmt::format("{} (default: {})", policy_names(),
                               campaign ? "a hash of the seed, so every shard runs every policy"
-                                       : "drawn from the seed"));
+                                       : "drawn from the seed"))
+      ->type_name("POLICY");
   cmd->add_option("--faults", o.faults,
-                  "swarm | swarm-dense | none | a fault spec (docs/fault-spec.md) "
-                  "(default: $RCSIM_FAULTS, else swarm)");
-  cmd->add_option("--backend", o.backend, "cpu (default: cpu, the only backend of a host build)");
+                  fmt::format("swarm | swarm-dense | none | a fault spec SITE:KIND(PARAMS);... "
+                              "(docs/fault-spec.md), sites {}, kinds {} (default: $RCSIM_FAULTS, "
+                              "else swarm)",
+                              names_of(all_fault_sites(), [](FaultSite x) { return fault_site_name(x); }),
+                              names_of(all_fault_kinds(), [](FaultKind x) { return fault_kind_name(x); })))
+      ->type_name("SPEC");
+  cmd->add_option("--backend", o.backend, "cpu (default: cpu, the only backend of a host build)")
+      ->type_name("BACKEND");
   cmd->add_option("--mutant", o.mutant,
                   fmt::format("a deliberately broken variant (core/mutants.h): {} (default: "
                               "$RCSIM_MUTANT, else none)",
-                              mutant_names()));
+                              mutant_names()))
+      ->type_name("MUTANT");
   cmd->add_option("--kv-cache", o.kv_cache,
                   "auto | fp8_e4m3fn | fp8_e4m3fnuz (default: from the seed: auto for 1 seed in "
-                  "2, else one of the fp8 flavours)");
+                  "2, else one of the fp8 flavours)")
+      ->type_name("DTYPE");
   cmd->add_option("--sliding-window", o.sliding_window,
                   fmt::format("-1 (none) or a window of 0..{} tokens; a window makes branch B "
                               "eligible (use_triton_attn) (default: -1)",
-                              limits::kMaxPositionMax));
+                              limits::kMaxPositionMax))
+      ->type_name("INT");
   cmd->add_option("--graph-mode", o.graph_mode,
                   fmt::format("eager | capture-replay: decode steps run as CUDA graphs per "
                               "bucket (default: {})",
-                              campaign ? "a hash of the seed, half the seeds each" : "eager"));
+                              campaign ? "a hash of the seed, half the seeds each" : "eager"))
+      ->type_name("MODE");
 }
 
 // The fault spec from --faults or RCSIM_FAULTS (the flag wins), validated here with the
@@ -419,7 +432,8 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
   auto* run_opts = &run_opts_storage;
   run->add_option("--seed", run_opts->seed,
                   "the one seed every random choice derives from, 0..2^64-1, decimal or 0x-hex "
-                  "(default: 1)");
+                  "(default: 1)")
+      ->type_name("SEED");
   add_common_options(run, *run_opts, Verb::kRun);
   run->add_option("--report", run_opts->report,
                   "write the run as JSON here (docs/schemas/run-report.schema.json; default: none)");
@@ -463,7 +477,8 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
   auto* shrink_runs = &shrink_runs_storage;
   shrink->add_option("token", *shrink_token, "REPLAY= token of a failing run")->required();
   shrink->add_option("--max-runs", *shrink_runs,
-                     fmt::format("candidate runs at most, 1..{} (default: 200)", kShrinkRunsMax));
+                     fmt::format("candidate runs at most, 1..{} (default: 200)", kShrinkRunsMax))
+      ->type_name("INT");
   shrink->footer(std::string(exit_code_help()));
   shrink->callback([shrink_token, shrink_runs, &exit_code] {
     run_verb("shrink", exit_code, [shrink_token, shrink_runs] {
@@ -498,21 +513,25 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
   static CampaignCli campaign_storage;
   auto* c = &campaign_storage;
   campaign->add_option("--seeds", c->seeds,
-                       "inclusive seed range A:B, 0 <= A <= B < 2^64 (default: 0:99)");
+                       "inclusive seed range A:B, 0 <= A <= B < 2^64 (default: 0:99)")
+      ->type_name("A:B");
   campaign->add_option("--budget", c->budget,
                        "wall-clock budget like 90s, 5m or 1h, at most 7 days; no run starts after "
-                       "it, and a campaign cut short exits 6 (default: 60s)");
+                       "it, and a campaign cut short exits 6 (default: 60s)")
+      ->type_name("DURATION");
   campaign->add_option("--shard", c->shard,
                        fmt::format("i/n: run the seeds with (seed - A) % n == i, n <= {}; "
                                    "merge the reports with rcsim merge (default: 0/1)",
-                                   kShardsMax));
+                                   kShardsMax))
+      ->type_name("I/N");
   campaign->add_option("--report", c->run.report,
                        "write the JSON report here (docs/schemas/campaign-report.schema.json; "
                        "default: none)");
   campaign->add_option("--progress-seconds", c->progress_seconds,
                        fmt::format("off a terminal, a progress line on stderr every N seconds, "
                                    "0..{} (0: only at the end; default: 10)",
-                                   kProgressSecondsMax));
+                                   kProgressSecondsMax))
+      ->type_name("INT");
   auto* gate_on = campaign->add_flag(
       "--coverage-gate", c->coverage_gate,
       "apply the coverage gate even to one shard (default: on without --shard, off with it)");
