@@ -3,8 +3,9 @@
 
 Usage: scripts/check_doc_commands.py [--ci] [--list]
   --list   print the commands found and what would be done with each, run nothing
-  --ci     skip commands an earlier .ci/run stage already ran as written (`make test` and the
-           `ctest -L ...` subsets of it), each with a printed reason
+  --ci     skip commands an earlier .ci/run stage already ran (`make test`, the `ctest -L ...`
+           subsets of it, and docs/properties.md's separate build-props build of the same
+           property tests), each with a printed reason
 
 Commands are the lines of fenced code blocks in README.md, BENCHMARKS.md, docs/*.md and
 examples/**/README.md that start with make, build/bin/, ctest, cmake, scripts/, tools/, bench/,
@@ -32,7 +33,10 @@ GPU_ONLY = [(re.compile(r"rcsim diff\b"), "rcsim diff needs a GPU backend build"
             (re.compile(r"^(bench|tools)/"), "a GPU benchmark or the PyTorch peer")]
 COVERED_BY_CI = [(re.compile(r"^make test\b"), "stage 'make test' ran it"),
                  (re.compile(r"^ctest --preset default -L \w+"), "a subset of stage 'make test'"),
-                 (re.compile(r"^ctest --test-dir build -L \w+"), "a subset of stage 'make test'")]
+                 (re.compile(r"^ctest --test-dir build -L \w+"), "a subset of stage 'make test'"),
+                 (re.compile(r"^(cmake -S \. -B|cmake --build|ctest --test-dir) build-props\b"),
+                  "the property suites: the same tests of the same configuration ran in stage "
+                  "'make test'")]
 
 
 def doc_files():

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
@@ -487,9 +488,8 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   }
   DispatchProcess process;
   RopeCacheDispatcher dispatcher(s.layer, kernels, process);
-  std::printf("rcsim case: seed %llu, policy %s, %s (repro: rcsim case --in %s --out DIR)\n",
-              static_cast<unsigned long long>(s.seed), std::string(policy_name(s.layer.policy)).c_str(),
-              s.layer.attn.describe().c_str(), in_path.string().c_str());
+  fmt::print("rcsim case: seed {}, policy {}, {} (repro: rcsim case --in {} --out DIR)\n", s.seed,
+             policy_name(s.layer.policy), s.layer.attn.describe(), in_path.string());
 
   // InvalidInput from here on is raised before the dispatcher writes anything (its contract), so a
   // bad input file still leaves DIR unwritten.
@@ -572,10 +572,10 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   }
   rec["case"] = s.echo;
   write_json(out_dir / "record.json", rec);
-  std::printf("rcsim case: %s, fused %s%s%s -> %s\n", std::string(branch_name(record.branch)).c_str(),
-              record.fused_attempted ? "attempted" : "not attempted",
-              record.failure ? (", failure " + std::string(failure_class_name(*record.failure))).c_str() : "",
-              result ? "" : ", DispatchError", out_dir.string().c_str());
+  fmt::print("rcsim case: {}, fused {}{}{} -> {}\n", branch_name(record.branch),
+             record.fused_attempted ? "attempted" : "not attempted",
+             record.failure ? fmt::format(", failure {}", failure_class_name(*record.failure)) : "",
+             result ? "" : ", DispatchError (branch did not complete)", out_dir.string());
   return kExitPass;
 }
 

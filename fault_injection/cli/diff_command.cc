@@ -9,12 +9,13 @@
 // (token, head, dim) over the q/k part of qkv, differing cache bytes, and an ULP histogram.
 // --dump-dir writes each case's inputs and GPU outputs for tools/torch_reference.py (the PyTorch /
 // HF transformers peer). In a host-only build the verb reports that there is no GPU backend and
-// exits 1.
+// exits 2 (usage: the verb is not available in this build).
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "fault_injection/cli/commands.h"
 
@@ -39,9 +40,9 @@ void register_diff_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("diff", "GPU vs CPU / non-fused / PyTorch differential run");
   cmd->allow_extras();
   cmd->callback([&exit_code] {
-    std::fprintf(stderr,
-                 "rcsim diff: no GPU backend in this build (configure with the cuda or hip-amd "
-                 "preset)\n");
+    fmt::print(stderr,
+               "rcsim diff: error: no GPU backend in this build (configure with the cuda or "
+               "hip-amd preset)\n");
     exit_code = kExitUsage;
   });
 }
