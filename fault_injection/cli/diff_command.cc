@@ -270,7 +270,8 @@ void register_diff_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--report", opts->report_path, "write the results as JSON");
   cmd->add_option("--dump-dir", opts->dump_dir, "write inputs and GPU outputs for torch_reference.py");
   cmd->add_option("--seed", opts->seed, "seed of every random input");
-  cmd->callback([opts, &exit_code] { exit_code = run_diff(*opts); });
+  cmd->footer(std::string(exit_code_help()));
+  cmd->callback([opts, &exit_code] { run_verb("diff", exit_code, [opts] { return run_diff(*opts); }); });
 }
 
 #endif
