@@ -6,8 +6,8 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config git python3 python3-numpy
           libgtest-dev libgmock-dev librapidcheck-dev libspdlog-dev libfmt-dev libcli11-dev
-          nlohmann-json3-dev libxxhash-dev libbenchmark-dev
-          pybind11-dev python3-dev python3-pytest python3-numpy python3-torch)
+          nlohmann-json3-dev libxxhash-dev libbenchmark-dev python3-jsonschema
+          pybind11-dev python3-dev python3-pytest python3-torch)
 if [[ "${1:-}" == "--hip" ]]; then
   packages+=(hipcc libamdhip64-dev rocm-device-libs clang)
 fi

@@ -9,12 +9,13 @@
 // (token, head, dim) over the q/k part of qkv, differing cache bytes, and an ULP histogram.
 // --dump-dir writes each case's inputs and GPU outputs for tools/torch_reference.py (the PyTorch /
 // HF transformers peer). In a host-only build the verb reports that there is no GPU backend and
-// exits 1.
+// exits 2 (usage: the verb is not available in this build).
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "fault_injection/cli/commands.h"
 
@@ -39,9 +40,9 @@ void register_diff_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("diff", "GPU vs CPU / non-fused / PyTorch differential run");
   cmd->allow_extras();
   cmd->callback([&exit_code] {
-    std::fprintf(stderr,
-                 "rcsim diff: no GPU backend in this build (configure with the cuda or hip-amd "
-                 "preset)\n");
+    fmt::print(stderr,
+               "rcsim diff: error: no GPU backend in this build (configure with the cuda or "
+               "hip-amd preset)\n");
     exit_code = kExitUsage;
   });
 }
@@ -252,7 +253,7 @@ int run_diff(const DiffOptions& o) {
   if (contract_broken) {
     std::printf("repro: rcsim diff --seed 0x%llx (see CONTRACT BROKEN lines)\n",
                 static_cast<unsigned long long>(o.seed));
-    return kExitCorrectness;
+    return kExitCheckFailed;
   }
   return kExitPass;
 }
@@ -269,7 +270,8 @@ void register_diff_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--report", opts->report_path, "write the results as JSON");
   cmd->add_option("--dump-dir", opts->dump_dir, "write inputs and GPU outputs for torch_reference.py");
   cmd->add_option("--seed", opts->seed, "seed of every random input");
-  cmd->callback([opts, &exit_code] { exit_code = run_diff(*opts); });
+  cmd->footer(std::string(exit_code_help()));
+  cmd->callback([opts, &exit_code] { run_verb("diff", exit_code, [opts] { return run_diff(*opts); }); });
 }
 
 #endif

@@ -405,14 +405,14 @@ TEST_F(FidelityCli, CaseFileKeyIsRecordedAndABadModeWritesNothing) {
 
   const CliRun bad = run_rcsim("case --in '" + (dir / "case.json").string() +
                                "' --fidelity aiter-gfx90a --out '" + (dir / "bad").string() + "'");
-  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.exit_code, 2);  // kExitUsage (fault_injection/cli/commands.h)
   EXPECT_THAT(bad.output, HasSubstr("--fidelity 'aiter-gfx90a' unknown"));
   EXPECT_FALSE(fs::exists(dir / "bad"));
   c["fidelity"] = "gfx942";
   std::ofstream(dir / "case3.json") << c.dump(2);
   const CliRun bad_file = run_rcsim("case --in '" + (dir / "case3.json").string() + "' --out '" +
                                     (dir / "bad2").string() + "'");
-  EXPECT_EQ(bad_file.exit_code, 1);
+  EXPECT_EQ(bad_file.exit_code, 2);
   EXPECT_THAT(bad_file.output, HasSubstr("fidelity 'gfx942' unknown"));
   EXPECT_FALSE(fs::exists(dir / "bad2"));
 }

@@ -4,6 +4,7 @@
 // Method: whole runs through run_simulation with fixed seeds (printed by gtest on failure through
 // the assertion messages), compared by digest and verdict; a mutant supplies a real failure for
 // replay and shrink; the building blocks are driven directly with seeded inputs.
+#include <array>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -177,6 +178,39 @@ TEST(SimCampaign, SmallCampaignPassesAndReports) {
   o.shard_count = 2;
   o.shard_index = 1;
   EXPECT_EQ(run_campaign(o).runs, 6);
+}
+
+// Issue 16 item 4: a seed's policy and graph mode are a function of the seed alone, so every
+// shard of a campaign covers every policy in both modes whatever the shard count (with seed % 6,
+// an even shard count gave each shard half the policies and one shard all the graph-mode runs).
+TEST(SimCampaign, EveryShardCoversEveryPolicyInBothGraphModes) {
+  constexpr uint64_t kSeeds = 1200;
+  for (int64_t shards : {2, 3, 4, 6, 8, 12}) {
+    for (int64_t shard = 0; shard < shards; ++shard) {
+      std::array<std::array<int64_t, 2>, 6> runs{};
+      for (uint64_t seed = static_cast<uint64_t>(shard); seed < kSeeds;
+           seed += static_cast<uint64_t>(shards)) {
+        const auto policy = static_cast<std::size_t>(campaign_policy_of_seed(seed));
+        const std::size_t mode = campaign_graph_mode_of_seed(seed) == GraphMode::kCaptureReplay;
+        ++runs[policy][mode];
+      }
+      for (std::size_t p = 0; p < runs.size(); ++p) {
+        for (std::size_t mode = 0; mode < 2; ++mode) {
+          EXPECT_GT(runs[p][mode], 0) << "shard " << shard << "/" << shards << " policy "
+                                      << policy_name(all_policies()[p]) << " mode " << mode;
+        }
+      }
+    }
+  }
+  // Roughly equal shares overall (each of the 12 cells expects 100 of 1200 seeds).
+  std::array<int64_t, 6> per_policy{};
+  for (uint64_t seed = 0; seed < kSeeds; ++seed) {
+    ++per_policy[static_cast<std::size_t>(campaign_policy_of_seed(seed))];
+  }
+  for (int64_t n : per_policy) {
+    EXPECT_GT(n, 150);
+    EXPECT_LT(n, 250);
+  }
 }
 
 TEST(SimWorkload, BlockManagerNeverHandsOutAPageTwice) {
