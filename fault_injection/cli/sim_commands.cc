@@ -182,7 +182,8 @@ int run_and_report(const sim::SimConfig& cfg, const std::string& report_path) {
       r.calls_fused, r.fallbacks, r.restores, r.surfaced_errors, r.checks_passed, r.log_lines);
   fmt::print("FAULTS_INJECTED total={}{}\n", r.faults.injection_count_total(),
              faults_by_kind(r.faults));
-  const std::vector<std::string> never_fired = r.faults.unreached_rules(parse_fault_plan(cfg.faults));
+  const std::vector<std::string> never_fired =
+      unreached_rules(r.faults, parse_fault_plan(cfg.faults));
   for (const std::string& rule : never_fired) fmt::print("RULE NEVER FIRED {}\n", rule);
   fmt::print("FALLBACKS_BY_CLASS{}\n", fallbacks_by_class(r.fallbacks_by_class));
   // Issue 10 item 3: a missing module re-attempting its build on every call.

@@ -234,7 +234,7 @@ void note_rules_never_fired(const CampaignOptions& o, CampaignResult& r) {
   r.rules_never_fired.clear();
   const std::string faults = o.overrides.faults ? *o.overrides.faults : "swarm";
   if (faults == "swarm" || faults == "swarm-dense" || faults == "none" || r.runs == 0) return;
-  r.rules_never_fired = r.faults.unreached_rules(parse_fault_plan(faults));
+  r.rules_never_fired = unreached_rules(r.faults, parse_fault_plan(faults));
 }
 
 void apply_coverage_gate(CampaignResult& r) {
