@@ -46,9 +46,15 @@ rm -rf "$build" && mkdir -p "$build/obj" "$build/python/rcsim"
 cxxflags=(-std=c++20 -O2 -fPIC -fvisibility=hidden -ffp-contract=off -DNDEBUG -DSPDLOG_COMPILED_LIB
           -DSPDLOG_FMT_EXTERNAL -DSPDLOG_SHARED_LIB -DFMT_SHARED -DRCSIM_PYTHON_GPU=$gpu -I"$PWD"
           -isystem "$deps/root/usr/include" -isystem "$pyinc" -isystem "$pybind_inc")
-# The libraries the CMake target links (python/CMakeLists.txt), by folder.
+# The libraries the CMake target links (python/CMakeLists.txt), by folder. Not
+# core/mutant_from_env.cc: that object (rcsim_mutant_from_env, test binaries only) would activate
+# $RCSIM_MUTANT when the module loads.
 sources=(core/*.cc core/dispatch/*.cc kernels/cpu/*.cc fault_injection/plan/*.cc fakes/faults/*.cc
          python/bindings/*.cc)
+for i in "${!sources[@]}"; do
+  if [[ ${sources[$i]} == core/mutant_from_env.cc ]]; then unset 'sources[i]'; fi
+done
+sources=("${sources[@]}")
 link_extra=()
 nvcc_pids=()
 if ((gpu)); then
