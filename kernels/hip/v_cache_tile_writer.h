@@ -26,9 +26,12 @@
 namespace rcsim::gpu::tile {
 
 // KV heads per V block: the run search and the leader list are made once per tile and serve
-// every head of the block; all heads' loads are in flight together. Bounded by shared memory.
-template <int D>
-inline constexpr int kVHeadsPerBlock = D == 256 ? 2 : 4;
+// every head of the block; all heads' loads are in flight together (bounded by shared memory).
+// fp8 caches keep one head per block: each head's amax reduction, divisions and encodes form a
+// long dependent chain, and Nsight Compute measured the fp8 paths latency-bound (issue 36%, DRAM
+// 11%) with four heads chained per thread.
+template <int D, CacheType C>
+inline constexpr int kVHeadsPerBlock = C != CacheType::kActivation ? 1 : D == 256 ? 2 : 4;
 
 struct VTileArgs {
   const int64_t* slots = nullptr;
