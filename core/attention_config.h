@@ -22,6 +22,13 @@ constexpr std::string_view v_layout_name(VCacheLayout l) {
 }
 std::optional<VCacheLayout> v_layout_from_name(std::string_view name);
 
+// The order of the non-fused composition (ATOM's branch C): the one type the dispatcher's
+// policies, the kernel backends' non-fused path, the simulator and the GPU harness share.
+enum class FallbackOrder : uint8_t {
+  kRopeThenNorm,  // PR #279's fallback: RoPE on q and k, then q_norm / k_norm
+  kNormThenRope,  // the model's order (HF Qwen3, the fused kernel): norms, then RoPE
+};
+
 struct AttentionConfig {
   int64_t num_heads_q = 16;
   int64_t num_heads_kv = 8;

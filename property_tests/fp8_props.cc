@@ -131,7 +131,7 @@ RCSIM_PROP(Fp8Props, FallbackPerTokenQuantWithinHalfStepAndZeroHeadAsConfigured,
   const CallCase c = *gen_fp8_case();
   classify_case(c);
   classify("amax_floor", c.cfg.amax_floor ? "floored" : "none");
-  const CallTensors t = run_nonfused_path(c, cpu::NonFusedOrder::kNormThenRope);
+  const CallTensors t = run_nonfused_path(c, FallbackOrder::kNormThenRope);
   check_fp8_cache(c, t, /*is_v=*/false);
   check_fp8_cache(c, t, /*is_v=*/true);
 }

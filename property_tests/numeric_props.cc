@@ -25,12 +25,12 @@
 namespace rcsim::props {
 namespace {
 
-using cpu::NonFusedOrder;
+using rcsim::FallbackOrder;
 
 // --- 4a: fused == model-order fallback, bit for bit -------------------------------------------
 void check_fused_equals_model_order(const CallCase& c) {
   const CallTensors fused = run_fused_path(c);
-  const CallTensors ref = run_nonfused_path(c, NonFusedOrder::kNormThenRope);
+  const CallTensors ref = run_nonfused_path(c, FallbackOrder::kNormThenRope);
   if (auto d = first_qkv_bit_difference(c.cfg, fused.qkv, ref.qkv)) RC_FAIL(*d);
   if (is_fp8(c.cfg.kv_cache_dtype)) {
     // Same amax, same scale bits; the stores differ only in v/s (fused) vs v*(1/s) (per-token
@@ -113,7 +113,7 @@ NumericStats compare_k_cache_values(const CallCase& c, const CallTensors& actual
 
 OrderComparison compare_pr_order_with_fused(const CallCase& c) {
   const CallTensors fused = run_fused_path(c);
-  const CallTensors pr = run_nonfused_path(c, NonFusedOrder::kRopeThenNorm);
+  const CallTensors pr = run_nonfused_path(c, FallbackOrder::kRopeThenNorm);
   const Tolerance tol = order_tolerance_for(c.cfg.act_dtype);
   return {compare_qk_numeric(c.cfg, pr.qkv, fused.qkv, tol),
           compare_k_cache_values(c, pr, fused, tol)};

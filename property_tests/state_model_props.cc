@@ -154,9 +154,7 @@ void check_call(const Sut& sut, const Model& before_model, std::size_t layer, co
     if (auto d = first_byte_difference(run.tensors.v_cache, fused.v_cache, "v_cache")) RC_FAIL(*d);
   } else {
     const CallTensors ref = run_nonfused_path(
-        c, fallback_order_of(policy) == FallbackOrder::kRopeThenNorm
-               ? cpu::NonFusedOrder::kRopeThenNorm
-               : cpu::NonFusedOrder::kNormThenRope);
+        c, fallback_order_of(policy));
     HostTensor q_ref(c.cfg.act_dtype, {c.num_tokens, c.cfg.num_heads_q, c.cfg.head_dim});
     copy_view(ref.split().q, q_ref.view());
     if (auto d = first_byte_difference(run.q_result, q_ref, "returned q")) RC_FAIL(*d);

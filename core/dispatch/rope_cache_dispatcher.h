@@ -54,7 +54,7 @@ std::string_view policy_name(FallbackPolicy p);
 std::optional<FallbackPolicy> policy_from_name(std::string_view name);
 std::span<const FallbackPolicy> all_policies();
 
-enum class FallbackOrder : uint8_t { kRopeThenNorm /* the PR's */, kNormThenRope /* the model's */ };
+// The order the policy promises for its fallback (FallbackOrder lives in core/attention_config.h).
 FallbackOrder fallback_order_of(FallbackPolicy p);  // before mutants
 
 // How one layer instance is configured, like ATOM's PagedAttentionImpl.__init__.
@@ -69,6 +69,10 @@ struct LayerSpec {
   bool strict = false;  // any fallback is an error (users who must know the fused path ran)
   int64_t layer_index = 0;
   bool use_triton_attn() const { return sliding_window != -1 || attn.head_dim != 128; }
+  // The V memory order branch C writes: asm_layout = not use_triton_attn (ATOM).
+  VCacheLayout fallback_v_layout() const {
+    return use_triton_attn() ? VCacheLayout::kPlain : VCacheLayout::kShuffle;
+  }
 };
 
 // One rope_cache call's inputs. Views are on the backend's device.
@@ -97,6 +101,9 @@ struct DispatchRecord {
   bool restored = false;
   bool warning_logged = false;  // this call emitted the once-per-process warning
   bool error_logged = false;
+  // The V memory order the branch that ran wrote (the fused kernel: always shuffle). Checkers
+  // read it here instead of re-deriving the dispatcher's layout rule.
+  VCacheLayout v_cache_layout = VCacheLayout::kShuffle;
 };
 
 // The tensors attention reads next. q and k point into qkv or into storage owned here.

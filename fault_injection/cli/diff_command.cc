@@ -28,7 +28,7 @@
 #include "core/prng.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/hip/gpu_backend.h"
-#include "kernels/hip/gpu_case.h"
+#include "harness/gpu/gpu_case.h"
 #endif
 
 namespace rcsim::cli {
@@ -176,13 +176,13 @@ int run_diff(const DiffOptions& o) {
           gpu::DeviceCase model = gpu::upload_case(host);
           gpu::DeviceCase pr = gpu::upload_case(host);
           gpu.kernels().fused->run(fused.fused_args());
-          auto chain = [&](gpu::DeviceCase& d, gpu::PathOrder order) {
+          auto chain = [&](gpu::DeviceCase& d, FallbackOrder order) {
             gpu::run_nonfused(gpu.kernels(), order, d.cfg, d.qkv->view(), d.q_weight->view(),
                               d.k_weight->view(), d.cos_sin->view(), d.positions->view(),
                               d.slots->view(), d.cache_views(VCacheLayout::kShuffle));
           };
-          chain(model, gpu::PathOrder::kNormThenRope);
-          chain(pr, gpu::PathOrder::kRopeThenNorm);
+          chain(model, FallbackOrder::kNormThenRope);
+          chain(pr, FallbackOrder::kRopeThenNorm);
           const gpu::HostCase got = fused.download_all();
           const std::string w = symmetric ? " (symmetric w)" : "";
           std::vector<nlohmann::json> pairs;

@@ -31,7 +31,7 @@ void validate_nonfused(const NonFusedArgs& a) {
   require_slots(a.slot_mapping, cfg.num_slots());
 }
 
-void run_nonfused(const KernelSet& kernels, NonFusedOrder order, const NonFusedArgs& a) {
+void run_nonfused(const KernelSet& kernels, FallbackOrder order, const NonFusedArgs& a) {
   RCSIM_REQUIRE(kernels.rotary != nullptr && kernels.rms_norm != nullptr &&
                     kernels.reshape_and_cache != nullptr &&
                     kernels.per_token_quant_cache != nullptr,
@@ -58,7 +58,7 @@ void run_nonfused(const KernelSet& kernels, NonFusedOrder order, const NonFusedA
     n.weight = a.k_weight;
     kernels.rms_norm->run(n);
   };
-  if (order == NonFusedOrder::kRopeThenNorm) {
+  if (order == FallbackOrder::kRopeThenNorm) {
     rope();
     norms();
   } else {

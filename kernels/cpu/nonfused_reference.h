@@ -14,8 +14,6 @@
 
 namespace rcsim::cpu {
 
-enum class NonFusedOrder : uint8_t { kRopeThenNorm, kNormThenRope };
-
 struct NonFusedArgs {
   AttentionConfig cfg;
   TensorView q;  // [T, Hq, D], written in place
@@ -34,6 +32,6 @@ struct NonFusedArgs {
 // inputs before writing, but a later kernel's rejection can come after an earlier one wrote:
 // callers that need all-or-nothing call validate_nonfused() first (run_nonfused() does).
 void validate_nonfused(const NonFusedArgs& args);
-void run_nonfused(const KernelSet& kernels, NonFusedOrder order, const NonFusedArgs& args);
+void run_nonfused(const KernelSet& kernels, FallbackOrder order, const NonFusedArgs& args);
 
 }  // namespace rcsim::cpu

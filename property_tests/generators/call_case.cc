@@ -11,6 +11,7 @@
 #include "core/check.h"
 #include "core/limits.h"
 #include "core/prng.h"
+#include "core/rope_table.h"
 #include "kernels/common/numeric.h"
 #include "property_tests/generators/shapes.h"
 #include "property_tests/harness/prop_harness.h"
@@ -303,25 +304,8 @@ uint16_t special_activation(Prng& prng, DType act) {
 
 namespace {
 HostTensor build_cos_sin_cache(const AttentionConfig& cfg) {
-  const int64_t half = cfg.rotary_dim / 2;
-  HostTensor table(cfg.act_dtype, {cfg.max_position, cfg.rotary_dim});
-  auto bits = table.as<uint16_t>();
-  std::vector<double> inv_freq(static_cast<std::size_t>(half));
-  for (int64_t j = 0; j < half; ++j) {
-    inv_freq[static_cast<std::size_t>(j)] =
-        1.0 / std::pow(kRopeTheta, static_cast<double>(2 * j) / static_cast<double>(cfg.rotary_dim));
-  }
-  for (int64_t p = 0; p < cfg.max_position; ++p) {
-    const auto row = static_cast<std::size_t>(p * cfg.rotary_dim);
-    for (int64_t j = 0; j < half; ++j) {
-      const double angle = static_cast<double>(p) * inv_freq[static_cast<std::size_t>(j)];
-      bits[row + static_cast<std::size_t>(j)] =
-          act_bits(static_cast<float>(std::cos(angle)), cfg.act_dtype);
-      bits[row + static_cast<std::size_t>(half + j)] =
-          act_bits(static_cast<float>(std::sin(angle)), cfg.act_dtype);
-    }
-  }
-  return table;
+  return build_cos_sin_table(cfg.max_position, cfg.rotary_dim, cfg.act_dtype, kRopeTheta,
+                             RopeTableMath::kFp64);
 }
 }  // namespace
 

@@ -154,9 +154,7 @@ RestoreCheck check_restore(const CallCase& c, FallbackPolicy policy, const Fault
     args.v_layout = spec.use_triton_attn() ? VCacheLayout::kPlain : VCacheLayout::kShuffle;
     cpu::CpuBackend backend;
     cpu::run_nonfused(backend.kernels(),
-                      fallback_order_of(policy) == FallbackOrder::kRopeThenNorm
-                          ? cpu::NonFusedOrder::kRopeThenNorm
-                          : cpu::NonFusedOrder::kNormThenRope,
+                      fallback_order_of(policy),
                       args);
     const QkvViews views = ref.split();
     HostTensor q_ref(c.cfg.act_dtype, {c.num_tokens, c.cfg.num_heads_q, c.cfg.head_dim});

@@ -29,7 +29,7 @@ cpu::NonFusedArgs nonfused_args(const CallTensors& t) {
   return a;
 }
 
-CallTensors run_nonfused_path(const CallCase& c, cpu::NonFusedOrder order) {
+CallTensors run_nonfused_path(const CallCase& c, FallbackOrder order) {
   CallTensors t = make_call_tensors(c);
   cpu::CpuBackend backend;
   cpu::run_nonfused(backend.kernels(), order, nonfused_args(t));

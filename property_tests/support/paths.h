@@ -9,7 +9,7 @@
 namespace rcsim::props {
 
 CallTensors run_fused_path(const CallCase& c);
-CallTensors run_nonfused_path(const CallCase& c, cpu::NonFusedOrder order);
+CallTensors run_nonfused_path(const CallCase& c, FallbackOrder order);
 cpu::NonFusedArgs nonfused_args(const CallTensors& t);
 
 }  // namespace rcsim::props

@@ -47,7 +47,7 @@ AttentionConfig qwen3_config(const Shape& s, KvCacheDtype kv, bool neox) {
 }
 
 // Runs fused on `fused` and the non-fused composition in `order` on `ref` (a copy).
-void run_both(testing::Layer& fused, testing::Layer& ref, NonFusedOrder order) {
+void run_both(testing::Layer& fused, testing::Layer& ref, FallbackOrder order) {
   CpuBackend backend;
   const KernelSet ks = backend.kernels();
   ks.fused->run(fused.fused_args());
@@ -65,7 +65,7 @@ TEST(FusedVsModelOrder, AutoCacheBitExactOnQwen3Shapes) {
       testing::Layer a = testing::make_layer(qwen3_config(s, KvCacheDtype::kAuto, neox), rng, opt);
       testing::Layer b = a;
       const HostTensor original = a.qkv;
-      run_both(a, b, NonFusedOrder::kNormThenRope);
+      run_both(a, b, FallbackOrder::kNormThenRope);
       const auto qkv_bad = testing::first_head_mismatch(
           TensorView::contiguous(a.qkv.data(), DType::kBF16, {24, a.cfg.num_heads_q + 2 * a.cfg.num_heads_kv, 128}),
           TensorView::contiguous(b.qkv.data(), DType::kBF16, {24, b.cfg.num_heads_q + 2 * b.cfg.num_heads_kv, 128}));
@@ -97,7 +97,7 @@ TEST(FusedVsModelOrder, Fp8QkBitExactCacheDifferencesCounted) {
       opt.tokens = 24;
       testing::Layer a = testing::make_layer(qwen3_config(s, kv, true), rng, opt);
       testing::Layer b = a;
-      run_both(a, b, NonFusedOrder::kNormThenRope);
+      run_both(a, b, FallbackOrder::kNormThenRope);
       EXPECT_FALSE(testing::first_byte_mismatch(a.qkv, b.qkv).has_value())
           << s.model << " qkv " << testing::repro_line();
       EXPECT_FALSE(testing::first_byte_mismatch(a.k_scale, b.k_scale).has_value()) << s.model;
@@ -178,7 +178,7 @@ TEST(FusedVsPrOrder, EqualForPairSymmetricWeightsDifferentOtherwise) {
         opt.weights = sym;
         testing::Layer a = testing::make_layer(qwen3_config(s, KvCacheDtype::kAuto, neox), rng, opt);
         testing::Layer b = a;
-        run_both(a, b, NonFusedOrder::kRopeThenNorm);
+        run_both(a, b, FallbackOrder::kRopeThenNorm);
         const Agreement r = compare_qk(a, b, atol, rtol);
         const bool symmetric = sym == testing::WeightSymmetry::kPairSymmetric;
         std::printf("%s %s weights %s: fused vs PR-order max|diff| %.6g cosine %.9f outside tol %lld\n",

@@ -157,7 +157,7 @@ TEST(FusedVariants, Fp16ActivationsMatchModelOrderBitForBit) {
     testing::Layer b = a;
     CpuBackend backend;
     backend.kernels().fused->run(a.fused_args());
-    run_nonfused(backend.kernels(), NonFusedOrder::kNormThenRope, b.nonfused_args());
+    run_nonfused(backend.kernels(), FallbackOrder::kNormThenRope, b.nonfused_args());
     EXPECT_FALSE(testing::first_byte_mismatch(a.qkv, b.qkv).has_value()) << testing::repro_line();
     EXPECT_FALSE(testing::first_byte_mismatch(a.k_cache, b.k_cache).has_value());
     EXPECT_FALSE(testing::first_byte_mismatch(a.v_cache, b.v_cache).has_value());

@@ -6,14 +6,14 @@ kernels/cpu/tests/known_answer_test.cc checks. Written from semantics.md, not fr
 fp32 arithmetic is emulated by rounding every double result to fp32 (struct 'f'): for + - * / and
 sqrt of fp32 operands, rounding the correctly rounded double to fp32 is itself correctly rounded
 (53 >= 2*24 + 2), so this is IEEE fp32 without FMA. bf16 and fp8 rounding come from the rational
-model in core/tests/gen_numeric_expectations.py.
+model in kernels/common/tests/gen_numeric_expectations.py.
 """
 import math
 import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..', 'core', 'tests'))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'common', 'tests'))
 from gen_numeric_expectations import bf16_encode, fp8_encode  # noqa: E402
 
 T, HQ, HKV, D, BS, NB, MAXPOS = 2, 1, 1, 64, 16, 2, 8

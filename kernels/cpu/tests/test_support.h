@@ -20,6 +20,7 @@
 #include "core/attention_config.h"
 #include "core/kernel_interfaces.h"
 #include "core/prng.h"
+#include "core/rope_table.h"
 #include "core/tensor.h"
 #include "kernels/cpu/nonfused_reference.h"
 
@@ -63,21 +64,7 @@ inline void fill_nonzero(HostTensor& t, Prng& rng, float lo, float hi) {
 // cos/sin table [max_pos, rot] like aiter's get_rope: inv_freq[j] = 1/theta^(2j/rot) in fp32,
 // angle = p * inv_freq[j] in fp32, cos/sin evaluated in double and rounded to the act dtype.
 inline HostTensor make_cos_sin(int64_t max_pos, int64_t rot, DType act, double theta) {
-  HostTensor t(act, {max_pos, rot});
-  auto bits = t.as<uint16_t>();
-  const int64_t half = rot / 2;
-  for (int64_t p = 0; p < max_pos; ++p) {
-    for (int64_t j = 0; j < half; ++j) {
-      const float inv_freq = static_cast<float>(
-          1.0 / std::pow(theta, static_cast<double>(2 * j) / static_cast<double>(rot)));
-      const float angle = static_cast<float>(p) * inv_freq;
-      bits[static_cast<std::size_t>(p * rot + j)] =
-          act_bits(static_cast<float>(std::cos(static_cast<double>(angle))), act);
-      bits[static_cast<std::size_t>(p * rot + half + j)] =
-          act_bits(static_cast<float>(std::sin(static_cast<double>(angle))), act);
-    }
-  }
-  return t;
+  return build_cos_sin_table(max_pos, rot, act, theta, RopeTableMath::kFp32AngleFp64Trig);
 }
 
 // Everything one rope_cache call needs, owned on the host.

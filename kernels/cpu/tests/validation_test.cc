@@ -224,8 +224,8 @@ TEST(Validation, SeparateKernelsRejectBadInputWritingNothing) {
   expect_rejected("branch B slot beyond", [&] { testing::Layer m = f; set_last(m.slots, 64); auto a = rb_args(); a.slot_mapping = m.slots.view(); rb.run(a); }, fwatched);
 
   CpuBackend backend;
-  expect_rejected("non-fused missing scales", [&] { NonFusedArgs a = f.nonfused_args(); a.cache.k_scale = TensorView{}; run_nonfused(backend.kernels(), NonFusedOrder::kRopeThenNorm, a); }, fwatched);
-  expect_rejected("non-fused slot beyond", [&] { testing::Layer m = f; set_last(m.slots, 64); NonFusedArgs a = f.nonfused_args(); a.slot_mapping = m.slots.view(); run_nonfused(backend.kernels(), NonFusedOrder::kNormThenRope, a); }, fwatched);
+  expect_rejected("non-fused missing scales", [&] { NonFusedArgs a = f.nonfused_args(); a.cache.k_scale = TensorView{}; run_nonfused(backend.kernels(), FallbackOrder::kRopeThenNorm, a); }, fwatched);
+  expect_rejected("non-fused slot beyond", [&] { testing::Layer m = f; set_last(m.slots, 64); NonFusedArgs a = f.nonfused_args(); a.slot_mapping = m.slots.view(); run_nonfused(backend.kernels(), FallbackOrder::kNormThenRope, a); }, fwatched);
 
   HostMemoryBackend mem;
   expect_rejected("copy shape mismatch", [&] { mem.copy(v.q, l.qkv.view()); }, watched);

@@ -1,7 +1,7 @@
 // Goal: the GPU backend computes exactly what the CPU reference computes, stops exactly where a
 // WorkLimit says (device-side torn writes), can be restored after a torn write, writes nothing on
 // bad input, and models a sticky device error.
-// Method: random cases from one seed (kernels/hip/gpu_case.h: non-zero inputs, a real RoPE table,
+// Method: random cases from one seed (harness/gpu/gpu_case.h: non-zero inputs, a real RoPE table,
 // -1 padding slots, sentinel-filled caches and scales) run on both backends; every output tensor
 // (qkv including the V part that must stay untouched, both caches, both scale buffers) is compared
 // byte for byte, the first bad element named by (token, head, dim) or cache coordinates.
@@ -21,7 +21,7 @@
 #include "core/prng.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/hip/gpu_backend.h"
-#include "kernels/hip/gpu_case.h"
+#include "harness/gpu/gpu_case.h"
 
 namespace rcsim::gpu {
 namespace {
@@ -175,7 +175,7 @@ TEST_F(GpuTest, FusedMatchesCpuOnQwen3ShapesAndVariants) {
 // ---- bit-exact: every non-fused kernel and both compositions ------------------------------------
 TEST_F(GpuTest, NonFusedCompositionMatchesCpuInBothOrders) {
   for (KvCacheDtype kv : {KvCacheDtype::kAuto, KvCacheDtype::kFp8E4M3FN, KvCacheDtype::kFp8E4M3FNUZ}) {
-    for (PathOrder order : {PathOrder::kRopeThenNorm, PathOrder::kNormThenRope}) {
+    for (FallbackOrder order : {FallbackOrder::kRopeThenNorm, FallbackOrder::kNormThenRope}) {
       for (bool neox : {true, false}) {
         CaseShape s;
         s.num_tokens = 257;
@@ -192,7 +192,7 @@ TEST_F(GpuTest, NonFusedCompositionMatchesCpuInBothOrders) {
                      dev.slots->view(), dev.cache_views(VCacheLayout::kShuffle));
         expect_same_outputs(dev.download_all(), host,
                             fmt::format("non-fused {} order {}", s.describe(),
-                                        order == PathOrder::kRopeThenNorm ? "rope-norm" : "norm-rope"));
+                                        order == FallbackOrder::kRopeThenNorm ? "rope-norm" : "norm-rope"));
       }
     }
   }
@@ -207,7 +207,7 @@ TEST_F(GpuTest, ModelOrderNonFusedEqualsFusedOnGpuForAuto) {
   DeviceCase fused = upload_case(host);
   DeviceCase chain = upload_case(host);
   gpu_->kernels().fused->run(fused.fused_args());
-  run_nonfused(gpu_->kernels(), PathOrder::kNormThenRope, chain.cfg, chain.qkv->view(),
+  run_nonfused(gpu_->kernels(), FallbackOrder::kNormThenRope, chain.cfg, chain.qkv->view(),
                chain.q_weight->view(), chain.k_weight->view(), chain.cos_sin->view(),
                chain.positions->view(), chain.slots->view(), chain.cache_views(VCacheLayout::kShuffle));
   expect_same_outputs(chain.download_all(), fused.download_all(), "GPU fused vs GPU norm->rope");
@@ -444,7 +444,7 @@ TEST_F(GpuTest, FallbackOverwritesEveryCacheByteATornFusedCallWrote) {
   gpu_->kernels().fused->run(a);
   upload_into(snapshot, torn.qkv->view());
   for (DeviceCase* d : {&torn, &clean}) {
-    run_nonfused(gpu_->kernels(), PathOrder::kNormThenRope, d->cfg, d->qkv->view(),
+    run_nonfused(gpu_->kernels(), FallbackOrder::kNormThenRope, d->cfg, d->qkv->view(),
                  d->q_weight->view(), d->k_weight->view(), d->cos_sin->view(),
                  d->positions->view(), d->slots->view(), d->cache_views(VCacheLayout::kShuffle));
   }

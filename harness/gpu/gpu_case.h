@@ -67,8 +67,7 @@ struct DeviceCase {
 DeviceCase upload_case(const HostCase& host);
 
 // The non-fused path (branch C) on any backend, in either order; q/k written in place into qkv.
-enum class PathOrder : uint8_t { kRopeThenNorm, kNormThenRope };
-void run_nonfused(const KernelSet& kernels, PathOrder order, const AttentionConfig& cfg,
+void run_nonfused(const KernelSet& kernels, FallbackOrder order, const AttentionConfig& cfg,
                   const TensorView& qkv, const TensorView& q_weight, const TensorView& k_weight,
                   const TensorView& cos_sin, const TensorView& positions, const TensorView& slots,
                   const KvCacheViews& cache);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Independent model of rcsim's float conversions; prints the expectation tables that
-core/tests/numeric_test.cc embeds (run once by hand; the test does not run Python).
+kernels/common/tests/numeric_test.cc embeds (run once by hand; the test does not run Python).
 
 Everything is exact rational arithmetic (fractions.Fraction) on values decoded from the format
 definitions, not from rcsim's code: RNE on the format's value grid, ties to the even code,

@@ -54,7 +54,7 @@ class CaseRoundTrip : public ::testing::Test {
  protected:
   fs::path dir;
   void SetUp() override {
-    ASSERT_FALSE(g_rcsim.empty()) << "usage: dispatch_case_roundtrip_test <path to rcsim>";
+    ASSERT_FALSE(g_rcsim.empty()) << "usage: cli_case_roundtrip_test <path to rcsim>";
     dir = fs::temp_directory_path() /
           ("rcsim_case_test_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -340,7 +340,7 @@ TEST_F(CaseRoundTrip, ExampleCasesRunAsDescribed) {
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   if (argc > 1) rcsim::testing::g_rcsim = argv[1];
-  std::printf("rcsim seed: %llu (repro: RCSIM_SEED=<seed> dispatch_case_roundtrip_test <rcsim>)\n",
+  std::printf("rcsim seed: %llu (repro: RCSIM_SEED=<seed> cli_case_roundtrip_test <rcsim>)\n",
               static_cast<unsigned long long>(rcsim::testing::test_seed()));
   return RUN_ALL_TESTS();
 }

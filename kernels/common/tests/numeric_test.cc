@@ -2,7 +2,7 @@
 // bf16 and fp16 with round-to-nearest-even, fp8 e4m3fn (max 448, NaN 0x7F/0xFF) and e4m3fnuz
 // (max 240, single NaN 0x80, no -0), encoders saturating to +-max.
 // Method: every expected value below comes from an independent exact-rational model of the formats,
-// core/tests/gen_numeric_expectations.py (Python, fractions + struct; fp16 also cross-checked with
+// kernels/common/tests/gen_numeric_expectations.py (Python, fractions + struct; fp16 also cross-checked with
 // struct's 'e' codec), run by hand and pasted here - never from the code under test. Covered: all 256
 // codes of each fp8 format decoded and re-encoded; ties, their neighbours, overflow/saturation,
 // subnormals, NaN and -0 for every encoder; all 65536 bf16/fp16 codes round-trip.

@@ -1,5 +1,5 @@
 // Differential harness (see gpu_case.h).
-#include "kernels/hip/gpu_case.h"
+#include "harness/gpu/gpu_case.h"
 
 #include <cmath>
 #include <cstring>
@@ -269,7 +269,7 @@ HostCase DeviceCase::download_all() const {
   return h;
 }
 
-void run_nonfused(const KernelSet& kernels, PathOrder order, const AttentionConfig& cfg,
+void run_nonfused(const KernelSet& kernels, FallbackOrder order, const AttentionConfig& cfg,
                   const TensorView& qkv, const TensorView& q_weight, const TensorView& k_weight,
                   const TensorView& cos_sin, const TensorView& positions, const TensorView& slots,
                   const KvCacheViews& cache) {
@@ -294,7 +294,7 @@ void run_nonfused(const KernelSet& kernels, PathOrder order, const AttentionConf
     n.weight = k_weight;
     kernels.rms_norm->run(n);
   };
-  if (order == PathOrder::kRopeThenNorm) {
+  if (order == FallbackOrder::kRopeThenNorm) {
     rope();
     norms();
   } else {

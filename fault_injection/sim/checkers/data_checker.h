@@ -1,0 +1,43 @@
+// Checks the data one call returned and wrote against the expected run (the same inputs through
+// the branch the record reports, fault-free, on clean kernels): q and k bit-exact, V returned
+// untouched, the V region of qkv untouched, and the whole KV cache (untouched slots and scales
+// included) bit-exact, decoded under the V layout the record says the branch wrote.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/dispatch/rope_cache_dispatcher.h"
+#include "fakes/faults/fault_stats.h"
+#include "fault_injection/sim/checkers/check_failure.h"
+
+namespace rcsim::sim {
+
+// Compares two [T, H, D] views of 16-bit elements bit for bit; returns the first mismatch.
+std::optional<std::string> compare_heads(const TensorView& got, const TensorView& want,
+                                         std::string_view what);
+// First differing cache element, decoded as (block, kv head, token-in-block, dim) = slot.
+std::optional<std::string> compare_cache(const AttentionConfig& attn, const KvCacheViews& got,
+                                         const KvCacheViews& want, VCacheLayout v_layout);
+
+// Host-readable views of everything the data check reads for one call.
+struct CallData {
+  TensorView q_returned, k_returned, v_returned;  // what the dispatcher handed to attention
+  TensorView q_expected, k_expected;              // the expected run's q and k
+  TensorView qkv_original;                        // the call's input, before any kernel
+  TensorView qkv_after;                           // the system under test's qkv after the call
+  KvCacheViews cache_got, cache_expected;
+};
+std::vector<std::string> data_problems(const AttentionConfig& attn, const CallData& d,
+                                       VCacheLayout written_v_layout);
+
+// Turns problems into the verdict: a HazardStop where a policy's documented promise ("the fused
+// kernel writes only q/k") broke under a scribbling fault, a correctness failure otherwise.
+// `before`/`after`: the device's fault counters around the call.
+[[noreturn]] void judge_data_problems(const CheckContext& ctx, const DispatchRecord& rec,
+                                      const std::vector<std::string>& problems,
+                                      const FaultStats& before, const FaultStats& after);
+
+}  // namespace rcsim::sim
