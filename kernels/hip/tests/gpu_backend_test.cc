@@ -375,10 +375,10 @@ TEST_F(GpuTest, ReferenceMappingMatchesCpu) {
         check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 9000 + n++));
         HostCase host = make_case(s, mix_seed(test_seed(), 9100 + n));
         DeviceCase dev = upload_case(host);
-        run_nonfused(cpu_.kernels(), PathOrder::kRopeThenNorm, host.cfg, host.qkv.view(),
+        run_nonfused(cpu_.kernels(), FallbackOrder::kRopeThenNorm, host.cfg, host.qkv.view(),
                      host.q_weight.view(), host.k_weight.view(), host.cos_sin.view(),
                      host.positions.view(), host.slots.view(), host.cache_views(VCacheLayout::kShuffle));
-        run_nonfused(gpu_->kernels(), PathOrder::kRopeThenNorm, dev.cfg, dev.qkv->view(),
+        run_nonfused(gpu_->kernels(), FallbackOrder::kRopeThenNorm, dev.cfg, dev.qkv->view(),
                      dev.q_weight->view(), dev.k_weight->view(), dev.cos_sin->view(),
                      dev.positions->view(), dev.slots->view(), dev.cache_views(VCacheLayout::kShuffle));
         expect_same_outputs(dev.download_all(), host, "reference-mapping non-fused " + s.describe());
