@@ -5,7 +5,8 @@
 
 namespace rcsim {
 namespace {
-constexpr std::array<std::pair<Mutant, std::string_view>, 15> kNames = {{
+constexpr std::size_t kSimulationMutantCount = 14;
+constexpr std::array<std::pair<Mutant, std::string_view>, 44> kNames = {{
     {Mutant::kNone, "none"},
     {Mutant::kEpsOutsideRoot, "eps-outside-root"},
     {Mutant::kRopeSignFlipped, "rope-sign-flipped"},
@@ -21,7 +22,43 @@ constexpr std::array<std::pair<Mutant, std::string_view>, 15> kNames = {{
     {Mutant::kPaddedTokensCached, "padded-tokens-cached"},
     {Mutant::kScaleNotStored, "scale-not-stored"},
     {Mutant::kReaderLayoutMismatch, "reader-layout-mismatch"},
+    {Mutant::kSharedBf16Truncates, "shared-bf16-truncates"},
+    {Mutant::kSharedBf16DecodeDropsLsb, "shared-bf16-decode-drops-lsb"},
+    {Mutant::kSharedFp16Truncates, "shared-fp16-truncates"},
+    {Mutant::kSharedFp16DecodeDropsLsb, "shared-fp16-decode-drops-lsb"},
+    {Mutant::kSharedFp8Truncates, "shared-fp8-truncates"},
+    {Mutant::kSharedFp8DecodeOtherBias, "shared-fp8-decode-other-bias"},
+    {Mutant::kSharedFp8MaxOtherFormat, "shared-fp8-max-other-format"},
+    {Mutant::kSharedFp8MaxCodeLow, "shared-fp8-max-code-low"},
+    {Mutant::kSharedFp8NanCodeZero, "shared-fp8-nan-code-zero"},
+    {Mutant::kSharedLaneSumDropsLast, "shared-lane-sum-drops-last"},
+    {Mutant::kSharedButterflyKeepsOwn, "shared-butterfly-keeps-own"},
+    {Mutant::kSharedButterflyOrderReversed, "shared-butterfly-order-reversed"},
+    {Mutant::kSharedMaxStepMin, "shared-max-step-min"},
+    {Mutant::kSharedRmsEpsOutsideRoot, "shared-rms-eps-outside-root"},
+    {Mutant::kSharedNormaliseReassociated, "shared-normalise-reassociated"},
+    {Mutant::kSharedRopeFreqIndexGptj, "shared-rope-freq-index-gptj"},
+    {Mutant::kSharedRopePartnerOffByOne, "shared-rope-partner-off-by-one"},
+    {Mutant::kSharedRopeNeoxSignFlipped, "shared-rope-neox-sign-flipped"},
+    {Mutant::kSharedRopeCosSinSwapped, "shared-rope-cos-sin-swapped"},
+    {Mutant::kSharedRopeElementSignDropped, "shared-rope-element-sign-dropped"},
+    {Mutant::kSharedAmaxSigned, "shared-amax-signed"},
+    {Mutant::kSharedAmaxFloorSkipped, "shared-amax-floor-skipped"},
+    {Mutant::kSharedQuantDivideMultiplies, "shared-quant-divide-multiplies"},
+    {Mutant::kSharedReciprocalUlpLow, "shared-reciprocal-ulp-low"},
+    {Mutant::kSharedQuantMultiplyDivides, "shared-quant-multiply-divides"},
+    {Mutant::kSharedKOffsetHeadMajor, "shared-k-offset-head-major"},
+    {Mutant::kSharedVShuffleInnerSwapped, "shared-v-shuffle-inner-swapped"},
+    {Mutant::kSharedVPlainHeadMajor, "shared-v-plain-head-major"},
+    {Mutant::kSharedScaleIndexHeadMajor, "shared-scale-index-head-major"},
 }};
+// Mutant::kSharedX selects SharedBug::kX: both enums list them in the same order.
+constexpr auto kFirstShared = Mutant::kSharedBf16Truncates;
+static_assert(static_cast<int>(Mutant::kSharedScaleIndexHeadMajor) -
+                  static_cast<int>(kFirstShared) ==
+              static_cast<int>(shared_mutants::SharedBug::kScaleIndexHeadMajor) -
+                  static_cast<int>(shared_mutants::SharedBug::kBf16Truncates));
+static_assert(static_cast<std::size_t>(kFirstShared) == kSimulationMutantCount + 1);
 constexpr auto kAll = [] {
   std::array<Mutant, kNames.size() - 1> out{};
   for (std::size_t i = 1; i < kNames.size(); ++i) out[i - 1] = kNames[i].first;
@@ -30,6 +67,19 @@ constexpr auto kAll = [] {
 }  // namespace
 
 std::span<const Mutant> all_mutants() { return kAll; }
+std::span<const Mutant> simulation_mutants() {
+  return std::span<const Mutant>(kAll).first(kSimulationMutantCount);
+}
+std::span<const Mutant> shared_math_mutants() {
+  return std::span<const Mutant>(kAll).subspan(kSimulationMutantCount);
+}
+
+shared_mutants::SharedBug shared_bug_of(Mutant m) {
+  const int i = static_cast<int>(m) - static_cast<int>(kFirstShared);
+  if (i < 0) return shared_mutants::SharedBug::kNone;
+  return static_cast<shared_mutants::SharedBug>(
+      static_cast<int>(shared_mutants::SharedBug::kBf16Truncates) + i);
+}
 
 std::string_view mutant_name(Mutant m) {
   for (const auto& [mutant, name] : kNames) {

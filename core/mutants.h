@@ -9,6 +9,8 @@
 #include <span>
 #include <string_view>
 
+#include "kernels/common/shared_math_mutants.h"
+
 namespace rcsim {
 
 enum class Mutant : uint8_t {
@@ -27,9 +29,47 @@ enum class Mutant : uint8_t {
   kPaddedTokensCached,       // tokens with slot -1 are written to the cache
   kScaleNotStored,           // per-token fp8 scales are not written
   kReaderLayoutMismatch,     // the attention read uses plain V where shuffle was written
+  // Planted inside one function of kernels/common (kernels/common/shared_math_mutants.h), so the
+  // CPU reference, the non-fused kernels and the simulator's shadow all change together. Only
+  // checks outside the shared code (the independent reference, known answers) can see them.
+  kSharedBf16Truncates,
+  kSharedBf16DecodeDropsLsb,
+  kSharedFp16Truncates,
+  kSharedFp16DecodeDropsLsb,
+  kSharedFp8Truncates,
+  kSharedFp8DecodeOtherBias,
+  kSharedFp8MaxOtherFormat,
+  kSharedFp8MaxCodeLow,
+  kSharedFp8NanCodeZero,
+  kSharedLaneSumDropsLast,
+  kSharedButterflyKeepsOwn,
+  kSharedButterflyOrderReversed,
+  kSharedMaxStepMin,
+  kSharedRmsEpsOutsideRoot,
+  kSharedNormaliseReassociated,
+  kSharedRopeFreqIndexGptj,
+  kSharedRopePartnerOffByOne,
+  kSharedRopeNeoxSignFlipped,
+  kSharedRopeCosSinSwapped,
+  kSharedRopeElementSignDropped,
+  kSharedAmaxSigned,
+  kSharedAmaxFloorSkipped,
+  kSharedQuantDivideMultiplies,
+  kSharedReciprocalUlpLow,
+  kSharedQuantMultiplyDivides,
+  kSharedKOffsetHeadMajor,
+  kSharedVShuffleInnerSwapped,
+  kSharedVPlainHeadMajor,
+  kSharedScaleIndexHeadMajor,
 };
 
 std::span<const Mutant> all_mutants();  // every mutant except kNone
+// The kernel/dispatcher mutants (those the simulation campaign must catch) and the shared-math
+// ones (those only checks outside kernels/common can catch); together, all_mutants().
+std::span<const Mutant> simulation_mutants();
+std::span<const Mutant> shared_math_mutants();
+// The planted change a shared-math mutant selects in kernels/common (kNone for the others).
+shared_mutants::SharedBug shared_bug_of(Mutant m);
 std::string_view mutant_name(Mutant m);
 std::optional<Mutant> mutant_from_name(std::string_view name);
 
@@ -38,7 +78,10 @@ inline std::atomic<Mutant> g_active_mutant{Mutant::kNone};
 }
 inline Mutant active_mutant() { return detail::g_active_mutant.load(std::memory_order_relaxed); }
 inline bool mutant_active(Mutant m) { return active_mutant() == m; }
-inline void set_active_mutant(Mutant m) { detail::g_active_mutant.store(m); }
+inline void set_active_mutant(Mutant m) {
+  detail::g_active_mutant.store(m);
+  shared_mutants::set_active(shared_bug_of(m));
+}
 
 // Scoped selection for tests.
 class ScopedMutant {

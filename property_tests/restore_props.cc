@@ -243,6 +243,13 @@ void prop_cell_never_corrupts() {
   const RestoreCheck r =
       check_restore(c, g_cell_policy, parse_fault_plan(g_cell_spec), fault_seed);
   if (r.verdict == RestoreVerdict::kCorrupted) RC_FAIL("silent corruption: " + r.detail);
+  if (r.verdict == RestoreVerdict::kSurfaced) {
+    // Surfacing means no fallback: not one call may reach a B or C kernel (a fallback on a
+    // poisoned fake device would fail with the same error class, so the class alone proves
+    // nothing), and the process counts no fallback.
+    RC_ASSERT(r.fallback_kernel_calls == 0);
+    RC_ASSERT(r.fallbacks_counted == 0);
+  }
   (r.verdict == RestoreVerdict::kSurfaced ? g_tally.surfaced : g_tally.restored)++;
 }
 

@@ -4,7 +4,7 @@
 #   scripts/install_deps.sh           host build and tests
 #   scripts/install_deps.sh --hip     also hipcc and the ROCm device libraries (hip-amd preset)
 set -euo pipefail
-packages=(build-essential cmake ninja-build pkg-config git python3
+packages=(build-essential cmake ninja-build pkg-config git python3 python3-numpy
           libgtest-dev libgmock-dev librapidcheck-dev libspdlog-dev libfmt-dev libcli11-dev
           nlohmann-json3-dev libxxhash-dev libbenchmark-dev)
 if [[ "${1:-}" == "--hip" ]]; then

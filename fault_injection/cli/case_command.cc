@@ -23,7 +23,8 @@
 //
 // Output: DIR/{qkv,k_cache,v_cache,k_scale,v_scale,q,k}.npy (scales only for fp8 caches; q/k only
 // when the call returned), DIR/meta.json (real dtypes, shapes, layouts), DIR/record.json (branch,
-// attempt, restore, failure, log lines), DIR/inputs/*.npy (every input, as used).
+// attempt, restore, failure, log lines, calls per kernel site under a fault plan),
+// DIR/inputs/*.npy (every input, as used).
 // Exit codes: 0 the call ran (a DispatchError is a result, recorded in record.json); 1 a bad
 // command line or case file (clear error on stderr, nothing written).
 #include <cmath>
@@ -537,6 +538,16 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   rec["mutant"] = mutant_name(*mutant);
   rec["fault_plan"] = to_string(plan);
   rec["device_poisoned"] = faulty ? faulty->device_poisoned() : false;
+  // Calls that reached each kernel site (counted by the fault decorators; null without faults):
+  // "surfaced, no fallback" is checked on these, not only on the error class.
+  rec["kernel_calls"] = nullptr;
+  if (faulty) {
+    rec["kernel_calls"] = json::object();
+    for (int i = 0; i < kFaultSiteCount; ++i) {
+      const auto site = static_cast<FaultSite>(i);
+      rec["kernel_calls"][std::string(fault_site_name(site))] = faulty->stats().call_count(site);
+    }
+  }
   rec["fallback_counts"] = json::object();
   for (FailureClass fc : kAllFailureClasses) {
     rec["fallback_counts"][std::string(failure_class_name(fc))] = process.fallback_count(fc);

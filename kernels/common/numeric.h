@@ -11,8 +11,12 @@
 #include <cstring>
 
 #include "kernels/common/host_device.h"
+#include "kernels/common/shared_math_mutants.h"
 
 namespace rcsim::numeric {
+
+using shared_mutants::active;
+using shared_mutants::SharedBug;
 
 RCSIM_HD uint32_t float_bits(float f) {
   uint32_t u;
@@ -31,10 +35,14 @@ RCSIM_HD uint16_t float_to_bf16_bits(float f) {
   if ((u & 0x7FFFFFFFu) > 0x7F800000u) {
     return static_cast<uint16_t>((u >> 16) | 0x0040u);  // quiet NaN, sign and payload top kept
   }
+  if (active(SharedBug::kBf16Truncates)) return static_cast<uint16_t>(u >> 16);
   const uint32_t lsb = (u >> 16) & 1u;
   return static_cast<uint16_t>((u + 0x7FFFu + lsb) >> 16);  // RNE; overflow carries into inf
 }
-RCSIM_HD float bf16_bits_to_float(uint16_t b) { return bits_float(static_cast<uint32_t>(b) << 16); }
+RCSIM_HD float bf16_bits_to_float(uint16_t b) {
+  if (active(SharedBug::kBf16DecodeDropsLsb)) b = static_cast<uint16_t>(b & 0xFFFEu);
+  return bits_float(static_cast<uint32_t>(b) << 16);
+}
 RCSIM_HD float round_to_bf16(float f) { return bf16_bits_to_float(float_to_bf16_bits(f)); }
 
 // ---- fp16 ----------------------------------------------------------------------------------
@@ -58,10 +66,12 @@ RCSIM_HD uint16_t float_to_fp16_bits(float f) {
   const uint32_t rebased = mag - (112u << 23);
   uint32_t r = rebased >> 13;
   const uint32_t rem = rebased & 0x1FFFu;
+  if (active(SharedBug::kFp16Truncates)) return static_cast<uint16_t>(sign | r);
   if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
   return static_cast<uint16_t>(sign | r);
 }
 RCSIM_HD float fp16_bits_to_float(uint16_t h) {
+  if (active(SharedBug::kFp16DecodeDropsLsb)) h = static_cast<uint16_t>(h & 0xFFFEu);
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1Fu;
   const uint32_t mant = h & 0x3FFu;
@@ -78,10 +88,17 @@ RCSIM_HD float round_to_fp16(float f) { return fp16_bits_to_float(float_to_fp16_
 // ---- fp8 e4m3 ------------------------------------------------------------------------------
 enum class Fp8Format : uint8_t { kE4M3FN = 0, kE4M3FNUZ = 1 };
 
-RCSIM_HD float fp8_max(Fp8Format fmt) { return fmt == Fp8Format::kE4M3FN ? 448.0f : 240.0f; }
+RCSIM_HD float fp8_max(Fp8Format fmt) {
+  if (active(SharedBug::kFp8MaxOtherFormat)) return fmt == Fp8Format::kE4M3FN ? 240.0f : 448.0f;
+  return fmt == Fp8Format::kE4M3FN ? 448.0f : 240.0f;
+}
 RCSIM_HD int fp8_bias(Fp8Format fmt) { return fmt == Fp8Format::kE4M3FN ? 7 : 8; }
-RCSIM_HD uint8_t fp8_max_code(Fp8Format fmt) { return fmt == Fp8Format::kE4M3FN ? 0x7E : 0x7F; }
+RCSIM_HD uint8_t fp8_max_code(Fp8Format fmt) {
+  const uint8_t code = fmt == Fp8Format::kE4M3FN ? 0x7E : 0x7F;
+  return active(SharedBug::kFp8MaxCodeLow) ? static_cast<uint8_t>(code - 1) : code;
+}
 RCSIM_HD uint8_t fp8_nan_code(Fp8Format fmt, bool negative) {
+  if (active(SharedBug::kFp8NanCodeZero)) return 0x00;
   return fmt == Fp8Format::kE4M3FN ? static_cast<uint8_t>(negative ? 0xFF : 0x7F) : 0x80;
 }
 
@@ -105,7 +122,8 @@ RCSIM_HD uint8_t float_to_fp8_bits(float f, Fp8Format fmt) {
     // Normal in fp8: keep 3 mantissa bits, round on the other 20. A carry bumps the exponent.
     code = (static_cast<uint32_t>(exp_unbiased + bias) << 3) | (mant >> 20);
     const uint32_t rem = mant & 0xFFFFFu;
-    if (rem > 0x80000u || (rem == 0x80000u && (code & 1u))) ++code;
+    const bool round_up = rem > 0x80000u || (rem == 0x80000u && (code & 1u));
+    if (round_up && !active(SharedBug::kFp8Truncates)) ++code;
     if (code > max_code) code = max_code;  // saturate (also catches the NaN pattern in fn)
   } else {
     // Subnormal in fp8: value / 2^(1-bias-3) rounded to an integer in [0, 8].
@@ -130,7 +148,7 @@ RCSIM_HD float fp8_bits_to_float(uint8_t c, Fp8Format fmt) {
   if (fmt == Fp8Format::kE4M3FN && (c & 0x7Fu) == 0x7Fu) {
     return bits_float((negative ? 0x80000000u : 0u) | 0x7FC00000u);
   }
-  const int bias = fp8_bias(fmt);
+  const int bias = active(SharedBug::kFp8DecodeOtherBias) ? 15 - fp8_bias(fmt) : fp8_bias(fmt);
   const uint32_t exp = (c >> 3) & 0xFu;
   const uint32_t mant = c & 0x7u;
   float mag;

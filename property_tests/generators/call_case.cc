@@ -26,6 +26,7 @@ std::string_view input_class_name(InputClass c) {
     case InputClass::kRandomNonZero: return "random-nonzero";
     case InputClass::kSpecialValues: return "nan-inf-negzero-subnormal";
     case InputClass::kZeroHead: return "zero-head";
+    case InputClass::kEdgeMagnitudes: return "edge-magnitudes";
   }
   return "?";
 }
@@ -216,6 +217,7 @@ rc::Gen<CallCase> gen_call_case(CaseOptions options) {
     std::vector<InputClass> inputs = {InputClass::kRandomNonZero};
     if (options.allow_special_inputs) inputs.push_back(InputClass::kSpecialValues);
     if (options.allow_zero_head) inputs.push_back(InputClass::kZeroHead);
+    if (options.allow_edge_magnitudes) inputs.push_back(InputClass::kEdgeMagnitudes);
     c.input_class = inputs[pick_index(inputs.size())];
     c.data_seed = *rc::gen::resize(rc::kNominalSize, rc::gen::noShrink(rc::gen::arbitrary<uint64_t>()));
 
@@ -347,6 +349,35 @@ CallTensors make_call_tensors(const CallCase& c) {
         qkv[static_cast<std::size_t>(token * heads_total * d + head * d + e)] = 0;
       }
     }
+  } else if (c.input_class == InputClass::kEdgeMagnitudes) {
+    const int64_t token = values.range(0, tokens - 1);
+    const int64_t kv_head = values.range(0, cfg.num_heads_kv - 1);
+    const int64_t q_head = values.range(0, cfg.num_heads_q - 1);
+    auto head_at = [&](int64_t head, int64_t e) -> uint16_t& {
+      return qkv[static_cast<std::size_t>(token * heads_total * d + head * d + e)];
+    };
+    // Q and K heads with mean square near eps (|x| ~ sqrt(eps): 1e-3 for eps 1e-6, 3.2e-3 for
+    // 1e-5): the eps placement changes output bits only on heads like these.
+    const float tiny = std::sqrt(cfg.eps);
+    for (int64_t head : {q_head, cfg.num_heads_q + kv_head}) {
+      for (int64_t e = 0; e < d; ++e) {
+        head_at(head, e) = act_bits(values.nonzero_float(0.5f * tiny, 2.0f * tiny), cfg.act_dtype);
+      }
+    }
+    // The V head (raw into the cache): at the fp8 max and just above (448/450 or 240/242), the
+    // rest of it below; or (bf16: fp16 flushes 1e-8 to zero, the zero-head class) with amax just
+    // under or at the 1e-8 floor.
+    const int64_t v_head = cfg.num_heads_q + cfg.num_heads_kv + kv_head;
+    const float fp8_max = cfg.kv_cache_dtype == KvCacheDtype::kFp8E4M3FNUZ ? 240.0f : 448.0f;
+    const bool at_floor = cfg.act_dtype == DType::kBF16 && values.below(2) == 0;
+    for (int64_t e = 0; e < d; ++e) {
+      const float v = at_floor ? values.nonzero_float(0.25e-8f, 0.9e-8f)
+                               : fp8_max * values.nonzero_float(0.5f, 1.0f);
+      head_at(v_head, e) = act_bits(v, cfg.act_dtype);
+    }
+    const int64_t top = values.range(0, d - 1);
+    head_at(v_head, top) = act_bits(at_floor ? 1e-8f : fp8_max + 2.0f, cfg.act_dtype);
+    head_at(v_head, (top + 1) % d) = act_bits(at_floor ? 0.95e-8f : fp8_max, cfg.act_dtype);
   }
 
   Prng weights = Prng::stream(c.data_seed, "weights");

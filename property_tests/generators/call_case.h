@@ -33,6 +33,8 @@ enum class InputClass : uint8_t {
   kRandomNonZero,  // every element a random non-zero value
   kSpecialValues,  // a few elements NaN / +-Inf / -0 / subnormal
   kZeroHead,       // one token's K and V heads all +0 (fp8: 0/0 without the amax floor)
+  kEdgeMagnitudes,  // one token: a Q and a K head of |x| ~ 1e-3 (mean square near eps), its V
+                    // head at the fp8 max and just above, or with amax at the 1e-8 scale floor
 };
 enum class SlotPattern : uint8_t {
   kRandomSubset,     // T distinct random slots of the free ones
@@ -85,6 +87,7 @@ struct CaseOptions {
   std::optional<WeightClass> weight_class;     // force one
   bool allow_special_inputs = true;
   bool allow_zero_head = true;
+  bool allow_edge_magnitudes = true;
   std::optional<bool> amax_floor;  // force; default: both
   std::optional<int64_t> head_dim;  // force one of kHeadDims
   std::optional<int64_t> tokens_max;  // tighter than the budget's cap (many-cell suites)

@@ -58,6 +58,12 @@ int DispatchSession::add_layer(const LayerSpec& spec) {
   return static_cast<int>(impl_->layers.size()) - 1;
 }
 int DispatchSession::layer_count() const { return static_cast<int>(impl_->layers.size()); }
+int64_t DispatchSession::fallback_kernel_calls() const {
+  if (!impl_->use_faults) return -1;
+  const FaultStats& s = impl_->faulty.stats();
+  return s.call_count(FaultSite::kRopeCache) + s.call_count(FaultSite::kFallbackRope) +
+         s.call_count(FaultSite::kFallbackNorm) + s.call_count(FaultSite::kFallbackCache);
+}
 const LayerSpec& DispatchSession::layer_spec(int layer) const {
   return impl_->layers[static_cast<std::size_t>(layer)]->spec();
 }
@@ -100,7 +106,10 @@ DispatchRun DispatchSession::call(int layer, const CallCase& c, bool pass_qkv) {
 DispatchRun run_dispatch(const CallCase& c, const LayerSpec& spec, const FaultPlan& plan,
                          uint64_t fault_seed, bool fused_missing) {
   DispatchSession session(plan, fault_seed, fused_missing);
-  return session.call(session.add_layer(spec), c);
+  DispatchRun run = session.call(session.add_layer(spec), c);
+  run.fallback_kernel_calls = session.fallback_kernel_calls();
+  run.fallbacks_counted = session.process().fallback_count_total();
+  return run;
 }
 
 RestoreCheck check_restore(const CallCase& c, FallbackPolicy policy, const FaultPlan& plan,
@@ -109,6 +118,8 @@ RestoreCheck check_restore(const CallCase& c, FallbackPolicy policy, const Fault
   const LayerSpec spec = layer_spec_for(c, policy);
   const DispatchRun run = run_dispatch(c, spec, plan, fault_seed);
   out.record = run.record;
+  out.fallback_kernel_calls = run.fallback_kernel_calls;
+  out.fallbacks_counted = run.fallbacks_counted;
   if (run.surfaced) {
     out.verdict = RestoreVerdict::kSurfaced;
     out.detail = run.surfaced_what;

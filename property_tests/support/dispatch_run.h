@@ -23,6 +23,10 @@ struct DispatchRun {
   HostTensor q_result;  // contents of RopeCacheResult::q / k, contiguous [T, H, D]
   HostTensor k_result;
   std::vector<std::string> log_lines;
+  // Calls that reached a fallback kernel (branch B's or C's), counted by the fault decorators;
+  // set by run_dispatch, -1 when no fault plan wrapped the kernels (nothing counted).
+  int64_t fallback_kernel_calls = -1;
+  int64_t fallbacks_counted = 0;  // DispatchProcess::fallback_count_total() after the call
 };
 
 LayerSpec layer_spec_for(const CallCase& c, FallbackPolicy policy);
@@ -44,6 +48,9 @@ class DispatchSession {
   // pass_qkv = false: ATOM without the fusion flag passes q/k/v views but qkv = None.
   DispatchRun call(int layer, const CallCase& c, bool pass_qkv = true);
   DispatchProcess& process();
+  // Calls the fault decorators saw at branch B's and C's kernels so far (-1 without a fault
+  // plan). Read only while no call is in flight.
+  int64_t fallback_kernel_calls() const;
 
  private:
   struct Impl;
@@ -66,6 +73,8 @@ struct RestoreCheck {
   RestoreVerdict verdict = RestoreVerdict::kRestored;
   std::string detail;  // the first differing byte, or the surfaced error
   std::optional<DispatchRecord> record;
+  int64_t fallback_kernel_calls = -1;  // as DispatchRun's
+  int64_t fallbacks_counted = 0;
 };
 
 // Runs the case under `plan` and compares with two oracles: the same dispatcher with the fused

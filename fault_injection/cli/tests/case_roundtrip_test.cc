@@ -329,6 +329,15 @@ TEST_F(CaseRoundTrip, ExampleCasesRunAsDescribed) {
       EXPECT_EQ(rec["branch"], w.branch);
     } else {
       EXPECT_TRUE(rec["branch"].is_null());
+      // Surfaced: the fused kernel was the only kernel called - no fallback kernel ran (a
+      // fallback on the poisoned fake device would surface the same class).
+      const json& calls = rec["kernel_calls"];
+      ASSERT_TRUE(calls.is_object()) << rec.dump();
+      EXPECT_EQ(calls["fused"], 1);
+      for (const char* site : {"rope_cache", "fallback.rope", "fallback.norm", "fallback.cache"}) {
+        EXPECT_EQ(calls[site], 0) << site;
+      }
+      for (const auto& [fc, count] : rec["fallback_counts"].items()) EXPECT_EQ(count, 0) << fc;
     }
     EXPECT_LE(rec["log_lines"].size(), 1u);
   }
