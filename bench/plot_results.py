@@ -60,13 +60,13 @@ def main():
     os.makedirs(outd, exist_ok=True)
     # ULP histograms
     panels = []
-    diff = json.load(open(os.path.join(res, "diff.json")))
-    labels = diff["ulp_bins"]
+    dpath = os.path.join(res, "diff.json")
+    diff = json.load(open(dpath)) if os.path.exists(dpath) else {"ulp_bins": [], "cases": []}
     for case in diff["cases"]:
         if not case["shape"] == "qwen3-8b":
             continue
         for p in case["pairs"]:
-            panels.append(svg_bars(f'{case["describe"][:40]} | {p["pair"]}', labels,
+            panels.append(svg_bars(f'{case["describe"][:40]} | {p["pair"]}', diff["ulp_bins"],
                                    [("q/k elements", p["ulp_histogram"])]))
     tpath = os.path.join(res, "torch_diff.json")
     if os.path.exists(tpath):
@@ -78,11 +78,14 @@ def main():
                                    td["ulp_bins"], [("q", c["q"]["ulp_histogram"]), ("k", c["k"]["ulp_histogram"])]))
     y = 0
     body = []
+    if not panels:
+        print("no diff.json / torch_diff.json: ulp-histograms.svg not redrawn")
     for g, w, h in panels:
         body.append(f'<g transform="translate(0,{y})">{g}</g>')
         y += h + 10
-    open(os.path.join(outd, "ulp-histograms.svg"), "w").write(
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="470" height="{y}">' + "\n".join(body) + "</svg>")
+    if panels:
+        open(os.path.join(outd, "ulp-histograms.svg"), "w").write(
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="470" height="{y}">' + "\n".join(body) + "</svg>")
     # Bandwidth vs T
     bench = json.load(open(os.path.join(res, "gpu_bench.json")))
     peer = json.load(open(os.path.join(res, "torch_peer.json"))) if os.path.exists(os.path.join(res, "torch_peer.json")) else None
@@ -90,11 +93,13 @@ def main():
     for kv in ("bf16", "fp8_e4m3fn"):
         def pick(kernel, cold):
             return [next((r["gbps"] for r in bench["rows"] if r["shape"] == "qwen3-8b" and r["kv"] == kv and
-                          r["kernel"] == kernel and r["cold"] == cold and r["tokens"] == x and not r.get("eager")), None) for x in xs]
+                          r["kernel"] == kernel and r["cold"] == cold and r["tokens"] == x and not r.get("eager")
+                          and r.get("slots", "prefill") == "prefill"), None) for x in xs]
         series = [("fused (cold)", pick("fused", True)), ("fused (warm)", pick("fused", False)),
                   ("non-fused chain (cold)", pick("nonfused_chain", True))]
         if peer and kv == "bf16":
-            for form in ("eager", "eager+graph", "compile", "compile+graph"):
+            for form in ("eager", "eager+graph", "compile", "compile+graph", "static-compile",
+                         "static-compile+graph"):
                 series.append((f"torch {form}", [next((r["gbps"] for r in peer["rows"] if r["shape"] == "qwen3-8b" and
                                                        r["form"] == form and r["tokens"] == x), None) for x in xs]))
         open(os.path.join(outd, f"bandwidth-qwen3-8b-{kv}.svg"), "w").write(

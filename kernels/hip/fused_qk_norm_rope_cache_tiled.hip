@@ -40,9 +40,9 @@ struct Tiling {
   int64_t groups;  // q_groups + k_groups + V groups
 };
 
-template <int D>
+template <int D, CacheType C>
 Tiling tiling_of(const FusedParams& p) {
-  constexpr int kV = tile::kVHeadsPerBlock<D>;
+  constexpr int kV = tile::kVHeadsPerBlock<D, C>;
   Tiling t;
   t.q_groups = (p.num_heads_q + kQHeadsPerBlock - 1) / kQHeadsPerBlock;
   t.k_groups = (p.num_heads_kv + kKHeadsPerBlock - 1) / kKHeadsPerBlock;
@@ -140,7 +140,7 @@ template <int D, ActType A, CacheType C>
 __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start, int64_t kv0,
                                         int count) {
   using M = HeadMap<D>;
-  constexpr int kHeads = tile::kVHeadsPerBlock<D>;
+  constexpr int kHeads = tile::kVHeadsPerBlock<D, C>;
   const int t = static_cast<int>(threadIdx.x) % M::kThreadsPerHead;
   const int64_t heads_total = p.num_heads_q + 2 * p.num_heads_kv;
   const int64_t head0 = p.num_heads_q + p.num_heads_kv + kv0;  // first V head within qkv
@@ -190,11 +190,14 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
   });
 }
 
-// Occupancy: at least 1024 resident threads per SM (64 registers a thread) so that enough 16-byte
-// loads are in flight; Nsight Compute measured 74 registers and 35% achieved occupancy without
-// the bound.
+// Occupancy: with an activation cache, at least 1024 resident threads per SM (64 registers a
+// thread) so that enough 16-byte loads are in flight; Nsight Compute measured 74 registers and 35%
+// achieved occupancy without the bound. fp8 variants are not bounded: under it they spilled.
+template <int D, CacheType C>
+inline constexpr int kMinBlocksPerSm = C == CacheType::kActivation ? 1024 / HeadMap<D>::kBlockThreads : 1;
+
 template <int D, ActType A, CacheType C, bool kNeox>
-__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, 1024 / HeadMap<D>::kBlockThreads)
+__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kMinBlocksPerSm<D, C>)
     fused_tiled_kernel(FusedParams p, Tiling tl) {
   const int64_t b = blockIdx.x;
   const int64_t tile_start = (b / tl.groups) * kTileTokens;
@@ -210,7 +213,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, 1024 / HeadMap<D>::
     qk_heads<D, A, C, kNeox, kKHeadsPerBlock, true>(p, tile_start, p.num_heads_q + k0,
                                                     n < kKHeadsPerBlock ? n : kKHeadsPerBlock);
   } else {
-    constexpr int kV = tile::kVHeadsPerBlock<D>;
+    constexpr int kV = tile::kVHeadsPerBlock<D, C>;
     const int64_t kv0 = (group - tl.q_groups - tl.k_groups) * kV;
     const int64_t n = p.num_heads_kv - kv0;
     v_heads<D, A, C>(p, tile_start, kv0, static_cast<int>(n < kV ? n : kV));
@@ -219,7 +222,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, 1024 / HeadMap<D>::
 
 template <int D, ActType A, CacheType C, bool kNeox>
 void launch_with(const FusedParams& p, hipStream_t s) {
-  const Tiling tl = tiling_of<D>(p);
+  const Tiling tl = tiling_of<D, C>(p);
   const int64_t tiles = (p.num_tokens + kTileTokens - 1) / kTileTokens;
   fused_tiled_kernel<D, A, C, kNeox>
       <<<dim3(static_cast<unsigned>(tiles * tl.groups)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(

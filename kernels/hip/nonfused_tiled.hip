@@ -33,9 +33,9 @@ bool view_ok(const HeadsView& v) {
 }
 bool dim_ok(int64_t d) { return d == 64 || d == 128 || d == 256; }
 __host__ __device__ inline int64_t groups_of(int64_t heads) { return (heads + kHeadsPerBlock - 1) / kHeadsPerBlock; }
-template <int D>
+template <int D, CacheType C>
 __host__ __device__ inline int64_t v_groups_of(int64_t heads) {
-  return (heads + tile::kVHeadsPerBlock<D> - 1) / tile::kVHeadsPerBlock<D>;
+  return (heads + tile::kVHeadsPerBlock<D, C> - 1) / tile::kVHeadsPerBlock<D, C>;
 }
 __host__ __device__ inline int64_t tiles_of(int64_t tokens) { return (tokens + kTileTokens - 1) / kTileTokens; }
 
@@ -213,7 +213,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) cache_tiled(CacheJo
   using M = HeadMap<D>;
   constexpr int X = tile::kCacheX<C>;
   const int64_t k_groups = groups_of(j.num_heads_kv);
-  const int64_t groups = k_groups + v_groups_of<D>(j.num_heads_kv);
+  const int64_t groups = k_groups + v_groups_of<D, C>(j.num_heads_kv);
   const int64_t tile_start = (blockIdx.x / groups) * kTileTokens;
   const int64_t group = blockIdx.x % groups;
   const int tid = static_cast<int>(threadIdx.x);
@@ -249,7 +249,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) cache_tiled(CacheJo
     }
     return;
   }
-  constexpr int kV = tile::kVHeadsPerBlock<D>;
+  constexpr int kV = tile::kVHeadsPerBlock<D, C>;
   const int64_t kv0 = (group - k_groups) * kV;
   const int count = static_cast<int>(j.num_heads_kv - kv0 < kV ? j.num_heads_kv - kv0 : kV);
   tile::VTileArgs a;
@@ -284,7 +284,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) cache_tiled(CacheJo
 
 template <int D, ActType A, CacheType C>
 void launch_cache_job(const CacheJob& j, hipStream_t s) {
-  const int64_t blocks = tiles_of(j.num_tokens) * (groups_of(j.num_heads_kv) + v_groups_of<D>(j.num_heads_kv));
+  const int64_t blocks = tiles_of(j.num_tokens) * (groups_of(j.num_heads_kv) + v_groups_of<D, C>(j.num_heads_kv));
   cache_tiled<D, A, C><<<dim3(static_cast<unsigned>(blocks)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(j);
 }
 template <int D, ActType A>

@@ -26,9 +26,12 @@
 namespace rcsim::gpu::tile {
 
 // KV heads per V block: the run search and the leader list are made once per tile and serve
-// every head of the block; all heads' loads are in flight together. Bounded by shared memory.
-template <int D>
-inline constexpr int kVHeadsPerBlock = D == 256 ? 2 : 4;
+// every head of the block; all heads' loads are in flight together (bounded by shared memory).
+// fp8 caches keep one head per block: each head's amax reduction, divisions and encodes form a
+// long dependent chain, and Nsight Compute measured the fp8 paths latency-bound (issue 36%, DRAM
+// 11%) with four heads chained per thread.
+template <int D, CacheType C>
+inline constexpr int kVHeadsPerBlock = C != CacheType::kActivation ? 1 : D == 256 ? 2 : 4;
 
 struct VTileArgs {
   const int64_t* slots = nullptr;
@@ -44,13 +47,13 @@ struct VTileArgs {
   // The work unit of (token j, KV head h) is j*unit_token_stride + unit_base + h*unit_head_stride;
   // units at or past max_units (>= 0) write nothing (device-side torn writes).
   int64_t unit_token_stride = 1;
-  int64_t unit_base = 0;
+  int64_t unit_base = 0;  // the unit of (token 0, head0)
   int64_t unit_head_stride = 0;
   int64_t max_units = -1;
 };
 
-// Tokens [0, end) are the ones whose unit for head h is below the limit.
-__device__ __forceinline__ int64_t allowed_end(const VTileArgs& a, int64_t h) {
+// Tokens [0, end) are the ones whose unit for the block's head h (0 = head0) is below the limit.
+__device__ __forceinline__ int64_t allowed_end(const VTileArgs& a, int h) {
   if (a.max_units < 0) return a.num_tokens;
   const int64_t first = a.unit_base + h * a.unit_head_stride;
   if (a.max_units <= first) return 0;
@@ -77,12 +80,12 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
   __shared__ int32_t s_lead[kStage];  // leader (tile-relative) of the token's run, or kNoRun
   __shared__ int32_t s_leaders[kMaxLeaders];
   __shared__ int32_t s_num_leaders;
-  __shared__ alignas(16) Elem s_stage[kHeads][kStage * D];
+  __shared__ Elem s_stage[kHeads][kStage * D] __attribute__((aligned(16)));
 
   const int tid = static_cast<int>(threadIdx.x);
   // A run needs every token it holds written for every head of the block: the last head has the
   // shortest allowed prefix (units grow with the head).
-  const int64_t run_end = allowed_end(a, a.head0 + a.count - 1);
+  const int64_t run_end = allowed_end(a, a.count - 1);
   if (tid < kSpan) {
     const int64_t j = a.tile_start - (X - 1) + tid;
     s_slot[tid] = j >= 0 && j < a.num_tokens ? static_cast<int32_t>(a.slots[j]) : -2;
@@ -113,7 +116,7 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
   const int first = t * kElems;
   int64_t head_end[kHeads];
 #pragma unroll
-  for (int h = 0; h < kHeads; ++h) head_end[h] = h < a.count ? allowed_end(a, a.head0 + h) : 0;
+  for (int h = 0; h < kHeads; ++h) head_end[h] = h < a.count ? allowed_end(a, h) : 0;
   // Pass 0: the tile's own tokens; pass 1: the tokens past its end that its last run needs.
   // Warps with no token in pass 1 skip it whole (their shuffles stay convergent).
   constexpr int kWarpTokens = kWarpSizeLanes / M::kThreadsPerHead;
@@ -130,7 +133,8 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
     unsigned need = 0;
 #pragma unroll
     for (int h = 0; h < kHeads; ++h) {
-      if (staged || (loose && token < head_end[h])) need |= 1u << h;
+      // head_end is 0 for h >= count, so a block's missing heads are never loaded or stored.
+      if (token < head_end[h] && (staged || loose)) need |= 1u << h;
     }
     Vec16 e[kHeads];
     produce(token, need, static_cast<int64_t>(slot), e);
