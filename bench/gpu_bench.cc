@@ -131,12 +131,62 @@ Bytes min_bytes(const Config& c) {
   return b;
 }
 
+// Slot patterns (issue 13). Prefill: sequences of 32..2048 tokens, each starting on a fresh page,
+// its tokens in consecutive slots (as a serving engine lays out a prefill batch). Decode: every
+// token its own page (a random permutation of pages) at a random offset in it.
+enum class SlotPattern { kPrefill, kDecode };
+std::vector<int64_t> prefill_slots(int64_t rows, Prng& rng) {
+  std::vector<int64_t> s;
+  s.reserve(static_cast<std::size_t>(rows));
+  int64_t page = 0;
+  while (static_cast<int64_t>(s.size()) < rows) {
+    const int64_t len = std::min<int64_t>(rng.range(32, 2048), rows - static_cast<int64_t>(s.size()));
+    for (int64_t i = 0; i < len; ++i) s.push_back(page * kBlockSize + i);
+    page += (len + kBlockSize - 1) / kBlockSize;
+  }
+  return s;
+}
+std::vector<int64_t> decode_slots(int64_t rows, int64_t pages, Prng& rng) {
+  std::vector<int64_t> perm(static_cast<std::size_t>(pages));
+  for (int64_t i = 0; i < pages; ++i) perm[static_cast<std::size_t>(i)] = i;
+  for (int64_t i = pages - 1; i > 0; --i) {
+    std::swap(perm[static_cast<std::size_t>(i)], perm[static_cast<std::size_t>(rng.range(0, i))]);
+  }
+  std::vector<int64_t> s(static_cast<std::size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) {
+    s[static_cast<std::size_t>(i)] = perm[static_cast<std::size_t>(i)] * kBlockSize + rng.range(0, kBlockSize - 1);
+  }
+  return s;
+}
+
+// Decode's floor at DRAM sector granularity (32 bytes): a token alone in its page writes partial
+// sectors. Its K head is D/x chunks of 16 bytes at a stride of BS*16 bytes (one sector each); its
+// V head in the shuffle layout is one element in each of D 16-byte chunks, two chunks per sector
+// (D/2 sectors); a per-token scale is a sector of its own; position and slot one sector each. The
+// qkv reads, q/k writes and cos/sin row are whole sectors, as in min_bytes().
+Bytes sector_floor_bytes(const Config& c) {
+  Bytes b = min_bytes(c);
+  const double T = static_cast<double>(c.tokens), D = static_cast<double>(c.shape.d);
+  const double hq = static_cast<double>(c.shape.hq), hkv = static_cast<double>(c.shape.hkv);
+  const double x = c.fp8 ? 16.0 : 8.0;
+  const double k_sectors = hkv * (D / x), v_sectors = hkv * (D / 2.0);
+  const double scale_sectors = c.fp8 ? 2.0 * hkv : 0.0;
+  const double cache = (k_sectors + v_sectors + scale_sectors) * 32.0;
+  b.fused = T * ((hq + 2 * hkv) * D * 2 + (hq + hkv) * D * 2 + D * 2 + 64 + cache);
+  b.cache = T * (2 * hkv * D * 2 + 32 + cache);
+  return b;
+}
+
 int run(int argc, char** argv) {
   std::string out_path = "gpu_bench.json";
   bool quick = false;
+  bool profile = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    // One eager launch of each kernel at Qwen3-8B, T=32768, bf16 and fp8, for Nsight Compute
+    // (bench/run_on_gpu.sh profile): no graphs, no timing.
+    if (std::strcmp(argv[i], "--profile") == 0) profile = true;
   }
   const uint64_t seed = 0xBE7C4ull;
   std::printf("rcsim gpu_bench: seed 0x%llx\n", static_cast<unsigned long long>(seed));
@@ -181,7 +231,7 @@ int run(int argc, char** argv) {
   std::printf("%-15s %6s %4s %-5s %-22s %10s %8s %6s\n", "shape", "T", "kv", "L2", "kernel",
               "us/call", "GB/s", "%copy");
   for (const Shape& sh : kShapes) {
-    if (quick && std::strcmp(sh.name, "qwen3-8b") != 0) continue;
+    if ((quick || profile) && std::strcmp(sh.name, "qwen3-8b") != 0) continue;
     const int64_t width = (sh.hq + 2 * sh.hkv) * sh.d;
     // One big qkv, cos/sin, positions and slots per shape; smaller T use row windows of it.
     // Rows beyond kMaxTokens give cold sets their own memory.
@@ -195,15 +245,15 @@ int run(int argc, char** argv) {
     DeviceMem cos_sin(kMaxPosition * sh.d * 2);
     upload_random_bf16(cos_sin.p, kMaxPosition * sh.d, rng, 0.01f, 1.0f);
     std::vector<int64_t> pos_h(static_cast<std::size_t>(rows_total));
-    std::vector<int64_t> slot_h(static_cast<std::size_t>(rows_total));
-    for (int64_t i = 0; i < rows_total; ++i) {
-      pos_h[static_cast<std::size_t>(i)] = rng.range(0, kMaxPosition - 1);
-      slot_h[static_cast<std::size_t>(i)] = i;  // distinct slots; sets get their own pages
-    }
-    DeviceMem pos(rows_total * 8), slots(rows_total * 8);
+    for (auto& p : pos_h) p = rng.range(0, kMaxPosition - 1);
+    // One page per row is enough for both slot patterns (decode uses a page per token).
+    const int64_t num_blocks = rows_total;
+    const std::vector<int64_t> prefill_h = prefill_slots(rows_total, rng);
+    const std::vector<int64_t> decode_h = decode_slots(rows_total, num_blocks, rng);
+    DeviceMem pos(rows_total * 8), prefill_dev(rows_total * 8), decode_dev(rows_total * 8);
     copy_to_device(pos.p, pos_h.data(), rows_total * 8);
-    copy_to_device(slots.p, slot_h.data(), rows_total * 8);
-    const int64_t num_blocks = rows_total / kBlockSize;
+    copy_to_device(prefill_dev.p, prefill_h.data(), rows_total * 8);
+    copy_to_device(decode_dev.p, decode_h.data(), rows_total * 8);
     for (bool fp8 : {false, true}) {
       const int64_t elt = fp8 ? 1 : 2;
       const int64_t cache_elems = num_blocks * sh.hkv * sh.d * kBlockSize;
@@ -220,8 +270,15 @@ int run(int argc, char** argv) {
       cache.type = fp8 ? CacheType::kFp8E4M3FN : CacheType::kActivation;
       cache.v_shuffle = true;
       for (int64_t T : kTokens) {
+      if (profile && T != kMaxTokens) continue;
+      for (const SlotPattern pattern : {SlotPattern::kPrefill, SlotPattern::kDecode}) {
+        const bool decode = pattern == SlotPattern::kDecode;
+        // Decode slots: Qwen3-8B at T = 4096 and 32768 (issue 13's row), fused and cache writer.
+        if (decode && (std::strcmp(sh.name, "qwen3-8b") != 0 || T < 4096)) continue;
+        const DeviceMem& slots = decode ? decode_dev : prefill_dev;
+        const char* pattern_name = decode ? "decode" : "prefill";
         const Config cfg{sh, T, fp8};
-        const Bytes bytes = min_bytes(cfg);
+        const Bytes bytes = decode ? sector_floor_bytes(cfg) : min_bytes(cfg);
         const int64_t set_bytes = static_cast<int64_t>(bytes.fused);
         const int64_t sets_cold = std::clamp<int64_t>(cold_span_bytes / std::max<int64_t>(set_bytes, 1) + 1, 1,
                                                       rows_total / T);
@@ -306,14 +363,24 @@ int run(int argc, char** argv) {
         };
         std::vector<Kernel> kernels = {
             {"fused", bytes.fused, [&](int s, void* st) { launch_fused_qk_norm_rope_cache(fused_params(s), st); }},
-            {"rms_norm_q", bytes.rms_q, [&](int s, void* st) { rms(s, true, st); }},
-            {"rms_norm_k", bytes.rms_k, [&](int s, void* st) { rms(s, false, st); }},
-            {"rotary", bytes.rotary, rotary},
             {fp8 ? "per_token_quant_cache" : "reshape_and_cache", bytes.cache, cache_write},
-            {"nonfused_chain", bytes.nonfused, nonfused},
         };
+        if (!decode) {
+          kernels.push_back({"rms_norm_q", bytes.rms_q, [&](int s, void* st) { rms(s, true, st); }});
+          kernels.push_back({"rms_norm_k", bytes.rms_k, [&](int s, void* st) { rms(s, false, st); }});
+          kernels.push_back({"rotary", bytes.rotary, rotary});
+          kernels.push_back({"nonfused_chain", bytes.nonfused, nonfused});
+        }
+        if (T >= 1024) {
+          // AITER's own thread mapping (the reference-mapping kernel), same bits, for the ratio.
+          kernels.push_back({"fused_reference_mapping", bytes.fused, [&](int s, void* st) {
+                               FusedParams p = fused_params(s);
+                               p.mapping = KernelMapping::kReference;
+                               launch_fused_qk_norm_rope_cache(p, st);
+                             }});
+        }
         // Fallback policies once the fused kernel is known to fail (Qwen3-8B only; issue 8).
-        const bool policies = std::strcmp(sh.name, "qwen3-8b") == 0;
+        const bool policies = !decode && std::strcmp(sh.name, "qwen3-8b") == 0;
         const int64_t qkv_bytes = T * width * 2;
         const int64_t qk_row_bytes = (sh.hq + sh.hkv) * sh.d * 2;
         auto failed_attempt = [] {
@@ -360,6 +427,15 @@ int run(int argc, char** argv) {
                                launch_fused_qk_norm_rope_cache(fused_params(s), st);
                              }, true});
         }
+        if (profile) {
+          for (const Kernel& k : kernels) {
+            if (k.eager) continue;
+            std::printf("profile launch: %s %s %s\n", k.name, fp8 ? "fp8" : "bf16", pattern_name);
+            k.fn(0, nullptr);
+          }
+          synchronize();
+          continue;
+        }
         for (const Kernel& k : kernels) {
           for (bool cold : {false, true}) {
             if (k.eager && cold) continue;
@@ -367,6 +443,7 @@ int run(int argc, char** argv) {
               const double us = time_us_eager(k.fn);
               const double gbps = k.bytes / (us * 1e3);
               report["rows"].push_back({{"shape", sh.name}, {"tokens", T}, {"kv", fp8 ? "fp8_e4m3fn" : "bf16"},
+                                        {"slots", pattern_name},
                                         {"kernel", k.name}, {"cold", false}, {"eager", true},
                                         {"us_per_call", us}, {"min_bytes", k.bytes}, {"gbps", gbps},
                                         {"fraction_of_copy", gbps / copy_gbps}});
@@ -381,15 +458,17 @@ int run(int argc, char** argv) {
             const double us = time_us_per_call(g, calls, [&](int s, void* st) { k.fn(cold ? s : 0, st); });
             const double gbps = k.bytes / (us * 1e3);
             nlohmann::json row = {{"shape", sh.name}, {"tokens", T}, {"kv", fp8 ? "fp8_e4m3fn" : "bf16"},
+                                  {"slots", pattern_name},
                                   {"kernel", k.name}, {"cold", cold}, {"sets", sets},
                                   {"us_per_call", us}, {"min_bytes", k.bytes}, {"gbps", gbps},
                                   {"fraction_of_copy", gbps / copy_gbps}};
             report["rows"].push_back(row);
-            std::printf("%-15s %6lld %4s %-5s %-22s %10.2f %8.0f %5.0f%%\n", sh.name,
+            std::printf("%-15s %6lld %4s %-5s %-7s %-24s %10.2f %8.0f %5.0f%%\n", sh.name,
                         static_cast<long long>(T), fp8 ? "fp8" : "bf16", cold ? "cold" : "warm",
-                        k.name, us, gbps, 100.0 * gbps / copy_gbps);
+                        pattern_name, k.name, us, gbps, 100.0 * gbps / copy_gbps);
           }
         }
+      }
       }
     }
     std::fflush(stdout);

@@ -3,7 +3,7 @@
 # `rcsim diff` + the PyTorch/HF reference, the kernel benchmarks and the PyTorch peer. Binaries
 # are built here with the cuda preset and carried in .gpu_carry/ (bin/ and lib/); every log and
 # JSON goes to $OUT. Usage (device machine): bash bench/run_on_gpu.sh [steps...]
-# steps: info tests sanitize diff bench peer (default: all, in that order)
+# steps: info tests sanitize diff bench profile peer (default: all, in that order)
 set -u
 OUT=${OUT:-/tmp/rcsim_gpu_out}
 mkdir -p "$OUT"
@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
 BIN="$CARRY/bin"
 LOG="$OUT/run.log"
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(info tests sanitize diff bench peer)
+[ ${#steps[@]} -eq 0 ] && steps=(info tests sanitize diff bench profile peer)
 step() { echo "=== $1 ($(date -u +%H:%M:%S))" | tee -a "$LOG"; }
 for s in "${steps[@]}"; do
   case "$s" in
@@ -45,6 +45,13 @@ for s in "${steps[@]}"; do
       step gpu_bench
       timeout 420 "$BIN/gpu_bench" --out "$OUT/gpu_bench.json" > "$OUT/gpu_bench.log" 2>&1
       echo "gpu_bench exit $?" | tee -a "$LOG"; grep -E "device|copy|qwen3-8b .* (fused|nonfused_chain|policy)" "$OUT/gpu_bench.log" | tail -40 ;;
+    profile)
+      # Nsight Compute, one launch of each kernel at Qwen3-8B T=32768 (gpu_bench --profile): time,
+      # warp instructions, issue-slot and DRAM utilisation, occupancy, registers, DRAM bytes.
+      step "nsight compute"
+      timeout 400 ncu --csv --metrics gpu__time_duration.sum,sm__inst_executed.sum,smsp__issue_active.avg.pct_of_peak_sustained_active,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__block_size,launch__grid_size,dram__bytes_read.sum,dram__bytes_write.sum \
+        "$BIN/gpu_bench" --profile --out /tmp/profile_unused.json > "$OUT/ncu.csv" 2> "$OUT/ncu.log"
+      echo "ncu exit $?" | tee -a "$LOG"; grep -c '"' "$OUT/ncu.csv" | sed 's/^/ncu csv lines: /' | tee -a "$LOG" ;;
     peer)
       step torch_peer
       timeout 400 python3 bench/torch_peer.py --out "$OUT/torch_peer.json" \

@@ -1,5 +1,6 @@
 // Branch A on the GPU: fused_qk_norm_rope_cache_quant_shuffle (semantics.md 2.1; partial rotary as
-// 2.2). Must match rcsim::cpu::CpuFusedQkNormRopeCache bit for bit: every operation goes through
+// 2.2), reference-mapping form: AITER's own thread mapping, any supported configuration. The
+// launcher below runs the tiled form (fused_qk_norm_rope_cache_tiled.hip) where it applies. Must match rcsim::cpu::CpuFusedQkNormRopeCache bit for bit: every operation goes through
 // kernels/common/qk_norm_rope_math.h, built without FMA contraction and with IEEE sqrt/division.
 //
 // Mapping (as AITER): one 32-lane group per work unit g = token*(Hq+2Hkv) + head, heads Q, K, V;
@@ -11,6 +12,7 @@
 // Latency: every independent global load (the head, weights, position, slot, the cos/sin row) is
 // issued before the reduction, so a small-T call pays about one memory round trip, not five.
 #include "kernels/hip/device_common.h"
+#include "kernels/hip/fused_tiled.h"
 #include "kernels/hip/gpu_runtime.h"
 
 namespace rcsim::gpu {
@@ -95,6 +97,11 @@ __global__ void __launch_bounds__(dev::kBlockThreads)
 void launch_fused_qk_norm_rope_cache(const FusedParams& p, void* stream) {
   const int64_t units = p.num_tokens * (p.num_heads_q + 2 * p.num_heads_kv);
   if (units == 0 || p.max_units == 0) return;
+  if (p.mapping != KernelMapping::kReference && tiled_fused_supported(p)) {
+    launch_fused_tiled(p, stream);
+    check_last_error("fused_qk_norm_rope_cache_quant_shuffle (tiled) launch");
+    return;
+  }
   const int64_t blocks = (units + dev::kGroupsPerBlock - 1) / dev::kGroupsPerBlock;
   const dim3 grid(static_cast<unsigned>(blocks));
   const dim3 block(dev::kBlockThreads);

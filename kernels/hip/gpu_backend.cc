@@ -222,6 +222,7 @@ class GpuFusedQkNormRopeCache final : public FusedQkNormRopeCacheKernel {
     p.eps = cfg.eps;
     p.max_units = a.limit.max_units;
     const int64_t total = tokens * (cfg.num_heads_q + 2 * cfg.num_heads_kv);
+    p.mapping = state_->mapping();
     guarded(*state_, kName, [&] { launch_fused_qk_norm_rope_cache(p, nullptr); });
     return {total, units_to_run(a.limit, total)};
   }
@@ -263,6 +264,7 @@ class GpuRmsNorm final : public RmsNormKernel {
     p.act = act_type(in.dtype);
     p.eps = a.eps;
     p.max_units = a.limit.max_units;
+    p.mapping = state_->mapping();
     guarded(*state_, kName, [&] { launch_rms_norm(p, nullptr); });
     return {tokens * heads, units_to_run(a.limit, tokens * heads)};
   }
@@ -315,6 +317,7 @@ class GpuRotaryEmbedding final : public RotaryEmbeddingKernel {
     p.is_neox = a.is_neox;
     p.max_units = a.limit.max_units;
     const int64_t total = tokens * (heads_q + heads_k);
+    p.mapping = state_->mapping();
     guarded(*state_, kName, [&] { launch_rotary(p, nullptr); });
     return {total, units_to_run(a.limit, total)};
   }
@@ -370,6 +373,7 @@ class GpuReshapeAndCache final : public ReshapeAndCacheKernel {
     p.k_scale = a.k_scale;
     p.v_scale = a.v_scale;
     p.max_units = a.limit.max_units;
+    p.mapping = state_->mapping();
     guarded(*state_, kName, [&] { launch_reshape_and_cache(p, nullptr); });
     return {tokens, units_to_run(a.limit, tokens)};
   }
@@ -402,6 +406,7 @@ class GpuPerTokenQuantCache final : public PerTokenQuantCacheKernel {
     p.amax_floor = cfg.amax_floor;
     p.max_units = a.limit.max_units;
     const int64_t total = tokens * cfg.num_heads_kv;
+    p.mapping = state_->mapping();
     guarded(*state_, kName, [&] { launch_per_token_quant_cache(p, nullptr); });
     return {total, units_to_run(a.limit, total)};
   }

@@ -23,6 +23,7 @@
 
 #include "core/kernel_interfaces.h"
 #include "core/tensor.h"
+#include "kernels/hip/gpu_params.h"
 #include "kernels/hip/gpu_runtime.h"
 
 namespace rcsim::gpu {
@@ -34,8 +35,13 @@ class BackendState {
   void check_usable(std::string_view kernel) const;
   void poison(std::string reason, bool injected);
   bool poisoned() const { return poisoned_; }
+  // The thread mapping every kernel launch asks for (gpu_params.h): the tiled one by default;
+  // tests force AITER's reference mapping to check that it writes the same bits.
+  void set_mapping(KernelMapping m) { mapping_ = m; }
+  KernelMapping mapping() const { return mapping_; }
 
  private:
+  KernelMapping mapping_ = KernelMapping::kAuto;
   bool poisoned_ = false;
   bool injected_ = false;
   std::string reason_;
@@ -89,6 +95,7 @@ class GpuBackend {
   // Models a sticky device error (e.g. a device-side assert) without raising a real one.
   void inject_sticky_error(std::string reason) { state_->poison(std::move(reason), true); }
   bool poisoned() const { return state_->poisoned(); }
+  void set_kernel_mapping(KernelMapping m) { state_->set_mapping(m); }
 
  private:
   DeviceInfo info_;

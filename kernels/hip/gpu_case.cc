@@ -84,8 +84,12 @@ HostCase make_case(const CaseShape& s, uint64_t seed) {
   cfg.block_size = 16;
   cfg.max_position = 4096;
   const int64_t spare_slots = s.num_tokens / 4 + 16;
+  // Prefill sequences start on fresh pages: at most one partly used page per sequence.
+  const int64_t prefill_pages = s.num_tokens + 2;
   cfg.num_blocks = s.num_blocks > 0 ? s.num_blocks
-                                    : (s.num_tokens + spare_slots + cfg.block_size - 1) / cfg.block_size;
+                   : s.slot_layout == SlotLayout::kPrefill
+                       ? prefill_pages
+                       : (s.num_tokens + spare_slots + cfg.block_size - 1) / cfg.block_size;
   validate_attention_config(cfg);
 
   Prng rng = Prng::stream(seed, "gpu-case");
@@ -133,8 +137,23 @@ HostCase make_case(const CaseShape& s, uint64_t seed) {
   c.slots = HostTensor(DType::kI64, {T});
   auto slots = c.slots.as<int64_t>();
   RCSIM_ASSERT(T <= num_slots, "case has more tokens than slots");
-  for (int64_t t = 0; t < T; ++t) {
-    slots[static_cast<std::size_t>(t)] = rng.chance(1, 8) ? -1 : order[static_cast<std::size_t>(t)];
+  if (s.slot_layout == SlotLayout::kPrefill) {
+    int64_t page = 0, length = 0, in_seq = 0, next = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      if (in_seq == length) {  // a new sequence on a fresh page
+        page = next;
+        length = rng.range(1, 3 * cfg.block_size);
+        in_seq = 0;
+        next = page + (length + cfg.block_size - 1) / cfg.block_size;
+      }
+      const int64_t slot = page * cfg.block_size + in_seq++;
+      slots[static_cast<std::size_t>(t)] = rng.chance(1, 16) ? -1 : slot;
+    }
+    RCSIM_ASSERT(next <= cfg.num_blocks, "prefill case needs {} pages, has {}", next, cfg.num_blocks);
+  } else {
+    for (int64_t t = 0; t < T; ++t) {
+      slots[static_cast<std::size_t>(t)] = rng.chance(1, 8) ? -1 : order[static_cast<std::size_t>(t)];
+    }
   }
 
   const DType cdt = cfg.cache_storage_dtype();

@@ -18,6 +18,12 @@
 
 namespace rcsim::gpu {
 
+// How a case maps tokens to cache slots. Scattered: distinct slots from a shuffled range (decode-
+// like: no two tokens of a page are neighbours). Prefill: sequences of 1..3 pages' worth of tokens,
+// each starting on a fresh page, its tokens in consecutive slots (what the tiled kernels turn into
+// whole 16-byte V chunks), with the same -1 padding.
+enum class SlotLayout : uint8_t { kScattered, kPrefill };
+
 struct CaseShape {
   int64_t num_tokens = 16;
   int64_t num_heads_q = 32;
@@ -31,6 +37,7 @@ struct CaseShape {
   // PR's rope-then-norm order agrees with the model's norm-then-rope order.
   bool pair_symmetric_weights = false;
   int64_t num_blocks = 0;  // 0 = just enough for the tokens plus spare slots
+  SlotLayout slot_layout = SlotLayout::kScattered;
   double rope_theta = 1.0e6;
   std::string describe() const;
 };

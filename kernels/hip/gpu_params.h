@@ -40,6 +40,11 @@ struct HeadsView {
   int64_t head_stride = 0;
 };
 
+// Which thread mapping runs a kernel. Both write the same bits; kAuto takes the tiled
+// (bandwidth-bound) one wherever it applies, kReference forces AITER's 32-lane mapping (tests
+// compare the two; the benchmark reports both).
+enum class KernelMapping : int32_t { kAuto = 0, kReference = 1 };
+
 // Branch A: fused_qk_norm_rope_cache_quant_shuffle. Units g = token*(Hq+2Hkv) + head.
 struct FusedParams {
   void* qkv = nullptr;  // [T, (Hq+2Hkv)*D], contiguous
@@ -61,6 +66,11 @@ struct FusedParams {
   bool amax_floor = false;
   float eps = 1e-6f;
   int64_t max_units = -1;
+  KernelMapping mapping = KernelMapping::kAuto;
+  // Test-only: the tiled kernel stores V at a wrong shuffle index (dims d and d^1 swapped), a bug
+  // that lives in device code alone. The GPU testbed's negative tests plant it to show that the
+  // GPU campaign and property suites catch what the CPU ones cannot.
+  bool planted_v_index_bug = false;
 };
 void launch_fused_qk_norm_rope_cache(const FusedParams& p, void* stream);
 
@@ -75,6 +85,7 @@ struct RmsNormParams {
   ActType act = ActType::kBF16;
   float eps = 1e-6f;
   int64_t max_units = -1;
+  KernelMapping mapping = KernelMapping::kAuto;
 };
 void launch_rms_norm(const RmsNormParams& p, void* stream);
 
@@ -92,6 +103,7 @@ struct RotaryParams {
   ActType act = ActType::kBF16;
   bool is_neox = true;
   int64_t max_units = -1;
+  KernelMapping mapping = KernelMapping::kAuto;
 };
 void launch_rotary(const RotaryParams& p, void* stream);
 
@@ -108,6 +120,7 @@ struct ReshapeCacheParams {
   float k_scale = 1.0f;
   float v_scale = 1.0f;
   int64_t max_units = -1;
+  KernelMapping mapping = KernelMapping::kAuto;
 };
 void launch_reshape_and_cache(const ReshapeCacheParams& p, void* stream);
 
@@ -123,6 +136,7 @@ struct PerTokenQuantParams {
   ActType act = ActType::kBF16;
   bool amax_floor = false;
   int64_t max_units = -1;
+  KernelMapping mapping = KernelMapping::kAuto;
 };
 void launch_per_token_quant_cache(const PerTokenQuantParams& p, void* stream);
 

@@ -26,6 +26,11 @@ __device__ __forceinline__ T shfl_idx(T v, int src_lane, int width) {
   return __shfl(v, src_lane, width);
 }
 __device__ __forceinline__ void group_sync() { __syncthreads(); }
+// No packed fp32 -> bf16/fp16 rounding instruction on gfx90a/gfx940: the tiled kernels round in
+// software (kernels/common/numeric.h) there.
+inline constexpr bool kHasPackedRounding = false;
+__device__ __forceinline__ uint32_t packed_round_bf16x2(float, float) { return 0; }
+__device__ __forceinline__ uint32_t packed_round_fp16x2(float, float) { return 0; }
 }  // namespace rcsim::gpu
 
 #elif defined(__CUDACC__)
@@ -121,6 +126,20 @@ __device__ __forceinline__ T shfl_idx(T v, int src_lane, int width) {
   return __shfl_sync(kFullWarpMask, v, src_lane, width);
 }
 __device__ __forceinline__ void group_sync() { __syncthreads(); }
+// Two fp32 values rounded to nearest even and packed as lo | hi << 16 by one instruction
+// (sm_80+). Finite values and infinities round exactly as kernels/common/numeric.h does; a NaN
+// comes out as the hardware's canonical NaN, so callers redo NaN inputs in software.
+inline constexpr bool kHasPackedRounding = true;
+__device__ __forceinline__ uint32_t packed_round_bf16x2(float lo, float hi) {
+  uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+__device__ __forceinline__ uint32_t packed_round_fp16x2(float lo, float hi) {
+  uint32_t r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
 }  // namespace rcsim::gpu
 
 #else

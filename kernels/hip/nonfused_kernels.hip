@@ -9,9 +9,12 @@
 //                                 ropes its K head and caches K/V (per-tensor scale);
 //   strided_copy                - MemoryBackend::copy, elements in row-major order.
 // Each takes one params struct; units at or past max_units store nothing (device-side torn writes)
-// in the unit order core/kernel_interfaces.h documents.
+// in the unit order core/kernel_interfaces.h documents. These are the reference-mapping forms
+// (AITER's 32 lanes per head); the launchers run the tiled forms (nonfused_tiled.hip) instead
+// wherever those apply, unless the params ask for the reference mapping.
 #include "kernels/hip/device_common.h"
 #include "kernels/hip/gpu_runtime.h"
+#include "kernels/hip/nonfused_tiled.h"
 
 namespace rcsim::gpu {
 namespace {
@@ -238,21 +241,37 @@ __global__ void strided_copy_kernel(StridedCopyParams p, int64_t count) {
 
 void launch_rms_norm(const RmsNormParams& p, void* stream) {
   if (p.max_units == 0) return;
+  if (p.num_tokens > 0 && p.mapping != KernelMapping::kReference && launch_rms_norm_tiled(p, stream)) {
+    check_last_error("rms_norm (tiled) launch");
+    return;
+  }
   RCSIM_LAUNCH_HEAD_DIM(rms_norm_kernel, p, p.num_tokens * p.num_heads, stream, "rms_norm launch");
 }
 void launch_rotary(const RotaryParams& p, void* stream) {
   if (p.max_units == 0) return;
+  if (p.num_tokens > 0 && p.mapping != KernelMapping::kReference && launch_rotary_tiled(p, stream)) {
+    check_last_error("rotary_embedding (tiled) launch");
+    return;
+  }
   const int64_t units =
       p.num_tokens * (p.num_heads_q + (p.k.data != nullptr ? p.num_heads_kv : 0));
   RCSIM_LAUNCH_HEAD_DIM(rotary_kernel, p, units, stream, "rotary_embedding launch");
 }
 void launch_reshape_and_cache(const ReshapeCacheParams& p, void* stream) {
   if (p.max_units == 0) return;
+  if (p.num_tokens > 0 && p.mapping != KernelMapping::kReference && launch_reshape_and_cache_tiled(p, stream)) {
+    check_last_error("reshape_and_cache (tiled) launch");
+    return;
+  }
   RCSIM_LAUNCH_HEAD_DIM(reshape_and_cache_kernel, p, p.num_tokens * p.num_heads_kv, stream,
                         "reshape_and_cache launch");
 }
 void launch_per_token_quant_cache(const PerTokenQuantParams& p, void* stream) {
   if (p.max_units == 0) return;
+  if (p.num_tokens > 0 && p.mapping != KernelMapping::kReference && launch_per_token_quant_cache_tiled(p, stream)) {
+    check_last_error("reshape_and_cache_with_pertoken_quant (tiled) launch");
+    return;
+  }
   RCSIM_LAUNCH_HEAD_DIM(per_token_quant_kernel, p, p.num_tokens * p.num_heads_kv, stream,
                         "reshape_and_cache_with_pertoken_quant launch");
 }

@@ -125,6 +125,9 @@ TEST_F(GpuTest, FusedMatchesCpuOnAiterGrid) {
             s.head_dim = d;
             s.is_neox = neox;
             s.kv = kv;
+            // Every other case in prefill layout: whole V chunks (the tiled kernel's staged
+            // path) and element stores (scattered) are both checked across the grid.
+            s.slot_layout = cases % 2 == 1 ? SlotLayout::kPrefill : SlotLayout::kScattered;
             check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), static_cast<uint64_t>(cases)));
             ++cases;
             if (HasFailure()) return;
@@ -156,6 +159,15 @@ TEST_F(GpuTest, FusedMatchesCpuOnQwen3ShapesAndVariants) {
       check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 1000 + n++));
       s.is_neox = false;
       check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 1000 + n++));
+      // NeoX partners 3 threads apart in the tiled kernel (rotary 48 of 128), and a width it
+      // does not cover (40 of 64: not a multiple of 16), which runs the reference mapping.
+      s.is_neox = true;
+      s.rotary_dim = 48;
+      s.slot_layout = SlotLayout::kPrefill;
+      check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 1000 + n++));
+      s.head_dim = 64;
+      s.rotary_dim = 40;
+      check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 1000 + n++));
     }
   }
 }
@@ -169,6 +181,7 @@ TEST_F(GpuTest, NonFusedCompositionMatchesCpuInBothOrders) {
         s.num_tokens = 257;
         s.kv = kv;
         s.is_neox = neox;
+        s.slot_layout = neox ? SlotLayout::kPrefill : SlotLayout::kScattered;
         HostCase host = make_case(s, mix_seed(test_seed(), 2000 + static_cast<int>(kv)));
         DeviceCase dev = upload_case(host);
         run_nonfused(cpu_.kernels(), order, host.cfg, host.qkv.view(), host.q_weight.view(),
@@ -203,9 +216,11 @@ TEST_F(GpuTest, ModelOrderNonFusedEqualsFusedOnGpuForAuto) {
 TEST_F(GpuTest, ReshapeAndCachePlainAndPerTensorFp8MatchCpu) {
   for (KvCacheDtype kv : {KvCacheDtype::kAuto, KvCacheDtype::kFp8E4M3FN}) {
     for (VCacheLayout layout : {VCacheLayout::kPlain, VCacheLayout::kShuffle}) {
+     for (SlotLayout slots : {SlotLayout::kScattered, SlotLayout::kPrefill}) {
       CaseShape s;
       s.num_tokens = 200;
       s.kv = kv;
+      s.slot_layout = slots;
       HostCase host = make_case(s, mix_seed(test_seed(), 4000));
       DeviceCase dev = upload_case(host);
       const QkvViews hv = split_qkv(host.qkv.view(), s.num_heads_q, s.num_heads_kv, s.head_dim);
@@ -228,7 +243,9 @@ TEST_F(GpuTest, ReshapeAndCachePlainAndPerTensorFp8MatchCpu) {
       a.cache.k_scale = a.cache.v_scale = TensorView{};
       gpu_->kernels().reshape_and_cache->run(a);
       expect_same_outputs(dev.download_all(), host,
-                          fmt::format("reshape_and_cache {} {}", s.describe(), v_layout_name(layout)));
+                          fmt::format("reshape_and_cache {} {} {}", s.describe(), v_layout_name(layout),
+                                      slots == SlotLayout::kPrefill ? "prefill" : "scattered"));
+     }
     }
   }
 }
@@ -277,24 +294,35 @@ TEST_F(GpuTest, BranchBRopeReshapeCacheMatchesCpu) {
 // ---- device-side torn writes, restore, write set ------------------------------------------------
 TEST_F(GpuTest, TornFusedWritesMatchCpuAtEveryInterestingStep) {
   for (KvCacheDtype kv : {KvCacheDtype::kAuto, KvCacheDtype::kFp8E4M3FN}) {
+   for (SlotLayout slots : {SlotLayout::kScattered, SlotLayout::kPrefill}) {
     CaseShape s;
     s.num_tokens = 37;
     s.num_heads_q = 8;
     s.num_heads_kv = 2;
     s.kv = kv;
+    s.slot_layout = slots;
     const int64_t n = s.num_tokens * (s.num_heads_q + 2 * s.num_heads_kv);
     Prng rng = Prng::stream(test_seed(), "torn", static_cast<int>(kv));
     const int64_t ks[] = {0, 1, 2, 11, 12, n / 2, rng.range(1, n - 1), n - 1, n, n + 5};
     for (int64_t k : ks) {
       check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 6000), WorkLimit{k});
     }
+    // Every unit boundary of the first V chunks, where a run is cut by the limit.
+    if (slots == SlotLayout::kPrefill) {
+      for (int64_t k = 0; k < 12 * (s.num_heads_q + 2 * s.num_heads_kv) && !HasFailure(); k += 5) {
+        check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 6000), WorkLimit{k});
+      }
+    }
+   }
   }
 }
 
 TEST_F(GpuTest, TornNonFusedKernelsMatchCpu) {
+ for (SlotLayout slots : {SlotLayout::kScattered, SlotLayout::kPrefill}) {
   CaseShape s;
   s.num_tokens = 29;
   s.kv = KvCacheDtype::kFp8E4M3FN;
+  s.slot_layout = slots;
   for (int64_t k : {int64_t{0}, int64_t{1}, int64_t{13}, int64_t{28}, int64_t{29}}) {
     HostCase host = make_case(s, mix_seed(test_seed(), 7000));
     DeviceCase dev = upload_case(host);
@@ -324,6 +352,41 @@ TEST_F(GpuTest, TornNonFusedKernelsMatchCpu) {
     gpu_->kernels().per_token_quant_cache->run(c);
     expect_same_outputs(dev.download_all(), host, fmt::format("torn non-fused k={}", k));
   }
+ }
+}
+
+// ---- the reference (AITER) thread mapping writes the same bits as the tiled one -----------------
+// The tiled kernels run by default wherever they apply; this forces AITER's 32-lane mapping on
+// configurations the tiled kernels also cover, so both device forms are held to the CPU reference.
+TEST_F(GpuTest, ReferenceMappingMatchesCpu) {
+  gpu_->set_kernel_mapping(KernelMapping::kReference);
+  int64_t n = 0;
+  for (int64_t d : {64, 128, 256}) {
+    for (KvCacheDtype kv : {KvCacheDtype::kAuto, KvCacheDtype::kFp8E4M3FNUZ}) {
+      for (SlotLayout slots : {SlotLayout::kScattered, SlotLayout::kPrefill}) {
+        CaseShape s;
+        s.num_tokens = 131;
+        s.num_heads_q = 16;
+        s.num_heads_kv = 4;
+        s.head_dim = d;
+        s.kv = kv;
+        s.slot_layout = slots;
+        s.is_neox = n % 2 == 0;
+        check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 9000 + n++));
+        HostCase host = make_case(s, mix_seed(test_seed(), 9100 + n));
+        DeviceCase dev = upload_case(host);
+        run_nonfused(cpu_.kernels(), PathOrder::kRopeThenNorm, host.cfg, host.qkv.view(),
+                     host.q_weight.view(), host.k_weight.view(), host.cos_sin.view(),
+                     host.positions.view(), host.slots.view(), host.cache_views(VCacheLayout::kShuffle));
+        run_nonfused(gpu_->kernels(), PathOrder::kRopeThenNorm, dev.cfg, dev.qkv->view(),
+                     dev.q_weight->view(), dev.k_weight->view(), dev.cos_sin->view(),
+                     dev.positions->view(), dev.slots->view(), dev.cache_views(VCacheLayout::kShuffle));
+        expect_same_outputs(dev.download_all(), host, "reference-mapping non-fused " + s.describe());
+        if (HasFailure()) return;
+      }
+    }
+  }
+  gpu_->set_kernel_mapping(KernelMapping::kAuto);
 }
 
 TEST_F(GpuTest, RestoreAfterTornFusedWriteIsByteExactIncludingNaNPayloads) {

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Packs what the GPU machine needs into .gpu_carry/{bin,lib} (git-ignored; name it in the device
+# tool's `carry`): the GPU binaries of a CUDA build and the non-system shared libraries they load
+# (Ubuntu 24.04 there has other sonames for fmt/spdlog/xxhash than Debian 12 here).
+# Usage: bench/pack_gpu_carry.sh [BUILD_DIR]   (default build-cuda)
+set -euo pipefail
+build=${1:-build-cuda}
+out=.gpu_carry
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/lib"
+for b in gpu_backend_test gpu_faulty_kernels_test gpu_bench rcsim; do
+  [ -x "$build/bin/$b" ] && cp "$build/bin/$b" "$out/bin/"
+done
+for b in "$out"/bin/*; do
+  ldd "$b" | awk '/=> \// {print $3}' | grep -E 'lib(fmt|spdlog|xxhash)' || true
+done | sort -u | while read -r lib; do cp -L "$lib" "$out/lib/"; done
+du -sh "$out"

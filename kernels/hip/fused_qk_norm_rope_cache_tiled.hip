@@ -1,0 +1,271 @@
+// Branch A on the GPU, bandwidth-bound form: fused_qk_norm_rope_cache_quant_shuffle with the
+// tiled mapping of kernels/hip/tile_common.h. Must match rcsim::cpu::CpuFusedQkNormRopeCache bit
+// for bit, as the reference-mapping kernel (fused_qk_norm_rope_cache.hip) does; the launcher there
+// picks this one whenever `tiled_fused_supported` holds.
+//
+// Why this shape (BENCHMARKS.md has the profile): the kernel moves ~26.9 kB per token and does
+// almost no arithmetic, so it is bound by instructions per byte unless each instruction moves
+// 16 bytes and per-token work is shared. Here:
+//  * 16 bytes per thread per head (8 elements): half the warp instructions per head of AITER's
+//    32 lanes x 8 bytes for D = 128;
+//  * a block is 16 tokens x one head group; a Q/K thread processes several heads of its token, so
+//    the position, the weights and the cos/sin values are loaded and converted once per token, and
+//    every head's 16-byte load is issued before the first reduction;
+//  * dtype, cache type, head dim and rotary style are template parameters (no run-time switches
+//    in the loop); rounding to bf16/fp16 uses the packed convert instruction where there is one;
+//  * V goes through v_cache_tile_writer.h: whole 16-byte chunks of x tokens instead of 2-byte
+//    stores at a 16-byte stride.
+// Work units and torn writes are unchanged: unit g = token*(Hq+2Hkv) + head is written iff
+// g < max_units, whichever block runs it.
+#include "kernels/hip/fused_tiled.h"
+#include "kernels/hip/gpu_runtime.h"
+#include "kernels/hip/v_cache_tile_writer.h"
+
+namespace rcsim::gpu {
+namespace {
+
+using tile::HeadMap;
+using tile::kElems;
+using tile::kTileTokens;
+using tile::Vec16;
+
+// Heads per block: Q heads share one block's per-token loads four at a time; K heads also write
+// the cache, two at a time; V heads one per block (shared-memory staging per head).
+inline constexpr int kQHeadsPerBlock = 4;
+inline constexpr int kKHeadsPerBlock = 2;
+
+struct Tiling {
+  int64_t q_groups;
+  int64_t k_groups;
+  int64_t groups;  // q_groups + k_groups + Hkv
+};
+
+Tiling tiling_of(const FusedParams& p) {
+  Tiling t;
+  t.q_groups = (p.num_heads_q + kQHeadsPerBlock - 1) / kQHeadsPerBlock;
+  t.k_groups = (p.num_heads_kv + kKHeadsPerBlock - 1) / kKHeadsPerBlock;
+  t.groups = t.q_groups + t.k_groups + p.num_heads_kv;
+  return t;
+}
+
+__device__ __forceinline__ bool unit_allowed(int64_t g, int64_t max_units) {
+  return max_units < 0 || g < max_units;
+}
+
+// Q or K heads [head0, head0 + count) of the tile's tokens: norm, round, RoPE, round, write back;
+// K heads also go to the K cache.
+template <int D, ActType A, CacheType C, bool kNeox, int kHeads, bool kIsKey>
+__device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_start, int64_t head0,
+                                         int64_t count) {
+  using M = HeadMap<D>;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int t = tid % M::kThreadsPerHead;
+  const int first = t * kElems;
+  const int64_t token = tile_start + tid / M::kThreadsPerHead;
+  const bool in_batch = token < p.num_tokens;
+  // Tokens past the batch compute on the last token's data and store nothing, so that every
+  // thread of a warp reaches every shuffle.
+  const int64_t tc = in_batch ? token : p.num_tokens - 1;
+  const int64_t heads_total = p.num_heads_q + 2 * p.num_heads_kv;
+  const uint16_t* row = static_cast<const uint16_t*>(p.qkv) + tc * heads_total * D;
+
+  Vec16 raw[kHeads];
+#pragma unroll
+  for (int h = 0; h < kHeads; ++h) {
+    if (h < count) raw[h] = tile::load16(row + (head0 + h) * D + first);
+  }
+  const Vec16 wbits = tile::load16(static_cast<const uint16_t*>(kIsKey ? p.k_weight : p.q_weight) +
+                                   first);
+  const int64_t pos = p.positions[tc];
+  const int64_t slot = kIsKey ? p.slots[tc] : -1;
+  const int rot = static_cast<int>(p.rotary_dim);
+  const tile::RopeCoeffs rc = tile::load_rope<A, kNeox>(p.cos_sin, pos, rot, t);
+  float w[kElems];
+  tile::unpack<A>(wbits, w);
+
+#pragma unroll
+  for (int h = 0; h < kHeads; ++h) {
+    if (h >= count) break;  // uniform across the block
+    const int64_t head = head0 + h;
+    float v[kElems];
+    tile::unpack<A>(raw[h], v);
+    const float rcp = qk_math::rms_inverse(tile::head_sum_squares<D>(v), D, p.eps);
+#pragma unroll
+    for (int i = 0; i < kElems; ++i) v[i] = qk_math::rms_normalise(v[i], rcp, w[i]);
+    Vec16 bits = tile::pack<A>(v);  // round after norm
+    tile::unpack<A>(bits, v);
+    tile::rope<D, A, kNeox>(v, bits, rc, rot, t);
+    bits = tile::pack<A>(v);  // round after RoPE
+    const bool allowed = in_batch && unit_allowed(token * heads_total + head, p.max_units);
+
+    const int64_t local = kIsKey ? head - p.num_heads_q : head;
+    const HeadsView& out = kIsKey ? p.k_out : p.q_out;
+    uint16_t* dst = out.data != nullptr
+                        ? static_cast<uint16_t*>(out.data) + token * out.token_stride +
+                              local * out.head_stride
+                        : static_cast<uint16_t*>(p.qkv) + token * heads_total * D + head * D;
+    if (allowed) tile::store16(dst + first, bits);
+    if constexpr (!kIsKey) continue;
+
+    constexpr int X = tile::kCacheX<C>;
+    const int64_t blk = slot / p.cache.block_size;
+    const int64_t off = slot % p.cache.block_size;
+    const int64_t block_head = blk * p.num_heads_kv + local;
+    const int64_t k_off =
+        tile::k_cache_offset<D, X>(block_head, p.cache.block_size, off, first);
+    if constexpr (C == CacheType::kActivation) {
+      if (allowed && slot >= 0) tile::store16(static_cast<uint16_t*>(p.cache.k_cache) + k_off, bits);
+    } else {
+      constexpr numeric::Fp8Format fmt = tile::fp8_format<C>();
+      tile::unpack<A>(bits, v);
+      const float scale = qk_math::fp8_scale_from_amax(tile::head_amax<D>(v),
+                                                       numeric::fp8_max(fmt), p.amax_floor);
+      if (allowed && slot >= 0) {
+        uint32_t cw[2] = {0, 0};
+#pragma unroll
+        for (int i = 0; i < kElems; ++i) {
+          cw[i / 4] |= uint32_t{qk_math::fp8_quantise_divide(v[i], scale, fmt)} << (8 * (i % 4));
+        }
+        *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.cache.k_cache) + k_off) =
+            uint2{cw[0], cw[1]};
+        if (t == 0) p.cache.k_scale[block_head * p.cache.block_size + off] = scale;
+      }
+    }
+  }
+}
+
+// V head `kv_head` of the tile's tokens: only the cache (V is not written back).
+template <int D, ActType A, CacheType C>
+__device__ __forceinline__ void v_head(const FusedParams& p, int64_t tile_start, int64_t kv_head) {
+  using M = HeadMap<D>;
+  const int t = static_cast<int>(threadIdx.x) % M::kThreadsPerHead;
+  const int64_t heads_total = p.num_heads_q + 2 * p.num_heads_kv;
+  const int64_t head = p.num_heads_q + p.num_heads_kv + kv_head;
+  tile::VTileArgs a;
+  a.slots = p.slots;
+  a.num_tokens = p.num_tokens;
+  a.tile_start = tile_start;
+  // Token j's V unit is j*heads_total + head: the allowed tokens are a prefix.
+  a.allowed_end = p.max_units < 0       ? p.num_tokens
+                  : p.max_units <= head ? 0
+                                        : (p.max_units - head + heads_total - 1) / heads_total;
+  a.head = kv_head;
+  a.num_heads_kv = p.num_heads_kv;
+  a.block_size = p.cache.block_size;
+  a.cache = p.cache.v_cache;
+  a.scales = p.cache.v_scale;
+  a.shuffle = p.cache.v_shuffle;
+  a.planted_v_index_bug = p.planted_v_index_bug;
+  tile::write_v_tile<D, C>(a, [&](int64_t token, bool need, int64_t slot) -> Vec16 {
+    Vec16 raw{{0, 0, 0, 0}};
+    if (need) {
+      raw = tile::load16(static_cast<const uint16_t*>(p.qkv) + token * heads_total * D + head * D +
+                         t * kElems);
+    }
+    if constexpr (C == CacheType::kActivation) {
+      return raw;
+    } else {
+      constexpr numeric::Fp8Format fmt = tile::fp8_format<C>();
+      float v[kElems];
+      tile::unpack<A>(raw, v);
+      const float scale = qk_math::fp8_scale_from_amax(tile::head_amax<D>(v),
+                                                       numeric::fp8_max(fmt), p.amax_floor);
+      Vec16 codes{{0, 0, 0, 0}};
+      if (!need) return codes;
+#pragma unroll
+      for (int i = 0; i < kElems; ++i) {
+        codes.w[i / 4] |= uint32_t{qk_math::fp8_quantise_divide(v[i], scale, fmt)} << (8 * (i % 4));
+      }
+      if (t == 0) {
+        const int64_t block_head = (slot / p.cache.block_size) * p.num_heads_kv + kv_head;
+        p.cache.v_scale[block_head * p.cache.block_size + slot % p.cache.block_size] = scale;
+      }
+      return codes;
+    }
+  });
+}
+
+template <int D, ActType A, CacheType C, bool kNeox>
+__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads)
+    fused_tiled_kernel(FusedParams p, Tiling tl) {
+  const int64_t b = blockIdx.x;
+  const int64_t tile_start = (b / tl.groups) * kTileTokens;
+  const int64_t group = b % tl.groups;
+  if (group < tl.q_groups) {
+    const int64_t head0 = group * kQHeadsPerBlock;
+    const int64_t n = p.num_heads_q - head0;
+    qk_heads<D, A, C, kNeox, kQHeadsPerBlock, false>(p, tile_start, head0,
+                                                     n < kQHeadsPerBlock ? n : kQHeadsPerBlock);
+  } else if (group < tl.q_groups + tl.k_groups) {
+    const int64_t k0 = (group - tl.q_groups) * kKHeadsPerBlock;
+    const int64_t n = p.num_heads_kv - k0;
+    qk_heads<D, A, C, kNeox, kKHeadsPerBlock, true>(p, tile_start, p.num_heads_q + k0,
+                                                    n < kKHeadsPerBlock ? n : kKHeadsPerBlock);
+  } else {
+    v_head<D, A, C>(p, tile_start, group - tl.q_groups - tl.k_groups);
+  }
+}
+
+template <int D, ActType A, CacheType C, bool kNeox>
+void launch_with(const FusedParams& p, hipStream_t s) {
+  const Tiling tl = tiling_of(p);
+  const int64_t tiles = (p.num_tokens + kTileTokens - 1) / kTileTokens;
+  fused_tiled_kernel<D, A, C, kNeox>
+      <<<dim3(static_cast<unsigned>(tiles * tl.groups)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(
+          p, tl);
+}
+
+template <int D, ActType A, CacheType C>
+void launch_rotary_style(const FusedParams& p, hipStream_t s) {
+  if (p.is_neox) {
+    launch_with<D, A, C, true>(p, s);
+  } else {
+    launch_with<D, A, C, false>(p, s);
+  }
+}
+template <int D, ActType A>
+void launch_cache_type(const FusedParams& p, hipStream_t s) {
+  switch (p.cache.type) {
+    case CacheType::kActivation: launch_rotary_style<D, A, CacheType::kActivation>(p, s); break;
+    case CacheType::kFp8E4M3FN: launch_rotary_style<D, A, CacheType::kFp8E4M3FN>(p, s); break;
+    case CacheType::kFp8E4M3FNUZ: launch_rotary_style<D, A, CacheType::kFp8E4M3FNUZ>(p, s); break;
+  }
+}
+template <int D>
+void launch_act(const FusedParams& p, hipStream_t s) {
+  if (p.act == ActType::kBF16) {
+    launch_cache_type<D, ActType::kBF16>(p, s);
+  } else {
+    launch_cache_type<D, ActType::kFP16>(p, s);
+  }
+}
+
+bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+bool view_ok(const HeadsView& v) {
+  return v.data == nullptr || (aligned16(v.data) && v.token_stride % kElems == 0 &&
+                               v.head_stride % kElems == 0);
+}
+
+}  // namespace
+
+bool tiled_fused_supported(const FusedParams& p) {
+  const bool dim_ok = p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256;
+  const bool rot_ok = p.is_neox ? p.rotary_dim % 16 == 0 : p.rotary_dim % 8 == 0;
+  const int64_t x = p.cache.type == CacheType::kActivation ? 8 : 16;
+  return dim_ok && rot_ok && p.cache.x == x && p.cache.block_size % x == 0 &&
+         aligned16(p.qkv) && aligned16(p.q_weight) && aligned16(p.k_weight) &&
+         aligned16(p.cos_sin) && aligned16(p.cache.k_cache) && aligned16(p.cache.v_cache) &&
+         view_ok(p.q_out) && view_ok(p.k_out) && p.num_tokens <= (int64_t{1} << 31) / 64;
+}
+
+void launch_fused_tiled(const FusedParams& p, void* stream) {
+  auto* s = static_cast<hipStream_t>(stream);
+  switch (p.head_dim) {
+    case 64: launch_act<64>(p, s); break;
+    case 128: launch_act<128>(p, s); break;
+    case 256: launch_act<256>(p, s); break;
+    default: break;  // tiled_fused_supported() is false
+  }
+}
+
+}  // namespace rcsim::gpu

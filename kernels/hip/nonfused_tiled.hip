@@ -1,0 +1,329 @@
+// The non-fused kernels (branch C's chain) in the tiled mapping of kernels/hip/tile_common.h: the
+// same bits as nonfused_kernels.hip and the CPU reference, at memory bandwidth. Each launcher
+// returns false when the tiled form does not apply (head dim, alignment, rotary width, cache
+// layout), and nonfused_kernels.hip then runs the reference-mapping kernel.
+//
+// Shared shape: a block is 16 tokens x one group of heads; a thread owns 8 dims (16 bytes) of a
+// head and loops over the group's heads, so per-token loads (weights, position, cos/sin, slot) are
+// made once per token and every head's load is in flight before the first reduction. Work units
+// and their limits (device-side torn writes) are those of core/kernel_interfaces.h, unchanged.
+#include <type_traits>
+
+#include "kernels/hip/gpu_runtime.h"
+#include "kernels/hip/nonfused_tiled.h"
+#include "kernels/hip/v_cache_tile_writer.h"
+
+namespace rcsim::gpu {
+namespace {
+
+using tile::HeadMap;
+using tile::kElems;
+using tile::kTileTokens;
+using tile::Vec16;
+
+inline constexpr int kHeadsPerBlock = 4;
+
+__device__ __forceinline__ bool allowed_unit(int64_t g, int64_t max_units) {
+  return max_units < 0 || g < max_units;
+}
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool view_ok(const HeadsView& v) {
+  return v.data == nullptr ||
+         (aligned16(v.data) && v.token_stride % kElems == 0 && v.head_stride % kElems == 0);
+}
+bool dim_ok(int64_t d) { return d == 64 || d == 128 || d == 256; }
+__host__ __device__ inline int64_t groups_of(int64_t heads) { return (heads + kHeadsPerBlock - 1) / kHeadsPerBlock; }
+__host__ __device__ inline int64_t tiles_of(int64_t tokens) { return (tokens + kTileTokens - 1) / kTileTokens; }
+
+template <typename T>
+__device__ __forceinline__ T* head_ptr(const HeadsView& v, int64_t token, int64_t head, int first) {
+  return static_cast<T*>(v.data) + token * v.token_stride + head * v.head_stride + first;
+}
+
+// Runs K<D, A>::launch for the run-time head dim and activation type.
+template <template <int, ActType> class K, typename P>
+void dispatch(const P& p, hipStream_t s) {
+  auto act = [&](auto d_tag) {
+    constexpr int D = decltype(d_tag)::value;
+    if (p.act == ActType::kBF16) {
+      K<D, ActType::kBF16>::launch(p, s);
+    } else {
+      K<D, ActType::kFP16>::launch(p, s);
+    }
+  };
+  switch (p.head_dim) {
+    case 64: act(std::integral_constant<int, 64>{}); break;
+    case 128: act(std::integral_constant<int, 128>{}); break;
+    case 256: act(std::integral_constant<int, 256>{}); break;
+    default: break;
+  }
+}
+
+// ---- rms_norm: units g = token*H + head; one rounding on store -------------------------------
+template <int D, ActType A>
+__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rms_norm_tiled(RmsNormParams p) {
+  using M = HeadMap<D>;
+  const int64_t groups = groups_of(p.num_heads);
+  const int64_t tile_start = (blockIdx.x / groups) * kTileTokens;
+  const int64_t head0 = (blockIdx.x % groups) * kHeadsPerBlock;
+  const int64_t count = p.num_heads - head0 < kHeadsPerBlock ? p.num_heads - head0 : kHeadsPerBlock;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int first = (tid % M::kThreadsPerHead) * kElems;
+  const int64_t token = tile_start + tid / M::kThreadsPerHead;
+  const bool in_batch = token < p.num_tokens;
+  const int64_t tc = in_batch ? token : p.num_tokens - 1;
+  Vec16 raw[kHeadsPerBlock];
+#pragma unroll
+  for (int h = 0; h < kHeadsPerBlock; ++h) {
+    if (h < count) raw[h] = tile::load16(head_ptr<const uint16_t>(p.in, tc, head0 + h, first));
+  }
+  float w[kElems];
+  tile::unpack<A>(tile::load16(static_cast<const uint16_t*>(p.weight) + first), w);
+#pragma unroll
+  for (int h = 0; h < kHeadsPerBlock; ++h) {
+    if (h >= count) break;
+    float v[kElems];
+    tile::unpack<A>(raw[h], v);
+    const float rcp = qk_math::rms_inverse(tile::head_sum_squares<D>(v), D, p.eps);
+#pragma unroll
+    for (int i = 0; i < kElems; ++i) v[i] = qk_math::rms_normalise(v[i], rcp, w[i]);
+    const Vec16 out = tile::pack<A>(v);
+    if (in_batch && allowed_unit(token * p.num_heads + head0 + h, p.max_units)) {
+      tile::store16(head_ptr<uint16_t>(p.out, token, head0 + h, first), out);
+    }
+  }
+}
+template <int D, ActType A>
+struct RmsNormLaunch {
+  static void launch(const RmsNormParams& p, hipStream_t s) {
+    const int64_t blocks = tiles_of(p.num_tokens) * groups_of(p.num_heads);
+    rms_norm_tiled<D, A><<<dim3(static_cast<unsigned>(blocks)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(p);
+  }
+};
+
+// ---- rotary: q units g = token*Hq + head, then k units T*Hq + token*Hkv + head -----------------
+template <int D, ActType A, bool kNeox>
+__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rotary_tiled(RotaryParams p) {
+  using M = HeadMap<D>;
+  const int64_t q_groups = groups_of(p.num_heads_q);
+  const int64_t k_heads = p.k.data != nullptr ? p.num_heads_kv : 0;
+  const int64_t groups = q_groups + groups_of(k_heads);
+  const int64_t tile_start = (blockIdx.x / groups) * kTileTokens;
+  const int64_t group = blockIdx.x % groups;
+  const bool is_q = group < q_groups;
+  const int64_t heads = is_q ? p.num_heads_q : k_heads;
+  const int64_t head0 = (is_q ? group : group - q_groups) * kHeadsPerBlock;
+  const int64_t count = heads - head0 < kHeadsPerBlock ? heads - head0 : kHeadsPerBlock;
+  const HeadsView view = is_q ? p.q : p.k;  // by value: a reference picked at run time would copy the params to local memory
+  const int tid = static_cast<int>(threadIdx.x);
+  const int t = tid % M::kThreadsPerHead;
+  const int first = t * kElems;
+  const int64_t token = tile_start + tid / M::kThreadsPerHead;
+  const bool in_batch = token < p.num_tokens;
+  const int64_t tc = in_batch ? token : p.num_tokens - 1;
+  Vec16 raw[kHeadsPerBlock];
+#pragma unroll
+  for (int h = 0; h < kHeadsPerBlock; ++h) {
+    if (h < count) raw[h] = tile::load16(head_ptr<const uint16_t>(view, tc, head0 + h, first));
+  }
+  const int rot = static_cast<int>(p.rotary_dim);
+  const tile::RopeCoeffs rc = tile::load_rope<A, kNeox>(p.cos_sin, p.positions[tc], rot, t);
+#pragma unroll
+  for (int h = 0; h < kHeadsPerBlock; ++h) {
+    if (h >= count) break;
+    float v[kElems];
+    tile::unpack<A>(raw[h], v);
+    tile::rope<D, A, kNeox>(v, raw[h], rc, rot, t);
+    const Vec16 out = tile::pack<A>(v);
+    const int64_t g = is_q ? token * p.num_heads_q + head0 + h
+                           : p.num_tokens * p.num_heads_q + token * p.num_heads_kv + head0 + h;
+    if (in_batch && allowed_unit(g, p.max_units)) {
+      tile::store16(head_ptr<uint16_t>(view, token, head0 + h, first), out);
+    }
+  }
+}
+template <int D, ActType A>
+struct RotaryLaunch {
+  static void launch(const RotaryParams& p, hipStream_t s) {
+    const int64_t k_heads = p.k.data != nullptr ? p.num_heads_kv : 0;
+    const int64_t blocks = tiles_of(p.num_tokens) * (groups_of(p.num_heads_q) + groups_of(k_heads));
+    const dim3 grid(static_cast<unsigned>(blocks)), block(HeadMap<D>::kBlockThreads);
+    if (p.is_neox) {
+      rotary_tiled<D, A, true><<<grid, block, 0, s>>>(p);
+    } else {
+      rotary_tiled<D, A, false><<<grid, block, 0, s>>>(p);
+    }
+  }
+};
+
+// ---- cache writers: K heads in groups, then one V head per block -----------------------------
+// Per-tensor (reshape_and_cache, units = tokens) and per-token (units = token*Hkv + head) fp8
+// differ in the scale and the unit of the work limit; "auto" copies the bits.
+struct CacheJob {
+  HeadsView key, value;
+  const int64_t* slots;
+  CacheParams cache;
+  int64_t num_tokens, num_heads_kv;
+  bool per_token;     // scale = amax/fp8_max per (token, head), stored; else the fixed scales
+  bool amax_floor;
+  float k_scale, v_scale;  // per-tensor
+  int64_t max_units;
+  ActType act;
+  int64_t head_dim;
+};
+
+__device__ __forceinline__ bool cache_unit_allowed(const CacheJob& j, int64_t token, int64_t head) {
+  return allowed_unit(j.per_token ? token * j.num_heads_kv + head : token, j.max_units);
+}
+
+// The thread's 8 cache elements of one head (bits, or fp8 codes of v * (1/scale)); stores the
+// per-token scale when `store_scale`.
+template <int D, ActType A, CacheType C>
+__device__ __forceinline__ Vec16 cache_elements(const CacheJob& j, const Vec16& raw, bool is_key,
+                                                bool store_scale, int64_t scale_index, int t) {
+  if constexpr (C == CacheType::kActivation) {
+    return raw;
+  } else {
+    constexpr numeric::Fp8Format fmt = tile::fp8_format<C>();
+    float v[kElems];
+    tile::unpack<A>(raw, v);
+    float scale = is_key ? j.k_scale : j.v_scale;
+    if (j.per_token) {
+      scale = qk_math::fp8_scale_from_amax(tile::head_amax<D>(v), numeric::fp8_max(fmt),
+                                           j.amax_floor);
+    }
+    const float rcp = qk_math::scale_reciprocal(scale);
+    Vec16 codes{{0, 0, 0, 0}};
+#pragma unroll
+    for (int i = 0; i < kElems; ++i) {
+      codes.w[i / 4] |= uint32_t{qk_math::fp8_quantise_multiply(v[i], rcp, fmt)} << (8 * (i % 4));
+    }
+    if (j.per_token && store_scale && t == 0) {
+      (is_key ? j.cache.k_scale : j.cache.v_scale)[scale_index] = scale;
+    }
+    return codes;
+  }
+}
+
+template <int D, ActType A, CacheType C>
+__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) cache_tiled(CacheJob j) {
+  using M = HeadMap<D>;
+  constexpr int X = tile::kCacheX<C>;
+  const int64_t k_groups = groups_of(j.num_heads_kv);
+  const int64_t groups = k_groups + j.num_heads_kv;
+  const int64_t tile_start = (blockIdx.x / groups) * kTileTokens;
+  const int64_t group = blockIdx.x % groups;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int t = tid % M::kThreadsPerHead;
+  const int first = t * kElems;
+  const int64_t bs = j.cache.block_size;
+  if (group < k_groups) {
+    const int64_t head0 = group * kHeadsPerBlock;
+    const int64_t count = j.num_heads_kv - head0 < kHeadsPerBlock ? j.num_heads_kv - head0 : kHeadsPerBlock;
+    const int64_t token = tile_start + tid / M::kThreadsPerHead;
+    const bool in_batch = token < j.num_tokens;
+    const int64_t tc = in_batch ? token : j.num_tokens - 1;
+    const int64_t slot = j.slots[tc];
+    Vec16 raw[kHeadsPerBlock];
+#pragma unroll
+    for (int h = 0; h < kHeadsPerBlock; ++h) {
+      if (h < count) raw[h] = tile::load16(head_ptr<const uint16_t>(j.key, tc, head0 + h, first));
+    }
+#pragma unroll
+    for (int h = 0; h < kHeadsPerBlock; ++h) {
+      if (h >= count) break;
+      const int64_t head = head0 + h;
+      const int64_t block_head = (slot / bs) * j.num_heads_kv + head;
+      const bool store = in_batch && slot >= 0 && cache_unit_allowed(j, token, head);
+      const Vec16 e = cache_elements<D, A, C>(j, raw[h], true, store, block_head * bs + slot % bs, t);
+      if (!store) continue;
+      const int64_t off = tile::k_cache_offset<D, X>(block_head, bs, slot % bs, first);
+      if constexpr (C == CacheType::kActivation) {
+        tile::store16(static_cast<uint16_t*>(j.cache.k_cache) + off, e);
+      } else {
+        *reinterpret_cast<uint2*>(static_cast<uint8_t*>(j.cache.k_cache) + off) = uint2{e.w[0], e.w[1]};
+      }
+    }
+    return;
+  }
+  const int64_t head = group - k_groups;
+  tile::VTileArgs a;
+  a.slots = j.slots;
+  a.num_tokens = j.num_tokens;
+  a.tile_start = tile_start;
+  if (j.max_units < 0) {
+    a.allowed_end = j.num_tokens;
+  } else if (j.per_token) {  // unit token*Hkv + head < max_units
+    a.allowed_end = j.max_units <= head ? 0 : (j.max_units - head + j.num_heads_kv - 1) / j.num_heads_kv;
+  } else {
+    a.allowed_end = j.max_units;
+  }
+  a.head = head;
+  a.num_heads_kv = j.num_heads_kv;
+  a.block_size = bs;
+  a.cache = j.cache.v_cache;
+  a.scales = j.cache.v_scale;
+  a.shuffle = j.cache.v_shuffle;
+  tile::write_v_tile<D, C>(a, [&](int64_t token, bool need, int64_t slot) -> Vec16 {
+    Vec16 raw{{0, 0, 0, 0}};
+    if (need) raw = tile::load16(head_ptr<const uint16_t>(j.value, token, head, first));
+    const int64_t block_head = (slot / bs) * j.num_heads_kv + head;
+    return cache_elements<D, A, C>(j, raw, false, need, block_head * bs + slot % bs, t);
+  });
+}
+
+template <int D, ActType A, CacheType C>
+void launch_cache_job(const CacheJob& j, hipStream_t s) {
+  const int64_t blocks = tiles_of(j.num_tokens) * (groups_of(j.num_heads_kv) + j.num_heads_kv);
+  cache_tiled<D, A, C><<<dim3(static_cast<unsigned>(blocks)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(j);
+}
+template <int D, ActType A>
+struct CacheLaunch {
+  static void launch(const CacheJob& j, hipStream_t s) {
+    switch (j.cache.type) {
+      case CacheType::kActivation: launch_cache_job<D, A, CacheType::kActivation>(j, s); break;
+      case CacheType::kFp8E4M3FN: launch_cache_job<D, A, CacheType::kFp8E4M3FN>(j, s); break;
+      case CacheType::kFp8E4M3FNUZ: launch_cache_job<D, A, CacheType::kFp8E4M3FNUZ>(j, s); break;
+    }
+  }
+};
+bool cache_ok(const CacheParams& c, const HeadsView& key, const HeadsView& value, int64_t d) {
+  const int64_t x = c.type == CacheType::kActivation ? 8 : 16;
+  return dim_ok(d) && c.x == x && c.block_size % x == 0 && aligned16(c.k_cache) &&
+         aligned16(c.v_cache) && view_ok(key) && view_ok(value);
+}
+
+}  // namespace
+
+bool launch_rms_norm_tiled(const RmsNormParams& p, void* stream) {
+  if (!dim_ok(p.head_dim) || !view_ok(p.in) || !view_ok(p.out) || !aligned16(p.weight)) return false;
+  dispatch<RmsNormLaunch>(p, static_cast<hipStream_t>(stream));
+  return true;
+}
+
+bool launch_rotary_tiled(const RotaryParams& p, void* stream) {
+  const bool rot_ok = p.is_neox ? p.rotary_dim % 16 == 0 : p.rotary_dim % 8 == 0;
+  if (!dim_ok(p.head_dim) || !rot_ok || !view_ok(p.q) || !view_ok(p.k) || !aligned16(p.cos_sin)) {
+    return false;
+  }
+  dispatch<RotaryLaunch>(p, static_cast<hipStream_t>(stream));
+  return true;
+}
+
+bool launch_reshape_and_cache_tiled(const ReshapeCacheParams& p, void* stream) {
+  if (!cache_ok(p.cache, p.key, p.value, p.head_dim)) return false;
+  const CacheJob j{p.key, p.value, p.slots, p.cache, p.num_tokens, p.num_heads_kv,
+                   false, false, p.k_scale, p.v_scale, p.max_units, p.act, p.head_dim};
+  dispatch<CacheLaunch>(j, static_cast<hipStream_t>(stream));
+  return true;
+}
+
+bool launch_per_token_quant_cache_tiled(const PerTokenQuantParams& p, void* stream) {
+  if (!cache_ok(p.cache, p.key, p.value, p.head_dim)) return false;
+  const CacheJob j{p.key, p.value, p.slots, p.cache, p.num_tokens, p.num_heads_kv,
+                   true, p.amax_floor, 1.0f, 1.0f, p.max_units, p.act, p.head_dim};
+  dispatch<CacheLaunch>(j, static_cast<hipStream_t>(stream));
+  return true;
+}
+
+}  // namespace rcsim::gpu

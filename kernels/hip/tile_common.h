@@ -1,0 +1,274 @@
+// Device building blocks of the tiled kernels (fused and non-fused), included by .hip files only.
+//
+// The tiled mapping: a thread owns kElems = 8 consecutive elements of one head (16 bytes of
+// bf16/fp16), so a head of D dims is D/8 threads and every global load and store of an activation
+// is one 16-byte vector. A block covers kTileTokens consecutive tokens; the threads of a token are
+// consecutive, so a warp holds whole heads.
+//
+// Bit-exactness with the CPU reference (kernels/common/qk_norm_rope_math.h) is kept by computing
+// the same association order as AITER's 32-lane mapping: AITER lane l owns n = D/32 contiguous
+// elements, so a thread holds kElems/n consecutive AITER lanes and keeps one partial sum per lane.
+// The xor butterfly over the 32 lanes (masks 16, 8, 4, 2, 1) becomes a shuffle across threads for
+// masks >= lanes-per-thread and an exchange between a thread's own partial sums below that; every
+// lane's value after every step is the one the reference computes.
+#pragma once
+
+#include <cstdint>
+
+// First: under hipcc the runtime header defines __forceinline__, which RCSIM_HD uses.
+#include "kernels/hip/gpu_platform.h"
+// (blank line keeps clang-format from reordering the platform header after the math headers)
+
+#include "kernels/common/numeric.h"
+#include "kernels/common/qk_norm_rope_math.h"
+#include "kernels/hip/gpu_params.h"
+
+namespace rcsim::gpu::tile {
+
+inline constexpr int kElems = 8;  // elements per thread: 16 bytes of a 16-bit activation
+// Tokens per block: 16 so that one block holds a whole 16-byte chunk of the fp8 V-shuffle layout
+// (x = 16 tokens) and two of the bf16 one (x = 8).
+inline constexpr int kTileTokens = 16;
+
+template <int D>
+struct HeadMap {
+  static_assert(D == 64 || D == 128 || D == 256, "head dims of limits::kHeadDimsSupported");
+  static constexpr int kThreadsPerHead = D / kElems;                            // 8, 16, 32
+  static constexpr int kElemsPerLane = D / qk_math::kLanesPerHead;              // AITER's n
+  static constexpr int kLanesPerThread = kElems / kElemsPerLane;                // 4, 2, 1
+  static constexpr int kBlockThreads = kTileTokens * kThreadsPerHead;           // 128..512
+  static_assert(kThreadsPerHead <= kWarpSizeLanes, "a head's threads must share a warp");
+};
+
+// ---- 16-byte vectors of activations ------------------------------------------------------------
+
+struct alignas(16) Vec16 {
+  uint32_t w[4];
+};
+__device__ __forceinline__ Vec16 load16(const void* p) { return *static_cast<const Vec16*>(p); }
+__device__ __forceinline__ void store16(void* p, const Vec16& v) { *static_cast<Vec16*>(p) = v; }
+
+// Element i of the vector is the low half of word i/2 for even i (little-endian, as memory).
+template <ActType A>
+__device__ __forceinline__ void unpack(const Vec16& v, float (&out)[kElems]) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    if constexpr (A == ActType::kBF16) {
+      out[2 * i] = numeric::bits_float(v.w[i] << 16);
+      out[2 * i + 1] = numeric::bits_float(v.w[i] & 0xFFFF0000u);
+    } else {
+      out[2 * i] = numeric::fp16_bits_to_float(static_cast<uint16_t>(v.w[i] & 0xFFFFu));
+      out[2 * i + 1] = numeric::fp16_bits_to_float(static_cast<uint16_t>(v.w[i] >> 16));
+    }
+  }
+}
+
+template <ActType A>
+__device__ __forceinline__ uint32_t software_pack(float lo, float hi) {
+  if constexpr (A == ActType::kBF16) {
+    return numeric::float_to_bf16_bits(lo) | (uint32_t{numeric::float_to_bf16_bits(hi)} << 16);
+  } else {
+    return numeric::float_to_fp16_bits(lo) | (uint32_t{numeric::float_to_fp16_bits(hi)} << 16);
+  }
+}
+
+// Rounds 8 fp32 values to the activation dtype exactly as numeric::float_to_*_bits does. Where
+// the device has a packed rounding instruction it does the work (one instruction per pair instead
+// of ~6 per element: these kernels are bound by instructions per byte); NaN is the one input on
+// which the instruction and the reference differ (canonical NaN vs a quieted payload), so a
+// thread holding any NaN redoes its 8 values in software.
+template <ActType A>
+__device__ __forceinline__ Vec16 pack(const float (&v)[kElems]) {
+  Vec16 r;
+  if constexpr (kHasPackedRounding) {
+    bool any_nan = false;
+#pragma unroll
+    for (int i = 0; i < kElems; ++i) any_nan |= v[i] != v[i];
+    if (!any_nan) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        r.w[i] = A == ActType::kBF16 ? packed_round_bf16x2(v[2 * i], v[2 * i + 1])
+                                     : packed_round_fp16x2(v[2 * i], v[2 * i + 1]);
+      }
+      return r;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) r.w[i] = software_pack<A>(v[2 * i], v[2 * i + 1]);
+  return r;
+}
+
+// ---- RMSNorm reduction in AITER's order ---------------------------------------------------------
+
+// Sum of squares of the head whose 8 elements per thread are `v`, as the 32-lane butterfly of
+// qk_math::head_sum_squares computes it. Every thread of the head gets the same value.
+template <int D>
+__device__ __forceinline__ float head_sum_squares(const float (&v)[kElems]) {
+  using M = HeadMap<D>;
+  constexpr int L = M::kLanesPerThread;
+  constexpr int n = M::kElemsPerLane;
+  float part[L];
+#pragma unroll
+  for (int j = 0; j < L; ++j) {
+    // qk_math::lane_sum_squares starts from 0.0f; 0.0f + x*x == x*x for every x*x (never -0).
+    float s = v[j * n] * v[j * n];
+#pragma unroll
+    for (int i = 1; i < n; ++i) {
+      const float sq = v[j * n + i] * v[j * n + i];
+      s = s + sq;
+    }
+    part[j] = s;
+  }
+#pragma unroll
+  for (int step = 0; step < 5; ++step) {
+    const int mask = (qk_math::kLanesPerHead / 2) >> step;  // 16, 8, 4, 2, 1
+    if (mask >= L) {
+#pragma unroll
+      for (int j = 0; j < L; ++j) {
+        part[j] = qk_math::butterfly_sum_step(
+            part[j], shfl_xor(part[j], mask / L, M::kThreadsPerHead));
+      }
+    } else {
+      float next[L];
+#pragma unroll
+      for (int j = 0; j < L; ++j) next[j] = qk_math::butterfly_sum_step(part[j], part[j ^ mask]);
+#pragma unroll
+      for (int j = 0; j < L; ++j) part[j] = next[j];
+    }
+  }
+  return part[0];
+}
+
+// Max of |v| over the head (fp8 per-token scale). fmaxf is order-free, the butterfly keeps it
+// the reference's anyway.
+template <int D>
+__device__ __forceinline__ float head_amax(const float (&v)[kElems]) {
+  float m = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kElems; ++i) m = qk_math::amax_step(m, v[i]);
+#pragma unroll
+  for (int mask = HeadMap<D>::kThreadsPerHead / 2; mask >= 1; mask /= 2) {
+    m = qk_math::butterfly_max_step(m, shfl_xor(m, mask, HeadMap<D>::kThreadsPerHead));
+  }
+  return m;
+}
+
+// ---- RoPE ----------------------------------------------------------------------------------
+
+// The cos/sin a thread needs for its 8 dims, loaded once per token and reused for every head.
+// `sin_signed` already carries the partner's sign (qk_math::rope_partner_negated): (-p)*s and
+// p*(-s) round identically, so the per-element negation moves out of the head loop.
+struct RopeCoeffs {
+  float cos_v[kElems];
+  float sin_signed[kElems];
+  bool rotates;  // false: the thread's dims are all >= rotary_dim (pass through)
+};
+
+// Requires (launcher): NeoX rotary_dim % 16 == 0, GPT-J rotary_dim % 8 == 0, so a thread's 8
+// dims are all rotated or all passed through, and the table columns are 16/8-byte aligned.
+template <ActType A, bool kNeox>
+__device__ __forceinline__ RopeCoeffs load_rope(const void* cos_sin, int64_t pos, int rotary_dim,
+                                                int thread_in_head) {
+  RopeCoeffs r;
+  const int first = thread_in_head * kElems;
+  r.rotates = first < rotary_dim;
+  const int half = rotary_dim / 2;
+  const uint16_t* row = static_cast<const uint16_t*>(cos_sin) + pos * rotary_dim;
+  if (!r.rotates) {
+#pragma unroll
+    for (int i = 0; i < kElems; ++i) r.cos_v[i] = r.sin_signed[i] = 0.0f;
+    return r;
+  }
+  if constexpr (kNeox) {
+    const int h0 = first % half;
+    unpack<A>(load16(row + h0), r.cos_v);
+    unpack<A>(load16(row + half + h0), r.sin_signed);
+    if (first < half) {
+#pragma unroll
+      for (int i = 0; i < kElems; ++i) r.sin_signed[i] = -r.sin_signed[i];
+    }
+  } else {
+    // GPT-J: dims 2i, 2i+1 share column first/2 + i: 4 columns, 8 bytes each of cos and sin.
+    const uint2 cw = *reinterpret_cast<const uint2*>(row + first / 2);
+    const uint2 sw = *reinterpret_cast<const uint2*>(row + half + first / 2);
+    float cs[kElems];  // c0 c1 c2 c3 s0 s1 s2 s3
+    unpack<A>(Vec16{{cw.x, cw.y, sw.x, sw.y}}, cs);
+#pragma unroll
+    for (int i = 0; i < kElems / 2; ++i) {
+      r.cos_v[2 * i] = r.cos_v[2 * i + 1] = cs[i];
+      r.sin_signed[2 * i] = -cs[4 + i];
+      r.sin_signed[2 * i + 1] = cs[4 + i];
+    }
+  }
+  return r;
+}
+
+// Rotates the thread's 8 values (already rounded to the activation dtype, held both as floats
+// `v` and as their bits). NeoX partners are 8-element blocks half/8 threads away, exchanged as
+// packed bits (4 shuffles, exact because the values are representable in 16 bits).
+template <int D, ActType A, bool kNeox>
+__device__ __forceinline__ void rope(float (&v)[kElems], const Vec16& bits, const RopeCoeffs& rc,
+                                     int rotary_dim, int thread_in_head) {
+  float partner[kElems];
+  if constexpr (kNeox) {
+    const int dist = rotary_dim / 2 / kElems;
+    const int first = thread_in_head * kElems;
+    int src = thread_in_head;
+    if (rc.rotates) src = first < rotary_dim / 2 ? thread_in_head + dist : thread_in_head - dist;
+    Vec16 pb;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) pb.w[i] = shfl_idx(bits.w[i], src, HeadMap<D>::kThreadsPerHead);
+    unpack<A>(pb, partner);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kElems; ++i) partner[i] = v[i ^ 1];
+  }
+  if (!rc.rotates) return;
+#pragma unroll
+  for (int i = 0; i < kElems; ++i) {
+    v[i] = qk_math::rope_rotate(v[i], partner[i], rc.cos_v[i], rc.sin_signed[i]);
+  }
+}
+
+// ---- fp8 -------------------------------------------------------------------------------------
+
+template <CacheType C>
+__device__ __forceinline__ constexpr numeric::Fp8Format fp8_format() {
+  return C == CacheType::kFp8E4M3FN ? numeric::Fp8Format::kE4M3FN : numeric::Fp8Format::kE4M3FNUZ;
+}
+// 8 codes packed little-endian into two words.
+struct Codes8 {
+  uint32_t w[2];
+};
+
+// ---- paged cache addresses -------------------------------------------------------------------
+
+// Elements per 16 bytes of the cache element type (semantics.md 2.3's x).
+template <CacheType C>
+inline constexpr int kCacheX = C == CacheType::kActivation ? 8 : 16;
+
+// K x-packed [NB, H, D/x, BS, x]: the thread's 8 dims lie inside one x-chunk (8 divides x), so
+// they are one 16-byte (x = 8) or 8-byte (x = 16) store.
+template <int D, int X>
+__device__ __forceinline__ int64_t k_cache_offset(int64_t block_head, int64_t block_size,
+                                                  int64_t off, int first) {
+  return ((block_head * (D / X) + first / X) * block_size + off) * X + first % X;
+}
+// V element (token offset `off` in its page, dim d): shuffle [NB, H, BS/x, D, x] or plain
+// [NB, H, D, BS].
+template <int D, int X>
+__device__ __forceinline__ int64_t v_cache_offset(bool shuffle, int64_t block_head,
+                                                  int64_t block_size, int64_t off, int d) {
+  if (shuffle) return ((block_head * (block_size / X) + off / X) * D + d) * X + off % X;
+  return (block_head * D + d) * block_size + off;
+}
+// The 16-byte chunk holding dim d of the x tokens [off, off + x) of one page (off % x == 0): in
+// the shuffle layout those x values are contiguous by construction; in the plain layout too,
+// because one page's tokens are the innermost dimension.
+template <int D, int X>
+__device__ __forceinline__ int64_t v_chunk_offset(bool shuffle, int64_t block_head,
+                                                  int64_t block_size, int64_t off, int d) {
+  return v_cache_offset<D, X>(shuffle, block_head, block_size, off, d);
+}
+
+}  // namespace rcsim::gpu::tile
