@@ -33,8 +33,8 @@
 
 #include "core/kernel_interfaces.h"
 #include "core/tensor.h"
-#include "fault_injection/plan/fault_plan.h"
-#include "fault_injection/plan/fault_stats.h"
+#include "fakes/faults/fault_model.h"
+#include "fakes/faults/fault_stats.h"
 
 namespace rcsim {
 

@@ -13,6 +13,7 @@
 
 #include "core/check.h"
 #include "fault_injection/cli/commands.h"
+#include "fault_injection/plan/fault_plan.h"
 #include "fault_injection/sim/campaign.h"
 #include "fault_injection/sim/engine.h"
 #include "fault_injection/sim/sim_config.h"

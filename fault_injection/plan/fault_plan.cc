@@ -15,19 +15,6 @@
 namespace rcsim {
 namespace {
 
-constexpr std::array<FaultSite, kFaultSiteCount> kSites = {
-    FaultSite::kFused,        FaultSite::kRopeCache,     FaultSite::kFallbackRope,
-    FaultSite::kFallbackNorm, FaultSite::kFallbackCache, FaultSite::kBackup,
-    FaultSite::kRestore};
-constexpr std::array<FaultKind, kFaultKindCount> kKinds = {
-    FaultKind::kUnavailable, FaultKind::kLaunch, FaultKind::kTorn,    FaultKind::kGarbage,
-    FaultKind::kCacheOnly,   FaultKind::kNan,    FaultKind::kSticky,  FaultKind::kOom,
-    FaultKind::kPartial,     FaultKind::kAbort,  FaultKind::kLate,    FaultKind::kRebuild,
-    FaultKind::kInvalid};
-constexpr std::array<FaultRegion, 6> kRegions = {FaultRegion::kAll, FaultRegion::kQ,
-                                                 FaultRegion::kK,   FaultRegion::kV,
-                                                 FaultRegion::kCache, FaultRegion::kOut};
-
 // Bounds on numeric parameters: generous, but a typo cannot ask for 2^63 of anything.
 constexpr int64_t kUnitCountMax = int64_t{1} << 40;
 constexpr int64_t kCallIndexMax = int64_t{1} << 40;
@@ -35,10 +22,6 @@ constexpr int64_t kRebuildCostUsMax = int64_t{1} << 40;
 constexpr uint64_t kRatioDenominatorMax = uint64_t{1} << 32;
 constexpr int64_t kExhaustiveUnitsMax = int64_t{1} << 22;
 
-bool is_kernel_site(FaultSite s) {
-  return s == FaultSite::kFused || s == FaultSite::kRopeCache || s == FaultSite::kFallbackRope ||
-         s == FaultSite::kFallbackNorm || s == FaultSite::kFallbackCache;
-}
 
 // Which parameters each kind accepts (besides the call/ratio modifiers every kind accepts).
 struct KindParams {
@@ -68,24 +51,24 @@ KindParams params_of(FaultKind kind) {
 
 std::string join_names(std::string_view (*name)(FaultSite)) {
   std::string out;
-  for (FaultSite s : kSites) out += (out.empty() ? "" : ", ") + std::string(name(s));
+  for (FaultSite s : all_fault_sites()) out += (out.empty() ? "" : ", ") + std::string(name(s));
   return out;
 }
 std::string kind_names() {
   std::string out;
-  for (FaultKind k : kKinds) out += (out.empty() ? "" : ", ") + std::string(fault_kind_name(k));
+  for (FaultKind k : all_fault_kinds()) out += (out.empty() ? "" : ", ") + std::string(fault_kind_name(k));
   return out;
 }
 std::string kinds_valid_at(FaultSite site) {
   std::string out;
-  for (FaultKind k : kKinds) {
+  for (FaultKind k : all_fault_kinds()) {
     if (fault_kind_valid_at(site, k)) out += (out.empty() ? "" : ", ") + std::string(fault_kind_name(k));
   }
   return out;
 }
 std::string regions_valid_at(FaultSite site) {
   std::string out;
-  for (FaultRegion r : kRegions) {
+  for (FaultRegion r : all_fault_regions()) {
     if (fault_region_valid_at(site, r)) {
       out += (out.empty() ? "" : ", ") + std::string(fault_region_name(r));
     }
@@ -297,7 +280,7 @@ class SpecParser {
     if (key == "region") {
       if (!accepts.p_region) refuse();
       std::optional<FaultRegion> region;
-      for (FaultRegion r : kRegions) {
+      for (FaultRegion r : all_fault_regions()) {
         if (fault_region_name(r) == value) region = r;
       }
       if (!region || !fault_region_valid_at(rule.site, *region)) {
@@ -397,135 +380,6 @@ std::string unit_count_string(const UnitCount& k) {
 
 }  // namespace
 
-int64_t UnitCount::resolve(int64_t units_total, Prng& prng) const {
-  RCSIM_ASSERT(units_total >= 0, "negative unit count {}", units_total);
-  switch (mode) {
-    case Mode::kNumber: return number < units_total ? number : units_total;
-    case Mode::kMid: return units_total / 2;
-    case Mode::kLast: return units_total > 0 ? units_total - 1 : 0;
-    case Mode::kAll: return units_total;
-    case Mode::kSeed: return prng.range(0, units_total);
-  }
-  return 0;
-}
-
-UnitCount FaultRule::k_or_default() const {
-  if (k) return *k;
-  switch (kind) {
-    case FaultKind::kGarbage:
-    case FaultKind::kNan:
-    case FaultKind::kSticky: return {UnitCount::Mode::kNumber, 0};
-    default: return {UnitCount::Mode::kMid, 0};  // torn, cacheonly, late, partial
-  }
-}
-
-std::string_view fault_site_name(FaultSite s) {
-  switch (s) {
-    case FaultSite::kFused: return "fused";
-    case FaultSite::kRopeCache: return "rope_cache";
-    case FaultSite::kFallbackRope: return "fallback.rope";
-    case FaultSite::kFallbackNorm: return "fallback.norm";
-    case FaultSite::kFallbackCache: return "fallback.cache";
-    case FaultSite::kBackup: return "backup";
-    case FaultSite::kRestore: return "restore";
-  }
-  return "?";
-}
-
-std::string_view fault_kind_name(FaultKind k) {
-  switch (k) {
-    case FaultKind::kUnavailable: return "unavailable";
-    case FaultKind::kLaunch: return "launch";
-    case FaultKind::kTorn: return "torn";
-    case FaultKind::kGarbage: return "garbage";
-    case FaultKind::kCacheOnly: return "cacheonly";
-    case FaultKind::kNan: return "nan";
-    case FaultKind::kSticky: return "sticky";
-    case FaultKind::kOom: return "oom";
-    case FaultKind::kPartial: return "partial";
-    case FaultKind::kAbort: return "abort";
-    case FaultKind::kLate: return "late";
-    case FaultKind::kRebuild: return "rebuild";
-    case FaultKind::kInvalid: return "invalid";
-  }
-  return "?";
-}
-
-std::string_view torn_unit_name(TornUnit u) {
-  switch (u) {
-    case TornUnit::kHead: return "head";
-    case TornUnit::kToken: return "token";
-    case TornUnit::kTile: return "tile";
-  }
-  return "?";
-}
-
-std::string_view fault_region_name(FaultRegion r) {
-  switch (r) {
-    case FaultRegion::kAll: return "all";
-    case FaultRegion::kQ: return "q";
-    case FaultRegion::kK: return "k";
-    case FaultRegion::kV: return "v";
-    case FaultRegion::kCache: return "cache";
-    case FaultRegion::kOut: return "out";
-  }
-  return "?";
-}
-
-std::optional<FaultSite> fault_site_from_name(std::string_view name) {
-  for (FaultSite s : kSites) {
-    if (fault_site_name(s) == name) return s;
-  }
-  return std::nullopt;
-}
-
-std::optional<FaultKind> fault_kind_from_name(std::string_view name) {
-  if (name == "throw") return FaultKind::kLaunch;  // the spelling of a generic failure
-  for (FaultKind k : kKinds) {
-    if (fault_kind_name(k) == name) return k;
-  }
-  return std::nullopt;
-}
-
-std::span<const FaultSite> all_fault_sites() { return kSites; }
-std::span<const FaultKind> all_fault_kinds() { return kKinds; }
-
-bool fault_kind_valid_at(FaultSite site, FaultKind kind) {
-  const bool kernel = is_kernel_site(site);
-  const bool writes_cache = site == FaultSite::kFused || site == FaultSite::kRopeCache;
-  switch (kind) {
-    case FaultKind::kUnavailable:
-    case FaultKind::kTorn:
-    case FaultKind::kGarbage:
-    case FaultKind::kNan:
-    case FaultKind::kAbort:
-    case FaultKind::kLate:
-    case FaultKind::kRebuild:
-    case FaultKind::kInvalid: return kernel;
-    case FaultKind::kLaunch: return kernel || site == FaultSite::kRestore;
-    case FaultKind::kCacheOnly: return writes_cache;
-    case FaultKind::kSticky: return true;
-    case FaultKind::kOom: return site == FaultSite::kBackup || site == FaultSite::kFused;
-    case FaultKind::kPartial: return site == FaultSite::kRestore;
-  }
-  return false;
-}
-
-bool fault_region_valid_at(FaultSite site, FaultRegion region) {
-  if (region == FaultRegion::kAll) return is_kernel_site(site);
-  switch (site) {
-    case FaultSite::kFused:  // works in place on all of qkv, V heads included
-      return region == FaultRegion::kQ || region == FaultRegion::kK || region == FaultRegion::kV ||
-             region == FaultRegion::kCache;
-    case FaultSite::kRopeCache:  // only reads v
-      return region == FaultRegion::kQ || region == FaultRegion::kK || region == FaultRegion::kCache;
-    case FaultSite::kFallbackRope: return region == FaultRegion::kQ || region == FaultRegion::kK;
-    case FaultSite::kFallbackNorm: return region == FaultRegion::kOut;
-    case FaultSite::kFallbackCache: return region == FaultRegion::kCache;
-    default: return false;
-  }
-}
-
 FaultPlan parse_fault_plan(std::string_view spec) { return SpecParser(spec).parse(); }
 
 std::string to_string(const FaultRule& rule) {
@@ -566,6 +420,12 @@ std::string to_string(const FaultPlan& plan) {
   return out;
 }
 
+std::vector<std::string> unreached_rules(const FaultStats& stats, const FaultPlan& plan) {
+  std::vector<std::string> out;
+  for (const FaultRule& rule : stats.unreached(plan)) out.push_back(to_string(rule));
+  return out;
+}
+
 FaultPlan fault_plan_from_env() {
   const char* value = std::getenv("RCSIM_FAULTS");
   if (value == nullptr) return {};
@@ -585,13 +445,13 @@ FaultPlan sample_swarm_plan(Prng& prng) {
   static constexpr int64_t kTiles[] = {1, 2, 4, 16};
   static constexpr int64_t kRebuildCostsUs[] = {100, 1000, 50000};
   FaultPlan plan;
-  for (FaultKind kind : kKinds) {
+  for (FaultKind kind : all_fault_kinds()) {
     if (kind == FaultKind::kAbort) continue;  // kills the process: death tests only
     // Level 1: is this kind active in this run at all?
     if (!prng.chance(1, 4)) continue;
     FaultSite valid[kFaultSiteCount];
     std::size_t valid_count = 0;
-    for (FaultSite s : kSites) {
+    for (FaultSite s : all_fault_sites()) {
       if (fault_kind_valid_at(s, kind)) valid[valid_count++] = s;
     }
     RCSIM_ASSERT(valid_count > 0, "kind {} valid nowhere", fault_kind_name(kind));
@@ -610,9 +470,9 @@ FaultPlan sample_swarm_plan(Prng& prng) {
     }
     if (accepts.p_region) {
       rule.p = prng.pick(kShares, std::size(kShares));
-      FaultRegion regions[kRegions.size()];
+      FaultRegion regions[kFaultRegionCount];
       std::size_t region_count = 0;
-      for (FaultRegion r : kRegions) {
+      for (FaultRegion r : all_fault_regions()) {
         if (fault_region_valid_at(rule.site, r)) regions[region_count++] = r;
       }
       rule.region = prng.pick(regions, region_count);
@@ -643,34 +503,6 @@ std::vector<FaultPlan> enumerate_fail_at_every_step(const FaultRule& rule, int64
     plans.push_back(FaultPlan{{r}});
   }
   return plans;
-}
-
-int64_t units_at_granularity(TornUnit unit, int64_t tile_tokens, int64_t native_units_total,
-                             int64_t tokens) {
-  RCSIM_REQUIRE(native_units_total >= 0 && tokens >= 0 && tile_tokens >= 1,
-                "units_at_granularity: N={} T={} tile={}", native_units_total, tokens, tile_tokens);
-  if (unit == TornUnit::kHead || tokens == 0) return unit == TornUnit::kHead ? native_units_total : 0;
-  RCSIM_REQUIRE(native_units_total % tokens == 0,
-                "units_at_granularity: {} units are not a whole number per token of {} tokens",
-                native_units_total, tokens);
-  if (unit == TornUnit::kToken) return tokens;
-  return (tokens + tile_tokens - 1) / tile_tokens;
-}
-
-int64_t native_units_for(TornUnit unit, int64_t tile_tokens, int64_t k,
-                         int64_t native_units_total, int64_t tokens) {
-  RCSIM_REQUIRE(k >= 0 && native_units_total >= 0 && tokens >= 0 && tile_tokens >= 1,
-                "native_units_for: k={} N={} T={} tile={}", k, native_units_total, tokens,
-                tile_tokens);
-  int64_t native = k;
-  if (unit != TornUnit::kHead) {
-    if (tokens == 0) return 0;
-    const int64_t per_token = native_units_total / tokens;
-    const int64_t tokens_done = unit == TornUnit::kToken ? k : k * tile_tokens;
-    // Compare in tokens first so the product cannot overflow.
-    native = tokens_done >= tokens ? native_units_total : tokens_done * per_token;
-  }
-  return native < native_units_total ? native : native_units_total;
 }
 
 }  // namespace rcsim

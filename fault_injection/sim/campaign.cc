@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/prng.h"
+#include "fault_injection/plan/fault_plan.h"
 
 namespace rcsim::sim {
 namespace {

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fault_injection/plan/fault_stats.h"
+#include "fakes/faults/fault_stats.h"
 #include "fault_injection/sim/engine.h"
 #include "fault_injection/sim/sim_config.h"
 

@@ -16,6 +16,7 @@
 #include "core/mutants.h"
 #include "core/prng.h"
 #include "fakes/faults/faulty_kernels.h"
+#include "fault_injection/plan/fault_plan.h"
 #include "fault_injection/sim/checkers/attention_checker.h"
 #include "fault_injection/sim/checkers/check_failure.h"
 #include "fault_injection/sim/checkers/data_checker.h"

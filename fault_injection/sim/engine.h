@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "fault_injection/plan/fault_stats.h"
+#include "fakes/faults/fault_stats.h"
 #include "fault_injection/sim/sim_config.h"
 
 namespace rcsim::sim {

@@ -21,6 +21,7 @@
 #include "core/dispatch/rope_cache_dispatcher.h"
 #include "core/errors.h"
 #include "fakes/faults/faulty_kernels.h"
+#include "fault_injection/plan/fault_plan.h"
 #include "fakes/faults/tests/fault_test_support.h"
 #include "kernels/cpu/cpu_backend.h"
 

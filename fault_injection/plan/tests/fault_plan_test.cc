@@ -17,7 +17,7 @@
 #include "core/check.h"
 #include "core/limits.h"
 #include "fault_injection/plan/fault_plan.h"
-#include "fault_injection/plan/fault_stats.h"
+#include "fakes/faults/fault_stats.h"
 
 namespace rcsim {
 namespace {
@@ -273,11 +273,11 @@ TEST(FaultUnitCount, ResolvesEveryMode) {
 TEST(FaultStatsTest, UnreachedRulesAndMerge) {
   const FaultPlan plan = parse_fault_plan("fused:torn(k=1);backup:oom");
   FaultStats s;
-  EXPECT_EQ(s.unreached_rules(plan).size(), 2u);
+  EXPECT_EQ(unreached_rules(s, plan).size(), 2u);
   s.injections[static_cast<std::size_t>(FaultSite::kFused)]
               [static_cast<std::size_t>(FaultKind::kTorn)] = 2;
   s.calls[static_cast<std::size_t>(FaultSite::kFused)] = 3;
-  ASSERT_EQ(s.unreached_rules(plan), std::vector<std::string>{"backup:oom"});
+  ASSERT_EQ(unreached_rules(s, plan), std::vector<std::string>{"backup:oom"});
   FaultStats t;
   t.merge(s);
   t.merge(s);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/dispatch/rope_cache_dispatcher.h"
-#include "fault_injection/plan/fault_stats.h"
+#include "fakes/faults/fault_stats.h"
 #include "fault_injection/sim/checkers/check_failure.h"
 
 namespace rcsim::sim {

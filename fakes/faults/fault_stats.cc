@@ -1,5 +1,5 @@
 // FaultStats: coverage queries, merging and the report line.
-#include "fault_injection/plan/fault_stats.h"
+#include "fakes/faults/fault_stats.h"
 
 #include <fmt/format.h>
 
@@ -20,10 +20,10 @@ bool FaultStats::kind_reached(FaultKind k) const {
   return false;
 }
 
-std::vector<std::string> FaultStats::unreached_rules(const FaultPlan& plan) const {
-  std::vector<std::string> out;
+std::vector<FaultRule> FaultStats::unreached(const FaultPlan& plan) const {
+  std::vector<FaultRule> out;
   for (const FaultRule& rule : plan.rules) {
-    if (injection_count(rule.site, rule.kind) == 0) out.push_back(to_string(rule));
+    if (injection_count(rule.site, rule.kind) == 0) out.push_back(rule);
   }
   return out;
 }

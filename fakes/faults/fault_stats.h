@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "fault_injection/plan/fault_plan.h"
+#include "fakes/faults/fault_model.h"
 
 namespace rcsim {
 
@@ -36,8 +36,9 @@ struct FaultStats {
   int64_t injection_count_total() const;
   bool site_reached(FaultSite s) const { return call_count(s) > 0; }
   bool kind_reached(FaultKind k) const;  // injected at any site
-  // Rules of `plan` whose (site, kind) never fired, as spec strings (empty = all reached).
-  std::vector<std::string> unreached_rules(const FaultPlan& plan) const;
+  // Rules of `plan` whose (site, kind) never fired (empty = all reached). As spec strings:
+  // unreached_rules() in fault_injection/plan/fault_plan.h.
+  std::vector<FaultRule> unreached(const FaultPlan& plan) const;
   void merge(const FaultStats& other);
   // One line per site with calls and non-zero injections, for reports.
   std::string summary() const;
