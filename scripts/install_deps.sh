@@ -6,7 +6,7 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config git python3
           libgtest-dev libgmock-dev librapidcheck-dev libspdlog-dev libfmt-dev libcli11-dev
-          nlohmann-json3-dev libxxhash-dev libbenchmark-dev)
+          nlohmann-json3-dev libxxhash-dev libbenchmark-dev python3-jsonschema)
 if [[ "${1:-}" == "--hip" ]]; then
   packages+=(hipcc libamdhip64-dev rocm-device-libs clang)
 fi

@@ -5,6 +5,7 @@
 //
 // Case file (unknown keys are errors, so a typo never silently falls back to a default):
 //   {
+//     "schema_version": 1,          // optional; docs/schemas/case-file.schema.json
 //     "description": "free text",
 //     "config": {"num_heads_q": 4, "num_heads_kv": 2, "head_dim": 128, "rotary_dim": 128,
 //                "is_neox": true, "eps": 1e-6, "act_dtype": "bf16",
@@ -24,7 +25,7 @@
 // Output: DIR/{qkv,k_cache,v_cache,k_scale,v_scale,q,k}.npy (scales only for fp8 caches; q/k only
 // when the call returned), DIR/meta.json (real dtypes, shapes, layouts), DIR/record.json (branch,
 // attempt, restore, failure, log lines), DIR/inputs/*.npy (every input, as used).
-// Exit codes: 0 the call ran (a DispatchError is a result, recorded in record.json); 1 a bad
+// Exit codes: 0 the call ran (a DispatchError is a result, recorded in record.json); 2 a bad
 // command line or case file (clear error on stderr, nothing written).
 #include <cmath>
 #include <cstdio>
@@ -45,6 +46,7 @@
 #include "core/mutants.h"
 #include "core/prng.h"
 #include "fakes/faults/faulty_kernels.h"
+#include "fault_injection/cli/cli_args.h"
 #include "fault_injection/cli/commands.h"
 #include "fault_injection/plan/fault_plan.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -59,6 +61,9 @@ constexpr uint8_t kCacheSentinelByte = 0xA5;
 constexpr uint8_t kScaleSentinelByte = 0x7B;
 constexpr std::size_t kCaseFileBytesMax = 1 << 20;
 constexpr double kRopeThetaDefault = 1e6;
+// Layout versions: docs/schemas/case-file.schema.json and case-record.schema.json.
+constexpr int kCaseSchemaVersion = 1;
+constexpr int kRecordSchemaVersion = 1;
 
 // Input names, in the order they are generated and written.
 constexpr std::string_view kInputNames[] = {"qkv",      "positions", "slot_mapping",
@@ -132,8 +137,14 @@ CaseSpec parse_case(const fs::path& path) {
   }
   require_object(root, "<root>");
   reject_unknown_keys(root, "<root>",
-                      {"description", "config", "layer", "policy", "backend", "faults", "seed",
-                       "tokens", "padding_tokens", "qkv_present", "inputs"});
+                      {"schema_version", "description", "config", "layer", "policy", "backend",
+                       "faults", "seed", "tokens", "padding_tokens", "qkv_present", "inputs"});
+  // Optional; a case file of another layout version is refused rather than half-understood.
+  if (root.contains("schema_version")) {
+    RCSIM_REQUIRE(root.at("schema_version") == kCaseSchemaVersion,
+                  "case file: schema_version {} is not {} (docs/schemas/case-file.schema.json)",
+                  root.at("schema_version").dump(), kCaseSchemaVersion);
+  }
   CaseSpec s;
   s.echo = root;
   s.case_dir = path.parent_path();
@@ -344,6 +355,16 @@ CaseTensors build_inputs(const CaseSpec& s) {
                                     "slot_mapping are all generated");
   RCSIM_REQUIRE(*tokens >= 1 && *tokens <= limits::kTokensPerBatchMax,
                 "case file: {} tokens outside [1, {}]", *tokens, limits::kTokensPerBatchMax);
+  // Every loaded per-token input must have exactly that many tokens; otherwise the mismatch would
+  // surface later as a misleading shape error on another tensor.
+  for (std::string_view name : {"qkv", "positions", "slot_mapping"}) {
+    if (const HostTensor* t = ct.get(name); t != nullptr) {
+      RCSIM_REQUIRE(!t->shape().empty() && t->shape()[0] == *tokens,
+                    "case file: input '{}' has {} tokens, expected {} (from {})", name,
+                    t->shape().empty() ? 0 : t->shape()[0], *tokens,
+                    s.tokens ? "'tokens'" : "the first per-token input");
+    }
+  }
   RCSIM_REQUIRE(s.padding_tokens >= 0 && s.padding_tokens <= *tokens,
                 "case file: padding_tokens {} outside [0, tokens {}]", s.padding_tokens, *tokens);
   RCSIM_REQUIRE(*tokens - s.padding_tokens <= s.layer.attn.num_slots(),
@@ -437,14 +458,19 @@ void write_json(const fs::path& path, const json& j) {
 }
 
 int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg) {
-  // A mutant (core/mutants.h) from --mutant or RCSIM_MUTANT: proves checks of the outputs bite.
+  // A mutant (core/mutants.h) from --mutant or RCSIM_MUTANT (the flag wins; blank = unset):
+  // proves checks of the outputs bite.
   std::string mutant_arg = mutant_name_arg;
+  std::string_view mutant_source = "--mutant";
   if (mutant_arg.empty()) {
-    if (const char* env = std::getenv("RCSIM_MUTANT")) mutant_arg = env;
+    if (auto env = env_value("RCSIM_MUTANT")) {
+      mutant_arg = *env;
+      mutant_source = "RCSIM_MUTANT";
+    }
   }
   const std::optional<Mutant> mutant =
       mutant_arg.empty() ? std::optional<Mutant>(Mutant::kNone) : mutant_from_name(mutant_arg);
-  RCSIM_REQUIRE(mutant.has_value(), "unknown mutant '{}'", mutant_arg);
+  RCSIM_REQUIRE(mutant.has_value(), "{}: unknown mutant '{}'", mutant_source, mutant_arg);
   const ScopedMutant scoped_mutant(*mutant);
   const CaseSpec s = parse_case(in_path);
   FaultPlan plan = parse_fault_plan(s.faults);  // InvalidInput names the column
@@ -526,8 +552,11 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
                {"inputs", inputs_meta}};
   write_json(out_dir / "meta.json", meta);
   json rec = record_json(record);
+  rec["schema"] = "rcsim-case-record";
+  rec["schema_version"] = kRecordSchemaVersion;
   rec["outcome"] = result ? "ok" : "dispatch_error";
-  if (!result) rec["branch"] = nullptr;  // no branch completed
+  // The branch the dispatcher was on (as the console line says); whether it completed is separate.
+  rec["branch_completed"] = result.has_value();
   rec["error"] = error;
   rec["log_lines"] = process.log_lines();
   rec["policy"] = policy_name(s.layer.policy);
@@ -561,13 +590,9 @@ void register_case_command(CLI::App& app, int& exit_code) {
   auto mutant = std::make_shared<std::string>();
   cmd->add_option("--mutant", *mutant,
                   "run with a deliberately broken variant (core/mutants.h; default $RCSIM_MUTANT)");
+  cmd->footer(std::string(exit_code_help()));
   cmd->callback([in_path, out_dir, mutant, &exit_code] {
-    try {
-      exit_code = run_case(*in_path, *out_dir, *mutant);
-    } catch (const InvalidInput& e) {
-      std::fprintf(stderr, "rcsim case: error: %s\n", e.what());
-      exit_code = kExitUsage;
-    }
+    run_verb("case", exit_code, [&] { return run_case(*in_path, *out_dir, *mutant); });
   });
 }
 

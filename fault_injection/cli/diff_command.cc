@@ -252,7 +252,7 @@ int run_diff(const DiffOptions& o) {
   if (contract_broken) {
     std::printf("repro: rcsim diff --seed 0x%llx (see CONTRACT BROKEN lines)\n",
                 static_cast<unsigned long long>(o.seed));
-    return kExitCorrectness;
+    return kExitCheckFailed;
   }
   return kExitPass;
 }

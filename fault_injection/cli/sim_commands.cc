@@ -1,17 +1,23 @@
 // `rcsim run | replay | shrink | campaign`: the simulated serving engine from the command line.
 // Every verb prints its seed and configuration first and, on failure, a replay token plus a
-// one-line repro command; exit codes are those of commands.h.
+// one-line repro command; exit codes are those of commands.h. Every option value is parsed by
+// cli_args.h before any run starts, and output paths are checked before any work.
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/check.h"
+#include "core/limits.h"
+#include "fault_injection/cli/campaign_summary.h"
+#include "fault_injection/cli/cli_args.h"
 #include "fault_injection/cli/commands.h"
 #include "fault_injection/plan/fault_plan.h"
 #include "fault_injection/sim/campaign.h"
@@ -26,6 +32,12 @@ namespace rcsim::cli {
 namespace {
 
 constexpr std::string_view kBuildId = RCSIM_GIT_COMMIT;
+constexpr double kBudgetSecondsMax = 7 * 24 * 3600.0;
+constexpr int64_t kShardsMax = 1 << 20;
+constexpr int64_t kShrinkRunsMax = 100000;
+constexpr int64_t kProgressSecondsMax = 3600;
+// Version of the run report's layout (docs/schemas/run-report.schema.json).
+constexpr int kRunReportSchemaVersion = 1;
 
 // An always-on assertion aborts the process. The handler turns that into the crash exit code and
 // still prints the replay token of the run in flight (written with write(2): signal-safe).
@@ -47,11 +59,17 @@ void arm_crash_report(const std::string& token) {
 int exit_code_of(sim::RunVerdict v) {
   switch (v) {
     case sim::RunVerdict::kPass: return kExitPass;
-    case sim::RunVerdict::kCorrectness: return kExitCorrectness;
+    case sim::RunVerdict::kCorrectness: return kExitCheckFailed;
     case sim::RunVerdict::kLiveness: return kExitLiveness;
     case sim::RunVerdict::kCrash: return kExitCrash;
   }
   return kExitCrash;
+}
+
+// "pass", "hazard" (passed, but left a documented policy hazard behind), or the failing verdict.
+std::string run_outcome(const sim::RunResult& r) {
+  if (r.verdict == sim::RunVerdict::kPass) return r.hazard.empty() ? "pass" : "hazard";
+  return std::string(sim::verdict_name(r.verdict));
 }
 
 std::string faults_by_kind(const FaultStats& s) {
@@ -72,168 +90,321 @@ std::string fallbacks_by_class(const std::array<int64_t, 5>& counts) {
   return out;
 }
 
-// Runs one config, printing the header, a progress line on a terminal, and the summary.
-int run_and_report(const sim::SimConfig& cfg) {
+template <typename T, typename NameOf>
+std::string names_of(std::span<const T> values, NameOf name_of) {
+  std::vector<std::string> names;
+  for (const T& v : values) names.emplace_back(name_of(v));
+  return fmt::format("{}", fmt::join(names, " | "));
+}
+
+std::string model_names() {
+  return names_of(sim::all_models(), [](const sim::ModelShape& m) { return m.name; });
+}
+std::string policy_names() {
+  return names_of(all_policies(), [](FallbackPolicy p) { return policy_name(p); });
+}
+std::string mutant_names() {
+  return "none | " + names_of(all_mutants(), [](Mutant m) { return mutant_name(m); });
+}
+
+nlohmann::json run_report(const sim::SimConfig& cfg, const sim::RunResult& r,
+                          const std::string& token, const std::vector<std::string>& never_fired) {
+  nlohmann::json by_kind = nlohmann::json::object();
+  for (FaultKind k : all_fault_kinds()) {
+    int64_t n = 0;
+    for (FaultSite site : all_fault_sites()) n += r.faults.injection_count(site, k);
+    by_kind[std::string(fault_kind_name(k))] = n;
+  }
+  nlohmann::json fallbacks = nlohmann::json::object();
+  for (FailureClass c : kAllFailureClasses) {
+    fallbacks[std::string(failure_class_name(c))] =
+        r.fallbacks_by_class[static_cast<std::size_t>(c)];
+  }
+  return {{"schema", "rcsim-run-report"},
+          {"schema_version", kRunReportSchemaVersion},
+          {"build_id", std::string(kBuildId)},
+          {"seed", cfg.seed},
+          {"config",
+           {{"model", cfg.model},
+            {"layers", cfg.layers},
+            {"steps", cfg.steps},
+            {"liveness_steps", cfg.liveness_steps},
+            {"policy", std::string(policy_name(cfg.policy))},
+            {"mutant", std::string(mutant_name(cfg.mutant))},
+            {"backend", cfg.backend},
+            {"kv_cache", std::string(kv_cache_dtype_name(cfg.kv_cache_dtype))},
+            {"sliding_window", cfg.sliding_window},
+            {"graph_mode", std::string(sim::graph_mode_name(cfg.graph_mode))},
+            {"faults", cfg.faults}}},
+          {"verdict", run_outcome(r)},
+          {"hazard", r.hazard.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.hazard)},
+          {"failure", r.verdict == sim::RunVerdict::kPass ? nlohmann::json(nullptr)
+                                                          : nlohmann::json(r.failure)},
+          {"exit_code", exit_code_of(r.verdict)},
+          {"steps_run", r.steps_run},
+          {"calls", r.calls},
+          {"fallbacks", r.fallbacks},
+          {"restores", r.restores},
+          {"surfaced_errors", r.surfaced_errors},
+          {"checks_passed", r.checks_passed},
+          {"faults_injected_total", r.faults.injection_count_total()},
+          {"faults_by_kind", by_kind},
+          {"fallbacks_by_class", fallbacks},
+          {"rules_never_fired", never_fired},
+          {"replay_token", token},
+          {"digest", fmt::format("{:016x}", r.digest)}};
+}
+
+// Runs one config, printing the header, a live progress line on a terminal (stderr), and the
+// summary; writes the run report when `report_path` is not empty (checked by the caller).
+int run_and_report(const sim::SimConfig& cfg, const std::string& report_path) {
   const std::string token = sim::encode_token(cfg, kBuildId);
-  std::printf("SEED=%llu\n%s\n", static_cast<unsigned long long>(cfg.seed), cfg.describe().c_str());
+  fmt::print("SEED={}\n{}\n", cfg.seed, cfg.describe());
   std::fflush(stdout);
   arm_crash_report(token);
   sim::RunHooks hooks;
-  const bool tty = isatty(STDOUT_FILENO) != 0;
+  const bool tty = isatty(STDERR_FILENO) != 0;
   if (tty) {
     hooks.on_step = [](int64_t step, int64_t total, const sim::RunResult& r) {
-      std::printf("\rstep %lld/%lld calls=%lld fallbacks=%lld faults=%lld", static_cast<long long>(step),
-                  static_cast<long long>(total), static_cast<long long>(r.calls),
-                  static_cast<long long>(r.fallbacks),
-                  static_cast<long long>(r.faults.injection_count_total()));
-      std::fflush(stdout);
+      fmt::print(stderr, "\rstep {}/{} calls={} fallbacks={} faults={}", step, total, r.calls,
+                 r.fallbacks, r.faults.injection_count_total());
+      std::fflush(stderr);
     };
   }
   const sim::RunResult r = sim::run_simulation(cfg, hooks);
-  if (tty) std::printf("\n");
-  std::printf(
-      "SUMMARY steps=%lld aborted=%lld late_tainted=%lld restarts=%lld calls=%lld fused=%lld "
-      "fallbacks=%lld restores=%lld surfaced_errors=%lld checks_passed=%lld log_lines=%lld\n",
-      static_cast<long long>(r.steps_run), static_cast<long long>(r.steps_aborted),
-      static_cast<long long>(r.steps_late_tainted), static_cast<long long>(r.process_restarts),
-      static_cast<long long>(r.calls), static_cast<long long>(r.calls_fused),
-      static_cast<long long>(r.fallbacks), static_cast<long long>(r.restores),
-      static_cast<long long>(r.surfaced_errors), static_cast<long long>(r.checks_passed),
-      static_cast<long long>(r.log_lines));
-  std::printf("FAULTS_INJECTED total=%lld%s\n",
-              static_cast<long long>(r.faults.injection_count_total()), faults_by_kind(r.faults).c_str());
-  std::printf("FALLBACKS_BY_CLASS%s\n", fallbacks_by_class(r.fallbacks_by_class).c_str());
+  if (tty) fmt::print(stderr, "\n");
+  fmt::print(
+      "SUMMARY steps={} aborted={} late_tainted={} restarts={} calls={} fused={} fallbacks={} "
+      "restores={} surfaced_errors={} checks_passed={} log_lines={}\n",
+      r.steps_run, r.steps_aborted, r.steps_late_tainted, r.process_restarts, r.calls,
+      r.calls_fused, r.fallbacks, r.restores, r.surfaced_errors, r.checks_passed, r.log_lines);
+  fmt::print("FAULTS_INJECTED total={}{}\n", r.faults.injection_count_total(),
+             faults_by_kind(r.faults));
+  const std::vector<std::string> never_fired = r.faults.unreached_rules(parse_fault_plan(cfg.faults));
+  for (const std::string& rule : never_fired) fmt::print("RULE NEVER FIRED {}\n", rule);
+  fmt::print("FALLBACKS_BY_CLASS{}\n", fallbacks_by_class(r.fallbacks_by_class));
   // Issue 10 item 3: a missing module re-attempting its build on every call.
-  std::printf("REBUILD policy=%s fused_attempts=%lld attempts=%lld simulated_cost_us=%lld "
-              "log_lines=%lld max_attempts_per_process=%lld (fused %lld) processes=%lld\n",
-              std::string(policy_name(cfg.policy)).c_str(),
-              static_cast<long long>(r.fused_attempts),
-              static_cast<long long>(r.faults.rebuild_attempts),
-              static_cast<long long>(r.faults.rebuild_cost_us),
-              static_cast<long long>(r.rebuild_log_lines),
-              static_cast<long long>(r.rebuild_attempts_max_per_process),
-              static_cast<long long>(r.fused_rebuild_attempts_max_per_process),
-              static_cast<long long>(r.processes));
+  fmt::print("REBUILD policy={} fused_attempts={} attempts={} simulated_cost_us={} log_lines={} "
+             "max_attempts_per_process={} (fused {}) processes={}\n",
+             policy_name(cfg.policy), r.fused_attempts, r.faults.rebuild_attempts,
+             r.faults.rebuild_cost_us, r.rebuild_log_lines, r.rebuild_attempts_max_per_process,
+             r.fused_rebuild_attempts_max_per_process, r.processes);
   // Issue 10 item 5: CUDA-graph capture/replay (zeros in eager mode).
-  std::printf("GRAPH mode=%s policy=%s captured=%lld capture_failures=%lld replays=%lld "
-              "replayed_fallback_layers=%lld replayed_backup_copies=%lld "
-              "replayed_backup_bytes=%lld replayed_restores=%lld\n",
-              std::string(sim::graph_mode_name(cfg.graph_mode)).c_str(),
-              std::string(policy_name(cfg.policy)).c_str(),
-              static_cast<long long>(r.graphs_captured),
-              static_cast<long long>(r.graph_capture_failures),
-              static_cast<long long>(r.graph_replays),
-              static_cast<long long>(r.graph_replayed_fallback_layers),
-              static_cast<long long>(r.graph_replay_backup_copies),
-              static_cast<long long>(r.graph_replay_backup_bytes),
-              static_cast<long long>(r.graph_replay_restore_copies));
-  std::printf("MIXED_HISTORY prefill_fused_decode_fallback=%lld prefill_fallback_decode_fused=%lld "
-              "shadow_cache_positions_checked=%lld differing=%lld\n",
-              static_cast<long long>(r.mixed_prefill_fused_decode_fallback),
-              static_cast<long long>(r.mixed_prefill_fallback_decode_fused),
-              static_cast<long long>(r.shadow_cache_positions_checked),
-              static_cast<long long>(r.shadow_cache_positions_differing));
-  std::printf("ATTENTION reads=%lld differing_from_fused_shadow=%lld max_abs_diff=%.6g\n",
-              static_cast<long long>(r.attention_reads),
-              static_cast<long long>(r.attention_reads_differing), r.attention_max_abs_diff);
-  std::printf("LIVENESS steps_to_fused=%lld%s\n", static_cast<long long>(r.liveness_steps_to_fused),
-              r.liveness_exempt ? " (exempt: the policy never retries after 'unavailable')" : "");
-  if (!r.hazard.empty()) std::printf("HAZARD %s\n", r.hazard.c_str());
+  fmt::print("GRAPH mode={} policy={} captured={} capture_failures={} replays={} "
+             "replayed_fallback_layers={} replayed_backup_copies={} replayed_backup_bytes={} "
+             "replayed_restores={}\n",
+             sim::graph_mode_name(cfg.graph_mode), policy_name(cfg.policy), r.graphs_captured,
+             r.graph_capture_failures, r.graph_replays, r.graph_replayed_fallback_layers,
+             r.graph_replay_backup_copies, r.graph_replay_backup_bytes,
+             r.graph_replay_restore_copies);
+  fmt::print("MIXED_HISTORY prefill_fused_decode_fallback={} prefill_fallback_decode_fused={} "
+             "shadow_cache_positions_checked={} differing={}\n",
+             r.mixed_prefill_fused_decode_fallback, r.mixed_prefill_fallback_decode_fused,
+             r.shadow_cache_positions_checked, r.shadow_cache_positions_differing);
+  fmt::print("ATTENTION reads={} differing_from_fused_shadow={} max_abs_diff={:.6g}\n",
+             r.attention_reads, r.attention_reads_differing, r.attention_max_abs_diff);
+  fmt::print("LIVENESS steps_to_fused={}{}\n", r.liveness_steps_to_fused,
+             r.liveness_exempt ? " (exempt: the policy never retries after 'unavailable')" : "");
   if (r.verdict == sim::RunVerdict::kPass) {
-    std::printf("RESULT PASS\n");
+    // A documented policy hazard (docs/simulation.md "Policy hazards") is a finding about the
+    // policy, not a failure of the system under test: it exits 0 but never says PASS.
+    if (r.hazard.empty()) {
+      fmt::print("RESULT PASS\n");
+    } else {
+      fmt::print("RESULT HAZARD {}\n", r.hazard);
+    }
   } else {
-    std::printf("RESULT FAIL (%s) %s\n", std::string(sim::verdict_name(r.verdict)).c_str(),
-                r.failure.c_str());
-    std::printf("REPLAY=%s\nREPRO: rcsim replay %s\n", token.c_str(), token.c_str());
+    fmt::print("RESULT FAIL ({}) {}\n", sim::verdict_name(r.verdict), r.failure);
+    fmt::print("REPLAY={}\nREPRO: rcsim replay {}\n", token, token);
   }
-  std::printf("DIGEST=%016llx\n", static_cast<unsigned long long>(r.digest));
+  fmt::print("DIGEST={:016x}\n", r.digest);
   std::fflush(stdout);
   std::signal(SIGABRT, SIG_DFL);
+  if (!report_path.empty()) {
+    write_json_file("--report", report_path, run_report(cfg, r, token, never_fired));
+  }
   return exit_code_of(r.verdict);
 }
 
+// Option values as typed; parsed (and rejected) by overrides_of before anything runs.
 struct RunOptions {
-  uint64_t seed = 1;
-  int64_t steps = -1;
-  int64_t layers = -1;
+  std::string seed = "1";
+  std::string steps;
+  std::string layers;
   std::string model;
   std::string policy;
   std::string faults;
   std::string backend = "cpu";
   std::string mutant;
   std::string kv_cache;
-  int64_t sliding_window = -2;
+  std::string sliding_window;
   std::string graph_mode;
+  std::string report;
 };
 
-void add_common_options(CLI::App* cmd, RunOptions& o) {
-  cmd->add_option("--steps", o.steps, "safety-phase steps (sampled from the seed if omitted)");
-  cmd->add_option("--layers", o.layers, "attention layers, each its own dispatcher");
-  cmd->add_option("--model", o.model, "qwen3-0.6b | qwen3-8b | qwen3-32b | qwen3-235b-tp8");
+enum class Verb { kRun, kCampaign };
+
+void add_common_options(CLI::App* cmd, RunOptions& o, Verb verb) {
+  const bool campaign = verb == Verb::kCampaign;
+  cmd->add_option("--steps", o.steps,
+                  fmt::format("safety-phase steps, 0..{} (default: from the seed, {})",
+                              limits::kSimStepsMax - sim::SimConfig{}.liveness_steps,
+                              campaign ? "12-24" : "32-48"));
+  cmd->add_option("--layers", o.layers,
+                  fmt::format("attention layers, each its own dispatcher, 1..{} (default: from "
+                              "the seed, {})",
+                              limits::kLayersMax, campaign ? "1-2" : "2-3"));
+  cmd->add_option("--model", o.model,
+                  fmt::format("{} (default: {})", model_names(),
+                              campaign ? "qwen3-235b-tp8 for 3 seeds in 4, else qwen3-0.6b"
+                                       : "qwen3-0.6b"));
   cmd->add_option("--policy", o.policy,
-                  "pr279 | pr279-model-order | sticky | qk-slice-backup | out-of-place | prevalidate");
+                  fmt::format("{} (default: {})", policy_names(),
+                              campaign ? "a hash of the seed, so every shard runs every policy"
+                                       : "drawn from the seed"));
   cmd->add_option("--faults", o.faults,
-                  "swarm | swarm-dense | none | a fault spec (docs/fault-spec.md)");
-  cmd->add_option("--backend", o.backend, "cpu (the only backend of a host build)");
-  cmd->add_option("--mutant", o.mutant, "a deliberately broken variant (core/mutants.h)");
-  cmd->add_option("--kv-cache", o.kv_cache, "auto | fp8_e4m3fn | fp8_e4m3fnuz");
+                  "swarm | swarm-dense | none | a fault spec (docs/fault-spec.md) "
+                  "(default: $RCSIM_FAULTS, else swarm)");
+  cmd->add_option("--backend", o.backend, "cpu (default: cpu, the only backend of a host build)");
+  cmd->add_option("--mutant", o.mutant,
+                  fmt::format("a deliberately broken variant (core/mutants.h): {} (default: "
+                              "$RCSIM_MUTANT, else none)",
+                              mutant_names()));
+  cmd->add_option("--kv-cache", o.kv_cache,
+                  "auto | fp8_e4m3fn | fp8_e4m3fnuz (default: from the seed: auto for 1 seed in "
+                  "2, else one of the fp8 flavours)");
   cmd->add_option("--sliding-window", o.sliding_window,
-                  "give layers a sliding window (use_triton_attn: branch B becomes eligible)");
+                  fmt::format("-1 (none) or a window of 0..{} tokens; a window makes branch B "
+                              "eligible (use_triton_attn) (default: -1)",
+                              limits::kMaxPositionMax));
   cmd->add_option("--graph-mode", o.graph_mode,
-                  "eager (default) | capture-replay: decode steps run as CUDA graphs per bucket");
+                  fmt::format("eager | capture-replay: decode steps run as CUDA graphs per "
+                              "bucket (default: {})",
+                              campaign ? "a hash of the seed, half the seeds each" : "eager"));
+}
+
+// The fault spec from --faults or RCSIM_FAULTS (the flag wins), validated here with the
+// parser's message, prefixed by where it came from.
+std::optional<std::string> faults_of(const RunOptions& o) {
+  std::string source = "--faults";
+  std::optional<std::string> spec;
+  if (!o.faults.empty()) {
+    spec = o.faults;
+  } else if (auto env = env_value("RCSIM_FAULTS")) {
+    spec = std::move(env);
+    source = "RCSIM_FAULTS";
+  }
+  if (!spec || *spec == "swarm" || *spec == "swarm-dense" || *spec == "none") return spec;
+  try {
+    (void)parse_fault_plan(*spec);
+  } catch (const InvalidInput& e) {
+    throw InvalidInput(fmt::format("{}: {}", source, e.what()));
+  }
+  return spec;
+}
+
+std::optional<Mutant> mutant_of(const RunOptions& o) {
+  std::string source = "--mutant";
+  std::optional<std::string> name;
+  if (!o.mutant.empty()) {
+    name = o.mutant;
+  } else if (auto env = env_value("RCSIM_MUTANT")) {
+    name = std::move(env);
+    source = "RCSIM_MUTANT";
+  }
+  if (!name) return std::nullopt;
+  const auto m = mutant_from_name(*name);
+  RCSIM_REQUIRE(m.has_value(), "{}: unknown mutant '{}' (expected {})", source, *name,
+                mutant_names());
+  return m;
 }
 
 sim::SimOverrides overrides_of(const RunOptions& o) {
   sim::SimOverrides ov;
-  if (o.steps >= 0) ov.steps = o.steps;
-  if (o.layers >= 0) ov.layers = o.layers;
-  if (!o.model.empty()) ov.model = o.model;
+  if (!o.steps.empty()) {
+    ov.steps = parse_int_arg("--steps", o.steps, 0,
+                             limits::kSimStepsMax - sim::SimConfig{}.liveness_steps);
+  }
+  if (!o.layers.empty()) ov.layers = parse_int_arg("--layers", o.layers, 1, limits::kLayersMax);
+  if (!o.model.empty()) {
+    RCSIM_REQUIRE(sim::model_by_name(o.model) != nullptr, "--model: unknown model '{}' (expected {})",
+                  o.model, model_names());
+    ov.model = o.model;
+  }
   if (!o.policy.empty()) {
     const auto p = policy_from_name(o.policy);
-    RCSIM_REQUIRE(p.has_value(), "unknown --policy '{}'", o.policy);
+    RCSIM_REQUIRE(p.has_value(), "--policy: unknown policy '{}' (expected {})", o.policy,
+                  policy_names());
     ov.policy = *p;
   }
-  if (!o.faults.empty()) ov.faults = o.faults;
+  ov.faults = faults_of(o);
+  RCSIM_REQUIRE(o.backend == "cpu", "--backend: '{}' is not available in this build (expected cpu)",
+                o.backend);
   ov.backend = o.backend;
-  if (!o.mutant.empty()) {
-    const auto m = mutant_from_name(o.mutant);
-    RCSIM_REQUIRE(m.has_value(), "unknown --mutant '{}'", o.mutant);
-    ov.mutant = *m;
-  }
+  if (auto m = mutant_of(o)) ov.mutant = *m;
   if (!o.kv_cache.empty()) {
     const auto kv = kv_cache_dtype_from_name(o.kv_cache);
-    RCSIM_REQUIRE(kv.has_value(), "unknown --kv-cache '{}'", o.kv_cache);
+    RCSIM_REQUIRE(kv.has_value(), "--kv-cache: unknown cache dtype '{}' (expected auto | "
+                  "fp8_e4m3fn | fp8_e4m3fnuz)", o.kv_cache);
     ov.kv_cache_dtype = *kv;
   }
-  if (o.sliding_window >= -1) ov.sliding_window = o.sliding_window;
+  if (!o.sliding_window.empty()) {
+    ov.sliding_window =
+        parse_int_arg("--sliding-window", o.sliding_window, -1, limits::kMaxPositionMax);
+  }
   if (!o.graph_mode.empty()) {
     const auto g = sim::graph_mode_from_name(o.graph_mode);
-    RCSIM_REQUIRE(g.has_value(), "unknown --graph-mode '{}' (eager | capture-replay)", o.graph_mode);
+    RCSIM_REQUIRE(g.has_value(), "--graph-mode: unknown mode '{}' (expected eager | capture-replay)",
+                  o.graph_mode);
     ov.graph_mode = *g;
   }
   return ov;
 }
 
-// "5m", "90s", "2h", "30" (seconds).
-double parse_budget(const std::string& s) {
-  RCSIM_REQUIRE(!s.empty(), "--budget is empty");
-  double mult = 1;
-  std::string num = s;
-  const char unit = s.back();
-  if (unit == 's' || unit == 'm' || unit == 'h') {
-    mult = unit == 's' ? 1 : unit == 'm' ? 60 : 3600;
-    num = s.substr(0, s.size() - 1);
-  }
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(num, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  RCSIM_REQUIRE(used == num.size() && v > 0, "--budget '{}' is not like 90s, 5m or 1h", s);
-  return v * mult;
+std::string format_seconds(double s) {
+  if (s < 120) return fmt::format("{:.0f}s", s);
+  if (s < 7200) return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));
+  return fmt::format("{:.1f}h", s / 3600);
 }
+
+// Campaign progress on stderr: a live line on a terminal; off one (CI logs), a line every
+// `every_seconds` (0: only the last) and always one at the end.
+class CampaignProgressPrinter {
+ public:
+  explicit CampaignProgressPrinter(int64_t every_seconds)
+      : tty_(isatty(STDERR_FILENO) != 0), every_seconds_(every_seconds),
+        start_(std::chrono::steady_clock::now()) {}
+
+  void update(int64_t done, const sim::CampaignResult& r) {
+    const double t = seconds();
+    if (tty_) {
+      fmt::print(stderr, "\r{}", line(done, r, t));
+      std::fflush(stderr);
+    } else if (every_seconds_ > 0 && t - last_print_ >= static_cast<double>(every_seconds_)) {
+      fmt::print(stderr, "{}\n", line(done, r, t));
+      last_print_ = t;
+    }
+  }
+  void finish(const sim::CampaignResult& r) {
+    fmt::print(stderr, "{}{} (done)\n", tty_ ? "\r" : "", line(r.runs, r, seconds()));
+  }
+
+ private:
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  static std::string line(int64_t done, const sim::CampaignResult& r, double t) {
+    const int64_t total = r.seeds_planned;
+    const double eta = done > 0 ? t / static_cast<double>(done) * static_cast<double>(total - done) : 0;
+    return fmt::format("progress: {}/{} seeds, {} faults, {} failed, {} elapsed, ETA {}", done,
+                       total, r.faults.injection_count_total(), r.failed, format_seconds(t),
+                       done > 0 ? format_seconds(eta) : "?");
+  }
+  bool tty_;
+  int64_t every_seconds_;
+  std::chrono::steady_clock::time_point start_;
+  double last_print_ = 0;
+};
 
 }  // namespace
 
@@ -244,69 +415,71 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
   // storage instead of `new`, so LeakSanitizer sees no leak.
   static RunOptions run_opts_storage;
   auto* run_opts = &run_opts_storage;
-  run->add_option("--seed", run_opts->seed, "the one seed every random choice derives from");
-  add_common_options(run, *run_opts);
+  run->add_option("--seed", run_opts->seed,
+                  "the one seed every random choice derives from, 0..2^64-1, decimal or 0x-hex "
+                  "(default: 1)");
+  add_common_options(run, *run_opts, Verb::kRun);
+  run->add_option("--report", run_opts->report,
+                  "write the run as JSON here (docs/schemas/run-report.schema.json; default: none)");
+  run->footer(std::string(exit_code_help()));
   run->callback([run_opts, &exit_code] {
-    try {
-      const sim::SimConfig cfg = sim::sample_config(run_opts->seed, overrides_of(*run_opts));
-      exit_code = run_and_report(cfg);
-    } catch (const InvalidInput& e) {
-      std::fprintf(stderr, "rcsim run: %s\n", e.what());
-      exit_code = kExitUsage;
-    }
+    run_verb("run", exit_code, [run_opts] {
+      const uint64_t seed = parse_u64_arg("--seed", run_opts->seed);
+      const sim::SimOverrides ov = overrides_of(*run_opts);
+      if (!run_opts->report.empty()) check_output_file("--report", run_opts->report);
+      const sim::SimConfig cfg = sim::sample_config(seed, ov);
+      return run_and_report(cfg, run_opts->report);
+    });
   });
 
   // ---- replay ----
   auto* replay = app.add_subcommand("replay", "re-run exactly the run a replay token names");
   static std::string replay_token_storage;
+  static std::string replay_report_storage;
   auto* replay_token = &replay_token_storage;
+  auto* replay_report = &replay_report_storage;
   replay->add_option("token", *replay_token, "REPLAY= token printed by a failing run")->required();
-  replay->callback([replay_token, &exit_code] {
-    try {
+  replay->add_option("--report", *replay_report, "write the run as JSON here (default: none)");
+  replay->footer(std::string(exit_code_help()));
+  replay->callback([replay_token, replay_report, &exit_code] {
+    run_verb("replay", exit_code, [replay_token, replay_report] {
       const sim::DecodedToken t = sim::decode_token(*replay_token);
+      if (!replay_report->empty()) check_output_file("--report", *replay_report);
       if (t.build_id != kBuildId) {
-        std::printf("NOTE token from build %s, this is build %s: results may differ\n",
-                    t.build_id.c_str(), std::string(kBuildId).c_str());
+        fmt::print("NOTE token from build {}, this is build {}: results may differ\n", t.build_id,
+                   kBuildId);
       }
-      exit_code = run_and_report(t.cfg);
-    } catch (const InvalidInput& e) {
-      std::fprintf(stderr, "rcsim replay: %s\n", e.what());
-      exit_code = kExitUsage;
-    }
+      return run_and_report(t.cfg, *replay_report);
+    });
   });
 
   // ---- shrink ----
   auto* shrink = app.add_subcommand("shrink", "reduce a failing run while it fails the same way");
   static std::string shrink_token_storage;
+  static std::string shrink_runs_storage = "200";
   auto* shrink_token = &shrink_token_storage;
-  static int64_t shrink_runs_storage = 200;
   auto* shrink_runs = &shrink_runs_storage;
   shrink->add_option("token", *shrink_token, "REPLAY= token of a failing run")->required();
-  shrink->add_option("--max-runs", *shrink_runs, "candidate runs at most");
+  shrink->add_option("--max-runs", *shrink_runs,
+                     fmt::format("candidate runs at most, 1..{} (default: 200)", kShrinkRunsMax));
+  shrink->footer(std::string(exit_code_help()));
   shrink->callback([shrink_token, shrink_runs, &exit_code] {
-    try {
+    run_verb("shrink", exit_code, [shrink_token, shrink_runs] {
+      const int64_t max_runs = parse_int_arg("--max-runs", *shrink_runs, 1, kShrinkRunsMax);
       const sim::DecodedToken t = sim::decode_token(*shrink_token);
-      std::printf("SEED=%llu\n%s\n", static_cast<unsigned long long>(t.cfg.seed),
-                  t.cfg.describe().c_str());
-      const sim::ShrinkResult s = sim::shrink_config(t.cfg, *shrink_runs);
+      fmt::print("SEED={}\n{}\n", t.cfg.seed, t.cfg.describe());
+      const sim::ShrinkResult s = sim::shrink_config(t.cfg, max_runs);
       const std::string token = sim::encode_token(s.smallest, kBuildId);
-      std::printf("SHRUNK after %lld runs: steps %lld->%lld layers %lld->%lld requests %lld->%lld "
-                  "fault rules %zu->%zu faulty_calls_max %lld\n",
-                  static_cast<long long>(s.runs), static_cast<long long>(t.cfg.steps),
-                  static_cast<long long>(s.smallest.steps), static_cast<long long>(t.cfg.layers),
-                  static_cast<long long>(s.smallest.layers), static_cast<long long>(t.cfg.requests),
-                  static_cast<long long>(s.smallest.requests), parse_fault_plan(t.cfg.faults).rules.size(),
-                  parse_fault_plan(s.smallest.faults).rules.size(),
-                  static_cast<long long>(s.smallest.faulty_calls_max));
-      std::printf("%s\n", s.smallest.describe().c_str());
-      std::printf("RESULT FAIL (%s) %s\n", std::string(sim::verdict_name(s.result.verdict)).c_str(),
-                  s.result.failure.c_str());
-      std::printf("REPLAY=%s\nREPRO: rcsim replay %s\n", token.c_str(), token.c_str());
-      exit_code = exit_code_of(s.result.verdict);
-    } catch (const InvalidInput& e) {
-      std::fprintf(stderr, "rcsim shrink: %s\n", e.what());
-      exit_code = kExitUsage;
-    }
+      fmt::print("SHRUNK after {} runs: steps {}->{} layers {}->{} requests {}->{} fault rules "
+                 "{}->{} faulty_calls_max {}\n",
+                 s.runs, t.cfg.steps, s.smallest.steps, t.cfg.layers, s.smallest.layers,
+                 t.cfg.requests, s.smallest.requests, parse_fault_plan(t.cfg.faults).rules.size(),
+                 parse_fault_plan(s.smallest.faults).rules.size(), s.smallest.faulty_calls_max);
+      fmt::print("{}\n", s.smallest.describe());
+      fmt::print("RESULT FAIL ({}) {}\n", sim::verdict_name(s.result.verdict), s.result.failure);
+      fmt::print("REPLAY={}\nREPRO: rcsim replay {}\n", token, token);
+      return exit_code_of(s.result.verdict);
+    });
   });
 
   // ---- campaign ----
@@ -315,126 +488,74 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
     std::string seeds = "0:99";
     std::string budget = "60s";
     std::string shard = "0/1";
-    std::string report;
+    std::string progress_seconds = "10";
     RunOptions run;
+    bool coverage_gate = false;
     bool no_coverage_gate = false;
   };
   static CampaignCli campaign_storage;
   auto* c = &campaign_storage;
-  campaign->add_option("--seeds", c->seeds, "inclusive seed range A:B");
-  campaign->add_option("--budget", c->budget, "wall-clock budget (90s, 5m, 1h); no run starts after");
-  campaign->add_option("--shard", c->shard, "i/n: run the seeds with (seed - A) % n == i");
-  campaign->add_option("--report", c->report, "write a JSON report here");
-  campaign->add_flag("--no-coverage-gate", c->no_coverage_gate,
-                     "do not fail when a fault site, kind or fallback reason was never reached");
-  add_common_options(campaign, c->run);
+  campaign->add_option("--seeds", c->seeds,
+                       "inclusive seed range A:B, 0 <= A <= B < 2^64 (default: 0:99)");
+  campaign->add_option("--budget", c->budget,
+                       "wall-clock budget like 90s, 5m or 1h, at most 7 days; no run starts after "
+                       "it, and a campaign cut short exits 6 (default: 60s)");
+  campaign->add_option("--shard", c->shard,
+                       fmt::format("i/n: run the seeds with (seed - A) % n == i, n <= {}; "
+                                   "merge the reports with rcsim merge (default: 0/1)",
+                                   kShardsMax));
+  campaign->add_option("--report", c->run.report,
+                       "write the JSON report here (docs/schemas/campaign-report.schema.json; "
+                       "default: none)");
+  campaign->add_option("--progress-seconds", c->progress_seconds,
+                       fmt::format("off a terminal, a progress line on stderr every N seconds, "
+                                   "0..{} (0: only at the end; default: 10)",
+                                   kProgressSecondsMax));
+  auto* gate_on = campaign->add_flag(
+      "--coverage-gate", c->coverage_gate,
+      "apply the coverage gate even to one shard (default: on without --shard, off with it)");
+  campaign
+      ->add_flag("--no-coverage-gate", c->no_coverage_gate,
+                 "do not fail when a fault site, kind or fallback reason was never reached")
+      ->excludes(gate_on);
+  add_common_options(campaign, c->run, Verb::kCampaign);
+  campaign->footer(std::string(exit_code_help()));
   campaign->callback([c, &exit_code] {
-    try {
+    run_verb("campaign", exit_code, [c] {
       sim::CampaignOptions o;
-      const auto colon = c->seeds.find(':');
-      RCSIM_REQUIRE(colon != std::string::npos, "--seeds must be A:B, got '{}'", c->seeds);
-      o.seed_first = std::stoull(c->seeds.substr(0, colon));
-      o.seed_last = std::stoull(c->seeds.substr(colon + 1));
-      const auto slash = c->shard.find('/');
-      RCSIM_REQUIRE(slash != std::string::npos, "--shard must be i/n, got '{}'", c->shard);
-      o.shard_index = std::stoll(c->shard.substr(0, slash));
-      o.shard_count = std::stoll(c->shard.substr(slash + 1));
-      o.budget_seconds = parse_budget(c->budget);
-      o.coverage_gate = !c->no_coverage_gate;
+      const SeedRange seeds = parse_seed_range("--seeds", c->seeds, sim::kCampaignSeedsMax);
+      o.seed_first = seeds.first;
+      o.seed_last = seeds.last;
+      const Shard shard = parse_shard("--shard", c->shard, kShardsMax);
+      o.shard_index = shard.index;
+      o.shard_count = shard.count;
+      o.budget_seconds = parse_duration_seconds("--budget", c->budget, kBudgetSecondsMax);
+      const int64_t progress_every =
+          parse_int_arg("--progress-seconds", c->progress_seconds, 0, kProgressSecondsMax);
+      o.coverage_gate = c->coverage_gate || (!c->no_coverage_gate && o.shard_count == 1);
       o.overrides = overrides_of(c->run);
       o.overrides.campaign_shape = true;
       if (!o.overrides.faults) o.overrides.faults = "swarm";
       o.build_id = std::string(kBuildId);
-      std::printf("CAMPAIGN seeds=%s shard=%s budget=%.0fs build=%s mutant=%s\n", c->seeds.c_str(),
-                  c->shard.c_str(), o.budget_seconds, o.build_id.c_str(),
-                  c->run.mutant.empty() ? "none" : c->run.mutant.c_str());
+      if (!c->run.report.empty()) check_output_file("--report", c->run.report);
+      fmt::print("CAMPAIGN seeds={}:{} shard={}/{} budget={:g}s build={} faults={} mutant={} "
+                 "coverage_gate={}\n",
+                 o.seed_first, o.seed_last, o.shard_index, o.shard_count, o.budget_seconds,
+                 o.build_id, *o.overrides.faults,
+                 mutant_name(o.overrides.mutant ? *o.overrides.mutant : Mutant::kNone),
+                 o.coverage_gate ? "on" : "off");
       std::fflush(stdout);
-      const bool tty = isatty(STDOUT_FILENO) != 0;
-      sim::CampaignProgress progress;
-      if (tty) {
-        progress = [](int64_t runs, const sim::CampaignResult& r) {
-          std::printf("\rruns=%lld failed=%lld faults=%lld", static_cast<long long>(runs),
-                      static_cast<long long>(r.failed),
-                      static_cast<long long>(r.faults.injection_count_total()));
-          std::fflush(stdout);
-        };
+      CampaignProgressPrinter printer(progress_every);
+      const sim::CampaignResult r = sim::run_campaign(
+          o, [&printer](int64_t done, const sim::CampaignResult& so_far) {
+            printer.update(done, so_far);
+          });
+      printer.finish(r);
+      if (!c->run.report.empty()) {
+        write_json_file("--report", c->run.report, campaign_report_with_outcome(o, r));
       }
-      const sim::CampaignResult r = sim::run_campaign(o, progress);
-      if (tty) std::printf("\n");
-      const nlohmann::json report = sim::campaign_report(o, r);
-      if (!c->report.empty()) {
-        std::ofstream out(c->report);
-        RCSIM_REQUIRE(out.good(), "cannot write --report {}", c->report);
-        out << report.dump(2) << "\n";
-      }
-      for (const sim::CampaignFailure& f : r.failures) {
-        std::printf("FAIL seed=%llu (%s) %s\n  REPLAY=%s\n  REPRO: rcsim replay %s\n",
-                    static_cast<unsigned long long>(f.seed),
-                    f.nondeterministic ? "nondeterminism"
-                                       : std::string(sim::verdict_name(f.verdict)).c_str(),
-                    f.message.c_str(), f.token.c_str(), f.token.c_str());
-      }
-      std::printf("RUNS %lld (seeds up to %llu%s) in %.1fs, %lld rechecked for determinism\n",
-                  static_cast<long long>(r.runs), static_cast<unsigned long long>(r.last_seed_run),
-                  r.budget_exhausted ? ", budget exhausted" : "", r.elapsed_seconds,
-                  static_cast<long long>(r.rechecked));
-      std::printf("STEPS %lld CALLS %lld FALLBACKS %lld RESTORES %lld SURFACED %lld ABORTED_STEPS "
-                  "%lld RESTARTS %lld CHECKS_PASSED %lld\n",
-                  static_cast<long long>(r.steps), static_cast<long long>(r.calls),
-                  static_cast<long long>(r.fallbacks), static_cast<long long>(r.restores),
-                  static_cast<long long>(r.surfaced_errors), static_cast<long long>(r.steps_aborted),
-                  static_cast<long long>(r.process_restarts), static_cast<long long>(r.checks_passed));
-      std::printf("FAULTS_INJECTED total=%lld%s\n",
-                  static_cast<long long>(r.faults.injection_count_total()),
-                  faults_by_kind(r.faults).c_str());
-      std::printf("FALLBACKS_BY_CLASS%s\n", fallbacks_by_class(r.fallbacks_by_class).c_str());
-      std::printf("REBUILD attempts=%lld simulated_cost_us=%lld\n",
-                  static_cast<long long>(r.faults.rebuild_attempts),
-                  static_cast<long long>(r.faults.rebuild_cost_us));
-      // Per policy, side by side (issue 10 items 3 and 5).
-      for (FallbackPolicy p : all_policies()) {
-        const sim::PolicyTotals& t = r.by_policy[static_cast<std::size_t>(p)];
-        if (t.runs == 0) continue;
-        std::printf("POLICY %-18s runs=%lld processes=%lld calls=%lld fused_attempts=%lld "
-                    "rebuild_attempts=%lld rebuild_cost_us=%lld rebuild_log_lines=%lld "
-                    "rebuild_max_per_process=%lld (fused %lld) graphs_captured=%lld capture_failures=%lld "
-                    "replays=%lld replayed_backup_copies=%lld replayed_backup_bytes=%lld\n",
-                    std::string(policy_name(p)).c_str(), static_cast<long long>(t.runs),
-                    static_cast<long long>(t.processes), static_cast<long long>(t.calls),
-                    static_cast<long long>(t.fused_attempts),
-                    static_cast<long long>(t.rebuild_attempts),
-                    static_cast<long long>(t.rebuild_cost_us),
-                    static_cast<long long>(t.rebuild_log_lines),
-                    static_cast<long long>(t.rebuild_attempts_max_per_process),
-                    static_cast<long long>(t.fused_rebuild_attempts_max_per_process),
-                    static_cast<long long>(t.graphs_captured),
-                    static_cast<long long>(t.graph_capture_failures),
-                    static_cast<long long>(t.graph_replays),
-                    static_cast<long long>(t.graph_replay_backup_copies),
-                    static_cast<long long>(t.graph_replay_backup_bytes));
-      }
-      std::printf("HAZARDS %lld (runs that showed a documented policy weakness; see report)\n",
-                  static_cast<long long>(r.hazards));
-      std::printf("PR_ORDER_ATTENTION reads_differing=%lld max_abs_diff=%.6g\n",
-                  static_cast<long long>(r.attention_reads_differing), r.attention_max_abs_diff);
-      for (const std::string& m : r.coverage_missing) std::printf("COVERAGE MISSING %s\n", m.c_str());
-      std::printf("DIGEST=%016llx\n", static_cast<unsigned long long>(r.digest));
-      std::printf("%lld passed, %lld failed\n", static_cast<long long>(r.passed),
-                  static_cast<long long>(r.failed));
-      std::fflush(stdout);
-      exit_code = kExitPass;
-      for (const sim::CampaignFailure& f : r.failures) {
-        const int code = f.nondeterministic ? kExitNondeterminism : exit_code_of(f.verdict);
-        exit_code = std::max(exit_code, code);
-      }
-      if (exit_code == kExitPass && !r.coverage_missing.empty()) exit_code = kExitCorrectness;
-    } catch (const InvalidInput& e) {
-      std::fprintf(stderr, "rcsim campaign: %s\n", e.what());
-      exit_code = kExitUsage;
-    } catch (const std::logic_error& e) {
-      std::fprintf(stderr, "rcsim campaign: bad number: %s\n", e.what());
-      exit_code = kExitUsage;
-    }
+      return print_campaign_summary(r);
+    });
   });
 }
 

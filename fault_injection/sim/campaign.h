@@ -16,6 +16,17 @@
 
 namespace rcsim::sim {
 
+// The most seeds one campaign (or one merged set of shard reports) may name.
+inline constexpr uint64_t kCampaignSeedsMax = uint64_t{1} << 40;
+// Version of the campaign report's layout (docs/schemas/campaign-report.schema.json).
+inline constexpr int kCampaignReportSchemaVersion = 2;
+
+// A seed's policy and graph mode when the campaign does not fix them: a hash of the seed alone,
+// never of its position in the range or shard, so every shard of a campaign runs every policy in
+// both modes (issue 16 item 4).
+FallbackPolicy campaign_policy_of_seed(uint64_t seed);
+GraphMode campaign_graph_mode_of_seed(uint64_t seed);
+
 struct CampaignOptions {
   uint64_t seed_first = 0;
   uint64_t seed_last = 99;     // inclusive
@@ -26,6 +37,12 @@ struct CampaignOptions {
   bool coverage_gate = true;
   SimOverrides overrides;  // campaign_shape and swarm faults by default (see make_campaign_options)
   std::string build_id;
+};
+
+struct CampaignHazard {
+  uint64_t seed;
+  std::string policy;
+  std::string message;
 };
 
 struct CampaignFailure {
@@ -54,8 +71,19 @@ struct PolicyTotals {
   int64_t graph_replay_backup_copies = 0;
   int64_t graph_replay_backup_bytes = 0;
   void add(const RunResult& run);
+  void merge(const PolicyTotals& other);  // sums; maxima stay maxima
 };
 nlohmann::json policy_totals_json(const PolicyTotals& totals);
+
+// One cell of the policy x fault-kind outcome matrix: the runs of a policy in which a kind fired,
+// and how they ended (a run with several kinds counts in each of their cells).
+struct OutcomeCell {
+  int64_t runs = 0;
+  int64_t injections = 0;
+  int64_t passed = 0;
+  int64_t hazards = 0;  // passed, but left a documented policy hazard (counted in passed too)
+  int64_t failed = 0;
+};
 
 struct CampaignResult {
   int64_t runs = 0;
@@ -71,17 +99,22 @@ struct CampaignResult {
   int64_t process_restarts = 0;
   int64_t checks_passed = 0;
   int64_t hazards = 0;
-  std::vector<std::string> hazard_examples;  // "policy: message" (first few)
+  std::vector<CampaignHazard> hazard_examples;  // the first few, in seed order
   int64_t attention_reads_differing = 0;
   double attention_max_abs_diff = 0.0;
   std::array<int64_t, 5> fallbacks_by_class{};
   std::array<int64_t, 6> runs_by_policy{};
   std::array<PolicyTotals, 6> by_policy{};
+  std::array<std::array<OutcomeCell, kFaultKindCount>, 6> outcome_matrix{};  // [policy][kind]
   int64_t runs_graph_mode = 0;  // runs in capture/replay mode (campaigns alternate by seed)
   FaultStats faults;
   std::vector<std::string> coverage_missing;  // sites / kinds / fallback reasons never reached
-  std::vector<CampaignFailure> failures;
-  uint64_t digest = 0;  // XXH3 of the run digests in seed order
+  std::vector<std::string> rules_never_fired;  // of an explicit fault spec (not swarm)
+  std::vector<CampaignFailure> failures;       // in seed order
+  // Sum (mod 2^64) of XXH3(seed, run digest) over the runs: independent of order, so the digests
+  // of shards add up to the digest of the unsharded campaign.
+  uint64_t digest = 0;
+  int64_t seeds_planned = 0;  // seeds of this shard in the range (runs < planned: incomplete)
   double elapsed_seconds = 0;
   bool budget_exhausted = false;
   uint64_t last_seed_run = 0;
@@ -90,6 +123,24 @@ struct CampaignResult {
 using CampaignProgress = std::function<void(int64_t runs_done, const CampaignResult& so_far)>;
 CampaignResult run_campaign(const CampaignOptions& options, const CampaignProgress& progress = {});
 nlohmann::json campaign_report(const CampaignOptions& options, const CampaignResult& result);
+
+// Fills `coverage_missing` (sites, kinds, issue-10 kinds, graph capture/replay, fallback reasons
+// never reached); run_campaign calls it when options.coverage_gate, `rcsim merge` on the union.
+void apply_coverage_gate(CampaignResult& result);
+// Fills `rules_never_fired` when the campaign's faults are an explicit spec.
+void note_rules_never_fired(const CampaignOptions& options, CampaignResult& result);
+
+// `rcsim merge`: the reports of the shards of one campaign (same seeds, shard count, options and
+// build) combined into the report the unsharded campaign would have written (its runs, faults,
+// digest, per-policy totals and failures). Throws InvalidInput naming the report that does not
+// fit. Missing shards are allowed; the result then counts fewer runs than seeds planned.
+struct MergedCampaign {
+  CampaignOptions options;  // shard 0/1, coverage gate as given
+  CampaignResult result;
+  std::vector<int64_t> shards_merged;
+};
+MergedCampaign merge_campaign_reports(const std::vector<nlohmann::json>& reports,
+                                      const std::vector<std::string>& names, bool coverage_gate);
 
 struct ShrinkResult {
   SimConfig smallest;

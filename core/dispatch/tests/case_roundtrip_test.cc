@@ -3,7 +3,7 @@
 // directly on the same inputs (branch A: the fused kernel; branch C after an injected
 // "unavailable": rotary in place on qkv, q/k RMSNorm into new tensors, reshape_and_cache). Every
 // input is written back under DIR/inputs exactly as given. Generated inputs replay from the seed.
-// Bad case files exit 1 with a clear message and write nothing.
+// Bad case files exit 2 (usage / bad input) with a clear message and write nothing.
 // Method: inputs from rcsim::Prng (non-zero), caches/scales sentinel-filled; the binary path is
 // the first argument (CTest passes $<TARGET_FILE:rcsim>); outputs decoded with core/io.
 #include <sys/wait.h>
@@ -261,12 +261,13 @@ TEST_F(CaseRoundTrip, GeneratedInputsReplayFromTheSeedAndUseARealTrigTable) {
   }
 }
 
-TEST_F(CaseRoundTrip, BadCaseFilesExitOneAndWriteNothing) {
+TEST_F(CaseRoundTrip, BadCaseFilesExitTwoAndWriteNothing) {
   const AttentionConfig c = small_config(128);
   const LayerTensors t(c, 303, 4);
   const json inputs = write_inputs(t);
   io::write_npy(dir / "qkv_f32.npy", HostTensor(DType::kFP32, {4, c.qkv_width()}).view());
   io::write_npy(dir / "qkv_narrow.npy", HostTensor(DType::kBF16, {4, 64}).view());
+  io::write_npy(dir / "positions_long.npy", HostTensor(DType::kI64, {6}).view());
   const json good = {{"config", config_json(c)}, {"seed", 1}, {"inputs", inputs}};
   struct Bad {
     std::string name;
@@ -292,6 +293,9 @@ TEST_F(CaseRoundTrip, BadCaseFilesExitOneAndWriteNothing) {
       {"npy_shape", with([](json& j) { j["inputs"]["qkv"] = "qkv_narrow.npy"; }), "qkv must be"},
       {"type", with([](json& j) { j["config"]["num_heads_q"] = "four"; }), "must be an integer"},
       {"padding", with([](json& j) { j["padding_tokens"] = 9; }), "padding_tokens 9"},
+      // Issue 16: a longer positions array is named as such, not as a wrong qkv shape.
+      {"positions_long", with([](json& j) { j["inputs"]["positions"] = "positions_long.npy"; }),
+       "input 'positions' has 6 tokens, expected 4"},
   };
   for (const Bad& b : cases) {
     SCOPED_TRACE(b.name);
@@ -299,7 +303,7 @@ TEST_F(CaseRoundTrip, BadCaseFilesExitOneAndWriteNothing) {
     const fs::path out = dir / ("out_" + b.name);
     const CliRun r = run_rcsim("case --in '" + (dir / (b.name + ".json")).string() + "' --out '" +
                             out.string() + "'");
-    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(r.exit_code, 2) << r.output;  // kExitUsage
     EXPECT_THAT(r.output, HasSubstr("rcsim case: error:"));
     EXPECT_THAT(r.output, HasSubstr(b.expect));
     EXPECT_FALSE(fs::exists(out)) << "a bad case wrote " << out;
@@ -325,11 +329,10 @@ TEST_F(CaseRoundTrip, ExampleCasesRunAsDescribed) {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const json rec = read_json("record.json");
     EXPECT_EQ(rec["outcome"], w.outcome);
-    if (std::string(w.outcome) == "ok") {
-      EXPECT_EQ(rec["branch"], w.branch);
-    } else {
-      EXPECT_TRUE(rec["branch"].is_null());
-    }
+    // The branch the dispatcher was on, as the console line says (issue 16: it was null on a
+    // DispatchError); whether it completed is its own field.
+    EXPECT_EQ(rec["branch"], w.branch);
+    EXPECT_EQ(rec["branch_completed"], std::string(w.outcome) == "ok");
     EXPECT_LE(rec["log_lines"].size(), 1u);
   }
 }

@@ -190,9 +190,8 @@ TEST(SimRebuildCost, StickyRebuildsOncePerProcessPr279OnEveryCall) {
 }
 
 TEST(SimCoverageGate, NamesIssue10KindsAndGraphModeExplicitly) {
-  // Seeds 6..11 are the campaign's second round of policies: capture/replay mode. With only
-  // launch faults, the issue-10 kinds are named as missing; captures and replays did happen, so
-  // the graph part of the gate is met.
+  // Seeds 6..11 in capture/replay mode. With only launch faults, the issue-10 kinds are named as
+  // missing; captures and replays did happen, so the graph part of the gate is met.
   CampaignOptions o;
   o.seed_first = 6;
   o.seed_last = 11;
@@ -200,6 +199,7 @@ TEST(SimCoverageGate, NamesIssue10KindsAndGraphModeExplicitly) {
   o.recheck_one_in = 1000000;
   o.overrides.campaign_shape = true;
   o.overrides.faults = kLaunchHalf;
+  o.overrides.graph_mode = GraphMode::kCaptureReplay;
   o.build_id = "test";
   const CampaignResult r = run_campaign(o);
   EXPECT_EQ(r.failed, 0) << (r.failures.empty() ? "" : r.failures.front().message);
@@ -215,9 +215,10 @@ TEST(SimCoverageGate, NamesIssue10KindsAndGraphModeExplicitly) {
   }
   EXPECT_FALSE(missing("graph capture"));
   EXPECT_FALSE(missing("graph replay"));
-  // Seeds 0..5 are the eager round: no graph gate applies there.
+  // Seeds 0..5 in eager mode: no graph gate applies there.
   o.seed_first = 0;
   o.seed_last = 5;
+  o.overrides.graph_mode = GraphMode::kEager;
   const CampaignResult eager = run_campaign(o);
   EXPECT_EQ(eager.runs_graph_mode, 0);
   for (const PolicyTotals& t : eager.by_policy) EXPECT_EQ(t.graphs_captured, 0);
