@@ -27,9 +27,18 @@ enum class Mutant : uint8_t {
   kPaddedTokensCached,       // tokens with slot -1 are written to the cache
   kScaleNotStored,           // per-token fp8 scales are not written
   kReaderLayoutMismatch,     // the attention read uses plain V where shuffle was written
+  // Device-only: lives in the GPU kernels alone (the tiled fused kernel stores V at a wrong
+  // shuffle index, FusedParams::planted_v_index_bug). The CPU reference ignores it, so CPU
+  // campaigns pass with it; GPU-backend campaigns and property suites must catch it.
+  kGpuVShuffleIndex,
 };
 
-std::span<const Mutant> all_mutants();  // every mutant except kNone
+// Every mutant the CPU reference honours (kNone and the device-only ones excluded): each must be
+// caught on the CPU backend.
+std::span<const Mutant> all_mutants();
+// Mutants that live in device code only (caught only with --backend gpu).
+std::span<const Mutant> device_only_mutants();
+bool mutant_is_device_only(Mutant m);
 std::string_view mutant_name(Mutant m);
 std::optional<Mutant> mutant_from_name(std::string_view name);
 

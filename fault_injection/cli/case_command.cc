@@ -1,5 +1,7 @@
 // `rcsim case --in CASE.json --out DIR`: one rope_cache call, fully described by a JSON case file,
-// run through the dispatcher on the CPU backend (optionally under a fault plan), with every input
+// run through the dispatcher on the CPU backend, or with "backend": "gpu" / --backend gpu on the
+// GPU backend (inputs mirrored to device memory, outputs downloaded; optionally under a fault
+// plan, whose torn writes are then the GPU kernels' own device-side unit limits), with every input
 // and output written as .npy so that anyone can recompute the outputs independently (e.g. from
 // PyTorch). Tensors dumped from PyTorch can be replayed by naming them under "inputs".
 //
@@ -15,7 +17,7 @@
 //               "logic": "pr279" | "pr-base", "strict": false},
 //     "policy": "pr279" | "pr279-model-order" | "sticky" | "qk-slice-backup" | "out-of-place" |
 //               "prevalidate",
-//     "backend": "cpu", "faults": "fused:unavailable", "seed": 42,
+//     "backend": "cpu" | "gpu", "faults": "fused:unavailable", "seed": 42,
 //     "tokens": 6, "padding_tokens": 1, "qkv_present": true,
 //     "inputs": {"qkv": "qkv.npy", ...}   // any of the input names below; paths relative to
 //   }                                     // the case file
@@ -30,6 +32,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -49,6 +52,7 @@
 #include "fault_injection/cli/cli_args.h"
 #include "fault_injection/cli/commands.h"
 #include "fault_injection/plan/fault_plan.h"
+#include "fault_injection/sim/sim_device.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace rcsim::cli {
@@ -79,6 +83,7 @@ struct CaseSpec {
   int64_t padding_tokens = 0;
   bool qkv_present = true;
   std::string faults;
+  std::string backend = "cpu";
   uint64_t seed = 0;
   std::map<std::string, fs::path, std::less<>> input_files;
   json echo;  // the case as read, copied into record.json
@@ -205,9 +210,9 @@ CaseSpec parse_case(const fs::path& path) {
                 "qk-slice-backup, out-of-place, prevalidate)",
                 policy);
   s.layer.policy = *p;
-  const std::string backend = get_string(root, "backend", "cpu", "<root>");
-  RCSIM_REQUIRE(backend == "cpu", "case file: backend '{}' is not available (only 'cpu')",
-                backend);
+  s.backend = get_string(root, "backend", "cpu", "<root>");
+  RCSIM_REQUIRE(s.backend == "cpu" || s.backend == "gpu",
+                "case file: backend '{}' is unknown (expected cpu | gpu)", s.backend);
   s.faults = get_string(root, "faults", "", "<root>");
   RCSIM_REQUIRE(root.contains("seed"), "case file: 'seed' is required (it drives every input)");
   RCSIM_REQUIRE(root.at("seed").is_number_unsigned(),
@@ -457,7 +462,62 @@ void write_json(const fs::path& path, const json& j) {
   out << j.dump(2) << "\n";
 }
 
-int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg) {
+// The GPU side of a case: every input tensor mirrored into device memory, the views remapped onto
+// the mirrors, and after the call every mirror downloaded back into the host tensors (so the
+// outputs are written exactly as on the CPU backend).
+class CaseDeviceMirror {
+ public:
+  CaseDeviceMirror(sim::SimDevice& device, CaseTensors& ct) : device_(device) {
+    for (auto& [name, t] : ct.t) pairs_.push_back({&t, device.upload_new(t)});
+  }
+  TensorView to_device(const TensorView& host) const { return remap(host, true); }
+  TensorView to_host(const TensorView& dev) const { return remap(dev, false); }
+  RopeCacheInputs to_device(const RopeCacheInputs& in) const {
+    RopeCacheInputs d = in;
+    for (TensorView* v : {&d.qkv, &d.q, &d.k, &d.v, &d.positions, &d.slot_mapping,
+                          &d.cos_sin_cache, &d.q_weight, &d.k_weight, &d.cache.k_cache,
+                          &d.cache.v_cache, &d.cache.k_scale, &d.cache.v_scale}) {
+      *v = to_device(*v);
+    }
+    return d;
+  }
+  void download_all() {
+    for (Pair& p : pairs_) {
+      const TensorView h = device_.host_view(p.device);
+      const TensorView dst = p.host->view();
+      if (p.host->bytes() > 0) {
+        std::memcpy(dst.data(), h.data(), static_cast<std::size_t>(p.host->bytes()));
+      }
+    }
+    device_.release_host_views();
+  }
+
+ private:
+  struct Pair {
+    HostTensor* host;
+    sim::DeviceTensor device;
+  };
+  TensorView remap(const TensorView& v, bool to_dev) const {
+    if (v.is_null()) return v;
+    for (const Pair& p : pairs_) {
+      const TensorView hv = p.host->view();
+      const TensorView dv = p.device->view();
+      if (v.base == (to_dev ? hv.base : dv.base)) {
+        TensorView out = v;
+        out.base = to_dev ? dv.base : hv.base;
+        out.device = to_dev ? dv.device : hv.device;
+        return out;
+      }
+    }
+    RCSIM_ASSERT(false, "case: no mirror for {}", v.describe());
+    return v;
+  }
+  sim::SimDevice& device_;
+  std::vector<Pair> pairs_;
+};
+
+int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg,
+             const std::string& backend_arg) {
   // A mutant (core/mutants.h) from --mutant or RCSIM_MUTANT (the flag wins; blank = unset):
   // proves checks of the outputs bite.
   std::string mutant_arg = mutant_name_arg;
@@ -472,24 +532,40 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
       mutant_arg.empty() ? std::optional<Mutant>(Mutant::kNone) : mutant_from_name(mutant_arg);
   RCSIM_REQUIRE(mutant.has_value(), "{}: unknown mutant '{}'", mutant_source, mutant_arg);
   const ScopedMutant scoped_mutant(*mutant);
-  const CaseSpec s = parse_case(in_path);
+  CaseSpec s = parse_case(in_path);
+  if (!backend_arg.empty()) {
+    RCSIM_REQUIRE(backend_arg == "cpu" || backend_arg == "gpu",
+                  "--backend: unknown backend '{}' (expected cpu | gpu)", backend_arg);
+    s.backend = backend_arg;  // the flag wins over the case file
+  }
+  RCSIM_REQUIRE(s.backend == "cpu" || sim::gpu_backend_built(),
+                "backend 'gpu': this binary was built without the GPU backend (configure with "
+                "-DRCSIM_HOST_ONLY=OFF, e.g. the cuda or hip-amd preset)");
   FaultPlan plan = parse_fault_plan(s.faults);  // InvalidInput names the column
   CaseTensors ct = build_inputs(s);
   const CaseTensors inputs_as_given = ct;  // snapshot before the in-place call
   const RopeCacheInputs in = views_of(ct, s);
 
-  cpu::CpuBackend backend;
-  KernelSet kernels = backend.kernels();
+  const std::unique_ptr<sim::SimDevice> device = sim::make_sim_device(s.backend);
+  std::optional<CaseDeviceMirror> mirror;
+  if (s.backend != "cpu") mirror.emplace(*device, ct);
+  const RopeCacheInputs call_in = mirror ? mirror->to_device(in) : in;
+  KernelSet kernels = device->kernels();
   std::optional<FaultyKernelSet> faulty;
   if (!plan.empty()) {
     faulty.emplace(kernels, plan, mix_seed(s.seed, label_hash("faults")));
+    if (DeviceMemoryAccess access = device->memory_access(); access.download) {
+      faulty->set_device_memory_access(std::move(access));
+    }
     kernels = faulty->kernels();
   }
   DispatchProcess process;
   RopeCacheDispatcher dispatcher(s.layer, kernels, process);
-  std::printf("rcsim case: seed %llu, policy %s, %s (repro: rcsim case --in %s --out DIR)\n",
+  std::printf("rcsim case: seed %llu, policy %s, backend %s, %s (repro: rcsim case --in %s "
+              "--backend %s --out DIR)\n",
               static_cast<unsigned long long>(s.seed), std::string(policy_name(s.layer.policy)).c_str(),
-              s.layer.attn.describe().c_str(), in_path.string().c_str());
+              s.backend.c_str(), s.layer.attn.describe().c_str(), in_path.string().c_str(),
+              s.backend.c_str());
 
   // InvalidInput from here on is raised before the dispatcher writes anything (its contract), so a
   // bad input file still leaves DIR unwritten.
@@ -497,7 +573,7 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   DispatchRecord record;
   json error = nullptr;
   try {
-    result.emplace(dispatcher.rope_cache(in));
+    result.emplace(dispatcher.rope_cache(call_in));
     record = result->record;
   } catch (const DispatchError& e) {
     record = e.record();
@@ -506,6 +582,15 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
              {"message", e.what()}};
   }
 
+  if (mirror) {
+    // Outputs come back to the host tensors; q/k views are remapped onto them.
+    mirror->download_all();
+    if (result) {
+      result->q = mirror->to_host(result->q);
+      result->k = mirror->to_host(result->k);
+      result->v = mirror->to_host(result->v);
+    }
+  }
   fs::create_directories(out_dir / "inputs");
   json inputs_meta = json::object();
   for (const auto& [name, t] : inputs_as_given.t) {
@@ -564,6 +649,7 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   rec["decided_branch"] = branch_name(RopeCacheDispatcher::decide(s.layer, s.qkv_present));
   rec["seed"] = s.seed;
   rec["mutant"] = mutant_name(*mutant);
+  rec["backend"] = s.backend;
   rec["fault_plan"] = to_string(plan);
   rec["device_poisoned"] = faulty ? faulty->device_poisoned() : false;
   rec["fallback_counts"] = json::object();
@@ -590,9 +676,13 @@ void register_case_command(CLI::App& app, int& exit_code) {
   auto mutant = std::make_shared<std::string>();
   cmd->add_option("--mutant", *mutant,
                   "run with a deliberately broken variant (core/mutants.h; default $RCSIM_MUTANT)");
+  auto backend = std::make_shared<std::string>();
+  cmd->add_option("--backend", *backend,
+                  "cpu | gpu: where the call runs (default: the case file's \"backend\", else cpu; "
+                  "gpu needs a build with the GPU backend)");
   cmd->footer(std::string(exit_code_help()));
-  cmd->callback([in_path, out_dir, mutant, &exit_code] {
-    run_verb("case", exit_code, [&] { return run_case(*in_path, *out_dir, *mutant); });
+  cmd->callback([in_path, out_dir, mutant, backend, &exit_code] {
+    run_verb("case", exit_code, [&] { return run_case(*in_path, *out_dir, *mutant, *backend); });
   });
 }
 
