@@ -17,7 +17,7 @@
 #      ratio, digests equal).
 #   6. `rcsim diff` on the Qwen3 shapes: realistic (headline) vs stress (random-sign) weights.
 # Usage (device machine, repository root): bash scripts/gpu_testbed_run.sh
-# Knobs: SEEDS (2000), SHARDS (8), CASES (100), DEV_SEEDS (1000), NEG_SEEDS (40).
+# Knobs: SEEDS (2000), SHARDS (8), CASES (100), DEV_SEEDS (600), NEG_SEEDS (40).
 set -u
 OUT=${OUT:-/tmp/rcsim_gpu_testbed}
 mkdir -p "$OUT"
@@ -32,7 +32,7 @@ BIN="$CARRY/bin"
 SEEDS=${SEEDS:-2000}
 SHARDS=${SHARDS:-8}
 CASES=${CASES:-100}
-DEV_SEEDS=${DEV_SEEDS:-1000}
+DEV_SEEDS=${DEV_SEEDS:-600}
 NEG_SEEDS=${NEG_SEEDS:-40}
 LOG="$OUT/run.log"
 T0=$(date +%s)
@@ -106,9 +106,7 @@ nfail=$(grep -cE '^\[  FAILED  \]' "$OUT/neg_props_numeric.log")
 # Caught = a property failed (gtest FAILED lines), not a crash, a timeout or a missing GPU.
 rc=$rc_neg; row "planted bug: gpu props_numeric fails" "$([ "$nfail" -gt 0 ] && echo PASS || echo FAIL)" "exit $rc, $nfail FAILED lines"
 grep -m3 -E 'Falsifiable|FAILED|first bad|mismatch' "$OUT/neg_props_numeric.log" | cut -c1-300 | tee -a "$LOG"
-RCSIM_PROPERTY_BACKEND=gpu RCSIM_PROPERTY_CASES=$CASES timeout 200 "$BIN/props_numeric" \
-  --gtest_filter='-*Negative*' > "$OUT/neg_props_numeric_control.log" 2>&1
-rc=$?; row "planted bug: same suite without it passes" "$(verdict $rc 0)" "exit $rc"
+# (The same suite without the mutant is step 2's props_numeric row.)
 
 # ---- 4: rcsim case on both backends ---------------------------------------------------------
 step "rcsim case --backend gpu vs cpu"
