@@ -36,6 +36,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -471,7 +472,16 @@ class CaseDeviceMirror {
     for (auto& [name, t] : ct.t) pairs_.push_back({&t, device.upload_new(t)});
   }
   TensorView to_device(const TensorView& host) const { return remap(host, true); }
-  TensorView to_host(const TensorView& dev) const { return remap(dev, false); }
+  // A device output that aliases no mirrored input (branch C's q/k live in the dispatcher's own
+  // norm storage) is downloaded into a host tensor this mirror keeps.
+  TensorView to_host(const TensorView& dev) {
+    if (dev.is_null() || find(dev, false) != nullptr) return remap(dev, false);
+    const DeviceMemoryAccess access = device_.memory_access();
+    RCSIM_ASSERT(static_cast<bool>(access.download), "case: no way to download {}",
+                 dev.describe());
+    downloads_.push_back(std::make_unique<HostTensor>(access.download(dev)));
+    return downloads_.back()->view();
+  }
   RopeCacheInputs to_device(const RopeCacheInputs& in) const {
     RopeCacheInputs d = in;
     for (TensorView* v : {&d.qkv, &d.q, &d.k, &d.v, &d.positions, &d.slot_mapping,
@@ -497,23 +507,30 @@ class CaseDeviceMirror {
     HostTensor* host;
     sim::DeviceTensor device;
   };
+  // The pair whose buffer (host side or device side) holds the view's first element: sub-views
+  // such as q/k inside qkv resolve by address, whatever base and offset they were built with.
+  const Pair* find(const TensorView& v, bool host_side) const {
+    const std::byte* first = v.data();
+    for (const Pair& p : pairs_) {
+      const TensorView b = host_side ? p.host->view() : p.device->view();
+      if (first >= b.data() && first < b.data() + b.span_bytes()) return &p;
+    }
+    return nullptr;
+  }
   TensorView remap(const TensorView& v, bool to_dev) const {
     if (v.is_null()) return v;
-    for (const Pair& p : pairs_) {
-      const TensorView hv = p.host->view();
-      const TensorView dv = p.device->view();
-      if (v.base == (to_dev ? hv.base : dv.base)) {
-        TensorView out = v;
-        out.base = to_dev ? dv.base : hv.base;
-        out.device = to_dev ? dv.device : hv.device;
-        return out;
-      }
-    }
-    RCSIM_ASSERT(false, "case: no mirror for {}", v.describe());
-    return v;
+    const Pair* p = find(v, to_dev);
+    RCSIM_ASSERT(p != nullptr, "case: no mirror for {}", v.describe());
+    const TensorView from = to_dev ? p->host->view() : p->device->view();
+    const TensorView to = to_dev ? p->device->view() : p->host->view();
+    TensorView out = v;
+    out.base = to.data() + (v.base - from.data());
+    out.device = to.device;
+    return out;
   }
   sim::SimDevice& device_;
   std::vector<Pair> pairs_;
+  std::vector<std::unique_ptr<HostTensor>> downloads_;
 };
 
 int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg,
