@@ -46,7 +46,10 @@ fuzz-smoke: deps
 
 # The GPU presets build the GPU backend, its harness, the gpu tests and the benchmark: the host
 # parts are already covered by the default build, so CI does not compile them a second time.
-GPU_TARGETS ?= rcsim_kernels_gpu rcsim_gpu_harness gpu_backend_test gpu_faulty_kernels_test gpu_bench
+# rcsim_sim and rcsim_props_support hold the GPU-only host code of issue 14 (the GPU SimDevice, the
+# property suites' GPU backend): compiled here so CI checks it in both GPU presets.
+GPU_TARGETS ?= rcsim_kernels_gpu rcsim_gpu_harness gpu_backend_test gpu_faulty_kernels_test gpu_bench \
+               rcsim_sim rcsim_props_support
 hip-amd:
 	@scripts/install_deps.sh --hip
 	@cmake --preset hip-amd >/dev/null && cmake --build --preset hip-amd -j $(JOBS) --target $(GPU_TARGETS)

@@ -6,7 +6,7 @@
 namespace rcsim {
 namespace {
 constexpr std::size_t kSimulationMutantCount = 14;
-constexpr std::array<std::pair<Mutant, std::string_view>, 44> kNames = {{
+constexpr std::array<std::pair<Mutant, std::string_view>, 45> kNames = {{
     {Mutant::kNone, "none"},
     {Mutant::kEpsOutsideRoot, "eps-outside-root"},
     {Mutant::kRopeSignFlipped, "rope-sign-flipped"},
@@ -51,6 +51,7 @@ constexpr std::array<std::pair<Mutant, std::string_view>, 44> kNames = {{
     {Mutant::kSharedVShuffleInnerSwapped, "shared-v-shuffle-inner-swapped"},
     {Mutant::kSharedVPlainHeadMajor, "shared-v-plain-head-major"},
     {Mutant::kSharedScaleIndexHeadMajor, "shared-scale-index-head-major"},
+    {Mutant::kGpuVShuffleIndex, "gpu-v-shuffle-index"},
 }};
 // Mutant::kSharedX selects SharedBug::kX: both enums list them in the same order.
 constexpr auto kFirstShared = Mutant::kSharedBf16Truncates;
@@ -59,9 +60,19 @@ static_assert(static_cast<int>(Mutant::kSharedScaleIndexHeadMajor) -
               static_cast<int>(shared_mutants::SharedBug::kScaleIndexHeadMajor) -
                   static_cast<int>(shared_mutants::SharedBug::kBf16Truncates));
 static_assert(static_cast<std::size_t>(kFirstShared) == kSimulationMutantCount + 1);
+constexpr std::array<Mutant, 1> kDeviceOnly = {Mutant::kGpuVShuffleIndex};
+constexpr bool device_only(Mutant m) {
+  for (Mutant d : kDeviceOnly) {
+    if (d == m) return true;
+  }
+  return false;
+}
 constexpr auto kAll = [] {
-  std::array<Mutant, kNames.size() - 1> out{};
-  for (std::size_t i = 1; i < kNames.size(); ++i) out[i - 1] = kNames[i].first;
+  std::array<Mutant, kNames.size() - 1 - kDeviceOnly.size()> out{};
+  std::size_t n = 0;
+  for (std::size_t i = 1; i < kNames.size(); ++i) {
+    if (!device_only(kNames[i].first)) out[n++] = kNames[i].first;
+  }
   return out;
 }();
 }  // namespace
@@ -76,10 +87,13 @@ std::span<const Mutant> shared_math_mutants() {
 
 shared_mutants::SharedBug shared_bug_of(Mutant m) {
   const int i = static_cast<int>(m) - static_cast<int>(kFirstShared);
-  if (i < 0) return shared_mutants::SharedBug::kNone;
+  const int last = static_cast<int>(Mutant::kSharedScaleIndexHeadMajor) - static_cast<int>(kFirstShared);
+  if (i < 0 || i > last) return shared_mutants::SharedBug::kNone;
   return static_cast<shared_mutants::SharedBug>(
       static_cast<int>(shared_mutants::SharedBug::kBf16Truncates) + i);
 }
+std::span<const Mutant> device_only_mutants() { return kDeviceOnly; }
+bool mutant_is_device_only(Mutant m) { return device_only(m); }
 
 std::string_view mutant_name(Mutant m) {
   for (const auto& [mutant, name] : kNames) {

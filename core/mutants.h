@@ -61,15 +61,25 @@ enum class Mutant : uint8_t {
   kSharedVShuffleInnerSwapped,
   kSharedVPlainHeadMajor,
   kSharedScaleIndexHeadMajor,
+  // Device-only: lives in the GPU kernels alone (the tiled fused kernel stores V at a wrong
+  // shuffle index, FusedParams::planted_v_index_bug). The CPU reference ignores it, so CPU
+  // campaigns pass with it; GPU-backend campaigns and property suites must catch it.
+  kGpuVShuffleIndex,
 };
 
-std::span<const Mutant> all_mutants();  // every mutant except kNone
 // The kernel/dispatcher mutants (those the simulation campaign must catch) and the shared-math
 // ones (those only checks outside kernels/common can catch); together, all_mutants().
 std::span<const Mutant> simulation_mutants();
 std::span<const Mutant> shared_math_mutants();
 // The planted change a shared-math mutant selects in kernels/common (kNone for the others).
 shared_mutants::SharedBug shared_bug_of(Mutant m);
+
+// Every mutant the CPU reference honours (kNone and the device-only ones excluded): each must be
+// caught on the CPU backend.
+std::span<const Mutant> all_mutants();
+// Mutants that live in device code only (caught only with --backend gpu).
+std::span<const Mutant> device_only_mutants();
+bool mutant_is_device_only(Mutant m);
 std::string_view mutant_name(Mutant m);
 std::optional<Mutant> mutant_from_name(std::string_view name);
 

@@ -12,6 +12,7 @@
 #include "core/dispatch/rope_cache_dispatcher.h"
 #include "core/mutants.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "property_tests/support/prop_backend.h"
 #include "property_tests/generators/call_case.h"
 #include "property_tests/harness/prop_harness.h"
 #include "property_tests/support/dispatch_run.h"
@@ -63,7 +64,7 @@ RCSIM_PROP(FieldProps, StalePositionOutsideTheTableIsRejectedWritingNothing, ())
   classify("policy", policy_name(policy));
   const CallTensors before = t;
 
-  cpu::CpuBackend backend;
+  PropBackend backend;
   DispatchProcess process;
   RopeCacheDispatcher dispatcher(layer_spec_for(c, policy), backend.kernels(), process);
   bool rejected = false;
@@ -92,7 +93,7 @@ RCSIM_PROP(FieldProps, InRangeStalePositionOnAPaddedTokenChangesNoCacheByte, ())
       std::vector<FallbackPolicy>(all_policies().begin(), all_policies().end()));
   classify("policy", policy_name(policy));
   for (CallTensors* run : {&t, &stale}) {
-    cpu::CpuBackend backend;
+    PropBackend backend;
     DispatchProcess process;
     RopeCacheDispatcher dispatcher(layer_spec_for(c, policy), backend.kernels(), process);
     dispatcher.rope_cache(inputs_of(*run));

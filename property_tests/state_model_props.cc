@@ -22,6 +22,7 @@
 #include "core/mutants.h"
 #include "fakes/faults/faulty_kernels.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "property_tests/support/prop_backend.h"
 #include "fault_injection/plan/fault_plan.h"
 #include "property_tests/generators/call_case.h"
 #include "property_tests/harness/prop_harness.h"
@@ -73,7 +74,7 @@ struct Sut {
     }
   }
   CallCase call_case;
-  cpu::CpuBackend backend;
+  PropBackend backend;
   DispatchProcess process;
   std::unique_ptr<FaultyKernelSet> faulty;
   std::vector<LayerSpec> specs;

@@ -1,25 +1,48 @@
 #include "fakes/faults/fault_payloads.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace rcsim::fault_detail {
 
-HostTensor& PayloadWriter::staged(const TensorView& view) {
+std::byte* PayloadWriter::staged_at(const TensorView& view) {
+  const int64_t elem = dtype_size_bytes(view.dtype);
+  const int64_t lo = view.offset * elem;
+  const int64_t hi = lo + view.span_bytes();
+  Staged* found = nullptr;
   for (Staged& s : staged_) {
-    if (s.view.base == view.base && s.view.offset == view.offset && s.view.rank == view.rank &&
-        s.view.shape == view.shape && s.view.dtype == view.dtype) {
-      return s.host;
-    }
+    if (s.view.base == view.base && s.view.dtype == view.dtype) found = &s;
+  }
+  if (found != nullptr && found->lo <= lo && hi <= found->hi) {
+    return found->host.data() + (lo - found->lo);
   }
   RCSIM_REQUIRE(access_.download && access_.upload,
                 "garbage/nan payload into {} needs DeviceMemoryAccess hooks "
                 "(FaultyKernelSet::set_device_memory_access)",
                 view.describe());
-  RCSIM_REQUIRE(view.is_contiguous(), "garbage/nan payload needs a contiguous device view: {}",
-                view.describe());
-  staged_.push_back({view, access_.download(view)});
-  RCSIM_REQUIRE(staged_.back().host.numel() == view.numel(),
-                "device download of {} returned {} elements", view.describe(),
-                staged_.back().host.numel());
-  return staged_.back().host;
+  // Download the (widened) span; patches already made to a narrower copy are carried over (no
+  // upload has happened yet, so the device still holds the original bytes around them).
+  const int64_t new_lo = found != nullptr ? std::min(found->lo, lo) : lo;
+  const int64_t new_hi = found != nullptr ? std::max(found->hi, hi) : hi;
+  TensorView span = view;
+  span.rank = 1;
+  span.shape = {};
+  span.strides = {};
+  span.shape[0] = (new_hi - new_lo) / elem;
+  span.strides[0] = 1;
+  span.offset = new_lo / elem;
+  HostTensor host = access_.download(span);
+  RCSIM_REQUIRE(host.bytes() == new_hi - new_lo, "device download of {} returned {} bytes",
+                span.describe(), host.bytes());
+  if (found != nullptr) {
+    std::memcpy(host.data() + (found->lo - new_lo), found->host.data(),
+                static_cast<std::size_t>(found->hi - found->lo));
+    *found = Staged{span, std::move(host), new_lo, new_hi};
+  } else {
+    staged_.push_back(Staged{span, std::move(host), new_lo, new_hi});
+    found = &staged_.back();
+  }
+  return found->host.data() + (lo - new_lo);
 }
 
 uint64_t PayloadWriter::nan_bits(DType t) {

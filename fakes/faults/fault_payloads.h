@@ -29,8 +29,8 @@ class PayloadWriter final : public Emit {
     if (view.device == DeviceTag::kHost) {
       at = view.data() + offset * size;
     } else {
-      // A contiguous view's element offset is its index in the downloaded copy.
-      at = staged(view).data() + offset * size;
+      // The element offset (from view.data()) indexes the staged copy of the view's span.
+      at = staged_at(view) + offset * size;
     }
     std::memcpy(at, &bits, static_cast<std::size_t>(size));  // little-endian: the low bytes
     ++elements_;
@@ -43,11 +43,17 @@ class PayloadWriter final : public Emit {
   }
 
  private:
+  // One staged copy per device buffer (base, dtype): the bytes [lo, hi) from base that the
+  // touched views span, as a contiguous 1-D view. Strided views (q or k inside qkv) share their
+  // buffer's copy, so overlapping spans never upload stale bytes over each other's patches.
   struct Staged {
     TensorView view;
     HostTensor host;
+    int64_t lo = 0;
+    int64_t hi = 0;
   };
-  HostTensor& staged(const TensorView& view);
+  // The host address of view.data() inside its buffer's staged copy (downloaded or widened here).
+  std::byte* staged_at(const TensorView& view);
   static uint64_t nan_bits(DType t);
   bool nan_;
   Prng& prng_;

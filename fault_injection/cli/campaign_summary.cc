@@ -22,8 +22,21 @@ std::string faults_by_kind(const FaultStats& s) {
   return out.empty() ? " none" : out;
 }
 
+std::string_view failure_label(const sim::CampaignFailure& f) {
+  if (f.cross_backend) return "cross-backend";
+  return f.nondeterministic ? "nondeterminism" : sim::verdict_name(f.verdict);
+}
+
+bool any_cross_backend(const sim::CampaignResult& r) {
+  for (const sim::CampaignFailure& f : r.failures) {
+    if (f.cross_backend) return true;
+  }
+  return false;
+}
+
 bool any_failure(const sim::CampaignResult& r, bool nondeterministic, sim::RunVerdict verdict) {
   for (const sim::CampaignFailure& f : r.failures) {
+    if (f.cross_backend) continue;
     if (f.nondeterministic == nondeterministic && (nondeterministic || f.verdict == verdict)) {
       return true;
     }
@@ -36,6 +49,7 @@ bool any_failure(const sim::CampaignResult& r, bool nondeterministic, sim::RunVe
 int campaign_exit_code(const sim::CampaignResult& r) {
   if (any_failure(r, false, sim::RunVerdict::kCrash)) return kExitCrash;
   if (any_failure(r, true, sim::RunVerdict::kPass)) return kExitNondeterminism;
+  if (any_cross_backend(r)) return kExitCrossBackend;
   if (any_failure(r, false, sim::RunVerdict::kCorrectness)) return kExitCheckFailed;
   if (any_failure(r, false, sim::RunVerdict::kLiveness)) return kExitLiveness;
   if (!r.coverage_missing.empty()) return kExitCoverageGate;
@@ -55,11 +69,13 @@ std::string campaign_last_line(const sim::CampaignResult& r) {
   return line;
 }
 
-int print_campaign_summary(const sim::CampaignResult& r) {
+int print_campaign_summary(const sim::CampaignOptions& o, const sim::CampaignResult& r) {
   for (const sim::CampaignFailure& f : r.failures) {
     fmt::print("FAIL seed={} ({}) {}\n  REPLAY={}\n  REPRO: rcsim replay {}\n", f.seed,
-               f.nondeterministic ? "nondeterminism" : sim::verdict_name(f.verdict), f.message,
-               f.token, f.token);
+               failure_label(f), f.message, f.token, f.token);
+    if (f.cross_backend) {
+      fmt::print("  REPLAY_CPU={}\n  REPRO_CPU: rcsim replay {}\n", f.token_twin, f.token_twin);
+    }
   }
   fmt::print("RUNS {} of {} planned (seeds up to {}{}) in {:.1f}s, {} rechecked for determinism\n",
              r.runs, r.seeds_planned, r.last_seed_run, r.budget_exhausted ? ", budget exhausted" : "",
@@ -93,6 +109,21 @@ int print_campaign_summary(const sim::CampaignResult& r) {
   fmt::print("HAZARDS {} (runs that showed a documented policy weakness; see report)\n", r.hazards);
   fmt::print("PR_ORDER_ATTENTION reads_differing={} max_abs_diff={:.6g}\n",
              r.attention_reads_differing, r.attention_max_abs_diff);
+  // Throughput inside runs, per backend (the campaign's, and its CPU twin under --cross-backend:
+  // the same runs, so the same faults and calls), and over the wall clock.
+  const nlohmann::json t = sim::throughput_json(o, r);
+  fmt::print("THROUGHPUT backend={} faults/s={:.1f} calls/s={:.1f} (in runs, {:.1f}s) wall faults/s={:.1f} "
+             "calls/s={:.1f}\n",
+             t.at("backend").get<std::string>(), t.at("faults_per_second").get<double>(),
+             t.at("calls_per_second").get<double>(), r.run_seconds,
+             t.at("wall_faults_per_second").get<double>(), t.at("wall_calls_per_second").get<double>());
+  if (t.contains("cpu_twin")) {
+    const nlohmann::json& c = t.at("cpu_twin");
+    fmt::print("THROUGHPUT backend=cpu-twin faults/s={:.1f} calls/s={:.1f} (in runs, {:.1f}s); "
+               "{} seeds compared with the cpu twin\n",
+               c.at("faults_per_second").get<double>(), c.at("calls_per_second").get<double>(),
+               r.run_seconds_twin, r.cross_checked);
+  }
   for (const std::string& m : r.coverage_missing) fmt::print("COVERAGE MISSING {}\n", m);
   for (const std::string& rule : r.rules_never_fired) fmt::print("RULE NEVER FIRED {}\n", rule);
   fmt::print("DIGEST={:016x}\n", r.digest);

@@ -17,7 +17,7 @@ int campaign_exit_code(const sim::CampaignResult& r);
 std::string campaign_last_line(const sim::CampaignResult& r);
 // Prints failures, totals, per-policy lines, hazards, coverage, rules never fired, the digest and
 // the last line to stdout; returns campaign_exit_code(r).
-int print_campaign_summary(const sim::CampaignResult& r);
+int print_campaign_summary(const sim::CampaignOptions& o, const sim::CampaignResult& r);
 // The report of campaign_report() plus the outcome (exit code and last line) the CLI decided.
 nlohmann::json campaign_report_with_outcome(const sim::CampaignOptions& o,
                                             const sim::CampaignResult& r);

@@ -1,5 +1,7 @@
 // `rcsim case --in CASE.json --out DIR`: one rope_cache call, fully described by a JSON case file,
-// run through the dispatcher on the CPU backend (optionally under a fault plan), with every input
+// run through the dispatcher on the CPU backend, or with "backend": "gpu" / --backend gpu on the
+// GPU backend (inputs mirrored to device memory, outputs downloaded; optionally under a fault
+// plan, whose torn writes are then the GPU kernels' own device-side unit limits), with every input
 // and output written as .npy so that anyone can recompute the outputs independently (e.g. from
 // PyTorch). Tensors dumped from PyTorch can be replayed by naming them under "inputs".
 //
@@ -15,7 +17,7 @@
 //               "logic": "pr279" | "pr-base", "strict": false},
 //     "policy": "pr279" | "pr279-model-order" | "sticky" | "qk-slice-backup" | "out-of-place" |
 //               "prevalidate",
-//     "backend": "cpu", "faults": "fused:unavailable", "seed": 42,
+//     "backend": "cpu" | "gpu", "faults": "fused:unavailable", "seed": 42,
 //     "fidelity": "math" | "aiter-gfx942" | "aiter-gfx950" | "aiter-gfx942-mar26" |
 //                 "aiter-gfx950-mar26",   // what the CPU kernels compute (core/fidelity.h);
 //                                         // --fidelity on the command line overrides it
@@ -35,9 +37,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,6 +60,7 @@
 #include "fault_injection/cli/cli_args.h"
 #include "fault_injection/cli/commands.h"
 #include "fault_injection/plan/fault_plan.h"
+#include "fault_injection/sim/sim_device.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace rcsim::cli {
@@ -86,6 +91,7 @@ struct CaseSpec {
   int64_t padding_tokens = 0;
   bool qkv_present = true;
   std::string faults;
+  std::string backend = "cpu";
   uint64_t seed = 0;
   std::map<std::string, fs::path, std::less<>> input_files;
   json echo;  // the case as read, copied into record.json
@@ -213,9 +219,9 @@ CaseSpec parse_case(const fs::path& path) {
                 "qk-slice-backup, out-of-place, prevalidate)",
                 policy);
   s.layer.policy = *p;
-  const std::string backend = get_string(root, "backend", "cpu", "<root>");
-  RCSIM_REQUIRE(backend == "cpu", "case file: backend '{}' is not available (only 'cpu')",
-                backend);
+  s.backend = get_string(root, "backend", "cpu", "<root>");
+  RCSIM_REQUIRE(s.backend == "cpu" || s.backend == "gpu",
+                "case file: backend '{}' is unknown (expected cpu | gpu)", s.backend);
   s.faults = get_string(root, "faults", "", "<root>");
   const std::string fidelity = get_string(root, "fidelity", "math", "<root>");
   const auto f = fidelity_from_name(fidelity);
@@ -470,8 +476,78 @@ void write_json(const fs::path& path, const json& j) {
   out << j.dump(2) << "\n";
 }
 
+// The GPU side of a case: every input tensor mirrored into device memory, the views remapped onto
+// the mirrors, and after the call every mirror downloaded back into the host tensors (so the
+// outputs are written exactly as on the CPU backend).
+class CaseDeviceMirror {
+ public:
+  CaseDeviceMirror(sim::SimDevice& device, CaseTensors& ct) : device_(device) {
+    for (auto& [name, t] : ct.t) pairs_.push_back({&t, device.upload_new(t)});
+  }
+  TensorView to_device(const TensorView& host) const { return remap(host, true); }
+  // A device output that aliases no mirrored input (branch C's q/k live in the dispatcher's own
+  // norm storage) is downloaded into a host tensor this mirror keeps.
+  TensorView to_host(const TensorView& dev) {
+    if (dev.is_null() || find(dev, false) != nullptr) return remap(dev, false);
+    const DeviceMemoryAccess access = device_.memory_access();
+    RCSIM_ASSERT(static_cast<bool>(access.download), "case: no way to download {}",
+                 dev.describe());
+    downloads_.push_back(std::make_unique<HostTensor>(access.download(dev)));
+    return downloads_.back()->view();
+  }
+  RopeCacheInputs to_device(const RopeCacheInputs& in) const {
+    RopeCacheInputs d = in;
+    for (TensorView* v : {&d.qkv, &d.q, &d.k, &d.v, &d.positions, &d.slot_mapping,
+                          &d.cos_sin_cache, &d.q_weight, &d.k_weight, &d.cache.k_cache,
+                          &d.cache.v_cache, &d.cache.k_scale, &d.cache.v_scale}) {
+      *v = to_device(*v);
+    }
+    return d;
+  }
+  void download_all() {
+    for (Pair& p : pairs_) {
+      const TensorView h = device_.host_view(p.device);
+      const TensorView dst = p.host->view();
+      if (p.host->bytes() > 0) {
+        std::memcpy(dst.data(), h.data(), static_cast<std::size_t>(p.host->bytes()));
+      }
+    }
+    device_.release_host_views();
+  }
+
+ private:
+  struct Pair {
+    HostTensor* host;
+    sim::DeviceTensor device;
+  };
+  // The pair whose buffer (host side or device side) holds the view's first element: sub-views
+  // such as q/k inside qkv resolve by address, whatever base and offset they were built with.
+  const Pair* find(const TensorView& v, bool host_side) const {
+    const std::byte* first = v.data();
+    for (const Pair& p : pairs_) {
+      const TensorView b = host_side ? p.host->view() : p.device->view();
+      if (first >= b.data() && first < b.data() + b.span_bytes()) return &p;
+    }
+    return nullptr;
+  }
+  TensorView remap(const TensorView& v, bool to_dev) const {
+    if (v.is_null()) return v;
+    const Pair* p = find(v, to_dev);
+    RCSIM_ASSERT(p != nullptr, "case: no mirror for {}", v.describe());
+    const TensorView from = to_dev ? p->host->view() : p->device->view();
+    const TensorView to = to_dev ? p->device->view() : p->host->view();
+    TensorView out = v;
+    out.base = to.data() + (v.base - from.data());
+    out.device = to.device;
+    return out;
+  }
+  sim::SimDevice& device_;
+  std::vector<Pair> pairs_;
+  std::vector<std::unique_ptr<HostTensor>> downloads_;
+};
+
 int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg,
-             const std::string& fidelity_arg) {
+             const std::string& fidelity_arg, const std::string& backend_arg) {
   // A mutant (core/mutants.h) from --mutant or RCSIM_MUTANT (the flag wins; blank = unset):
   // proves checks of the outputs bite.
   std::string mutant_arg = mutant_name_arg;
@@ -494,25 +570,45 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
                   fidelity_names_joined());
     s.layer.fidelity = *f;
   }
+  if (!backend_arg.empty()) {
+    RCSIM_REQUIRE(backend_arg == "cpu" || backend_arg == "gpu",
+                  "--backend: unknown backend '{}' (expected cpu | gpu)", backend_arg);
+    s.backend = backend_arg;  // the flag wins over the case file
+  }
+  RCSIM_REQUIRE(s.backend == "cpu" || sim::gpu_backend_built(),
+                "backend 'gpu': this binary was built without the GPU backend (configure with "
+                "-DRCSIM_HOST_ONLY=OFF, e.g. the cuda or hip-amd preset)");
+  // Fidelity modes live in the CPU reference kernels (core/fidelity.h); the GPU kernels compute
+  // the math.
+  RCSIM_REQUIRE(s.backend == "cpu" || s.layer.fidelity == Fidelity::kMath,
+                "fidelity '{}' needs backend cpu (the GPU kernels compute math)",
+                fidelity_name(s.layer.fidelity));
   FaultPlan plan = parse_fault_plan(s.faults);  // InvalidInput names the column
   CaseTensors ct = build_inputs(s);
   const CaseTensors inputs_as_given = ct;  // snapshot before the in-place call
   const RopeCacheInputs in = views_of(ct, s);
 
-  cpu::CpuBackend backend(s.layer.fidelity);
-  KernelSet kernels = backend.kernels();
+  const std::unique_ptr<sim::SimDevice> device = sim::make_sim_device(s.backend);
+  std::optional<CaseDeviceMirror> mirror;
+  if (s.backend != "cpu") mirror.emplace(*device, ct);
+  const RopeCacheInputs call_in = mirror ? mirror->to_device(in) : in;
+  cpu::CpuBackend fidelity_backend(s.layer.fidelity);
+  KernelSet kernels = s.backend == "cpu" ? fidelity_backend.kernels() : device->kernels();
   std::optional<FaultyKernelSet> faulty;
   if (!plan.empty()) {
     faulty.emplace(kernels, plan, mix_seed(s.seed, label_hash("faults")));
+    if (DeviceMemoryAccess access = device->memory_access(); access.download) {
+      faulty->set_device_memory_access(std::move(access));
+    }
     kernels = faulty->kernels();
   }
   DispatchProcess process;
   RopeCacheDispatcher dispatcher(s.layer, kernels, process);
   const std::string fidelity_text(fidelity_name(s.layer.fidelity));
-  fmt::print("rcsim case: seed {}, policy {}, fidelity {}, {} (repro: rcsim case --in {} "
-             "--fidelity {} --out DIR)\n",
-             s.seed, policy_name(s.layer.policy), fidelity_text, s.layer.attn.describe(),
-             in_path.string(), fidelity_text);
+  fmt::print("rcsim case: seed {}, policy {}, fidelity {}, backend {}, {} (repro: rcsim case --in {} "
+             "--fidelity {} --backend {} --out DIR)\n",
+             s.seed, policy_name(s.layer.policy), fidelity_text, s.backend,
+             s.layer.attn.describe(), in_path.string(), fidelity_text, s.backend);
 
   // InvalidInput from here on is raised before the dispatcher writes anything (its contract), so a
   // bad input file still leaves DIR unwritten.
@@ -520,7 +616,7 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   DispatchRecord record;
   json error = nullptr;
   try {
-    result.emplace(dispatcher.rope_cache(in));
+    result.emplace(dispatcher.rope_cache(call_in));
     record = result->record;
   } catch (const DispatchError& e) {
     record = e.record();
@@ -529,6 +625,15 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
              {"message", e.what()}};
   }
 
+  if (mirror) {
+    // Outputs come back to the host tensors; q/k views are remapped onto them.
+    mirror->download_all();
+    if (result) {
+      result->q = mirror->to_host(result->q);
+      result->k = mirror->to_host(result->k);
+      result->v = mirror->to_host(result->v);
+    }
+  }
   fs::create_directories(out_dir / "inputs");
   json inputs_meta = json::object();
   for (const auto& [name, t] : inputs_as_given.t) {
@@ -587,6 +692,7 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   rec["decided_branch"] = branch_name(RopeCacheDispatcher::decide(s.layer, s.qkv_present));
   rec["seed"] = s.seed;
   rec["mutant"] = mutant_name(*mutant);
+  rec["backend"] = s.backend;
   rec["fault_plan"] = to_string(plan);
   rec["device_poisoned"] = faulty ? faulty->device_poisoned() : false;
   // Calls that reached each kernel site (counted by the fault decorators; null without faults):
@@ -632,9 +738,14 @@ void register_case_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--fidelity", *fidelity,
                   "what the CPU kernels compute: " + fidelity_names_joined() +
                       " (default: the case file's \"fidelity\", else math; docs/fidelity.md)");
+  auto backend = std::make_shared<std::string>();
+  cmd->add_option("--backend", *backend,
+                  "cpu | gpu: where the call runs (default: the case file's \"backend\", else cpu; "
+                  "gpu needs a build with the GPU backend)");
   cmd->footer(std::string(exit_code_help()));
-  cmd->callback([in_path, out_dir, mutant, fidelity, &exit_code] {
-    run_verb("case", exit_code, [&] { return run_case(*in_path, *out_dir, *mutant, *fidelity); });
+  cmd->callback([in_path, out_dir, mutant, fidelity, backend, &exit_code] {
+    run_verb("case", exit_code,
+             [&] { return run_case(*in_path, *out_dir, *mutant, *fidelity, *backend); });
   });
 }
 

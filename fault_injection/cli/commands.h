@@ -22,6 +22,7 @@ inline constexpr int kExitNondeterminism = 4;  // a rechecked seed gave another 
 inline constexpr int kExitCoverageGate = 5;    // a gated fault site, kind or fallback never reached
 inline constexpr int kExitIncomplete = 6;      // the budget ran out before every seed ran
 inline constexpr int kExitLiveness = 7;        // the fused path did not come back within the bound
+inline constexpr int kExitCrossBackend = 8;     // a seed's digest differed between gpu and cpu
 
 // The exit-code table as printed in every --help footer.
 std::string_view exit_code_help();

@@ -15,8 +15,9 @@ std::string_view exit_code_help() {
   return "Exit codes: 0 every run passed (a documented policy hazard prints HAZARD and still exits "
          "0), 1 a correctness check failed, 2 bad usage or input (nothing written), 3 crash under "
          "a fault, 4 nondeterminism, 5 coverage gate missed, 6 budget ran out before every seed "
-         "ran, 7 liveness (the fused path did not come back). A campaign with several outcomes "
-         "exits with the first of 3, 4, 1, 7, 5, 6.\nEnvironment: RCSIM_FAULTS (run, campaign: "
+         "ran, 7 liveness (the fused path did not come back), 8 cross-backend (--backend gpu "
+         "and the CPU gave different digests for one seed). A campaign with several outcomes "
+         "exits with the first of 3, 4, 8, 1, 7, 5, 6.\nEnvironment: RCSIM_FAULTS (run, campaign: "
          "the fault spec when --faults is not given), RCSIM_MUTANT (run, campaign, case: the "
          "mutant when --mutant is not given). A flag wins over the variable; a blank variable "
          "counts as unset.";

@@ -76,7 +76,7 @@ void register_merge_command(CLI::App& app, int& exit_code) {
         j["budget_seconds"] = reports.front().at("budget_seconds");
         write_json_file("--report", m->out, j);
       }
-      return print_campaign_summary(merged.result);
+      return print_campaign_summary(merged.options, merged.result);
     });
   });
 }

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -25,6 +26,7 @@
 #include "fault_injection/sim/campaign.h"
 #include "fault_injection/sim/engine.h"
 #include "fault_injection/sim/sim_config.h"
+#include "fault_injection/sim/sim_device.h"
 
 #ifndef RCSIM_GIT_COMMIT
 #define RCSIM_GIT_COMMIT "unknown"
@@ -106,7 +108,9 @@ std::string policy_names() {
   return names_of(all_policies(), [](FallbackPolicy p) { return policy_name(p); });
 }
 std::string mutant_names() {
-  return "none | " + names_of(all_mutants(), [](Mutant m) { return mutant_name(m); });
+  return "none | " + names_of(all_mutants(), [](Mutant m) { return mutant_name(m); }) + " | " +
+         names_of(device_only_mutants(), [](Mutant m) { return mutant_name(m); }) +
+         " (gpu backend only)";
 }
 
 nlohmann::json run_report(const sim::SimConfig& cfg, const sim::RunResult& r,
@@ -276,8 +280,10 @@ void add_common_options(CLI::App* cmd, RunOptions& o, Verb verb) {
                               names_of(all_fault_sites(), [](FaultSite x) { return fault_site_name(x); }),
                               names_of(all_fault_kinds(), [](FaultKind x) { return fault_kind_name(x); })))
       ->type_name("SPEC");
-  cmd->add_option("--backend", o.backend, "cpu (default: cpu, the only backend of a host build)")
-      ->type_name("BACKEND");
+  cmd->add_option("--backend", o.backend,
+                  "cpu | gpu: where the system under test's kernels, caches, backups and "
+                  "restores run; the oracle stays on the CPU (default: cpu; gpu needs a build "
+                  "with the GPU backend)");
   cmd->add_option("--mutant", o.mutant,
                   fmt::format("a deliberately broken variant (core/mutants.h): {} (default: "
                               "$RCSIM_MUTANT, else none)",
@@ -354,8 +360,11 @@ sim::SimOverrides overrides_of(const RunOptions& o) {
     ov.policy = *p;
   }
   ov.faults = faults_of(o);
-  RCSIM_REQUIRE(o.backend == "cpu", "--backend: '{}' is not available in this build (expected cpu)",
-                o.backend);
+  RCSIM_REQUIRE(o.backend == "cpu" || o.backend == "gpu", "--backend: unknown backend '{}' "
+                "(expected cpu | gpu)", o.backend);
+  RCSIM_REQUIRE(o.backend == "cpu" || sim::gpu_backend_built(),
+                "--backend gpu: this binary was built without the GPU backend (configure with "
+                "-DRCSIM_HOST_ONLY=OFF, e.g. the cuda or hip-amd preset)");
   ov.backend = o.backend;
   if (auto m = mutant_of(o)) ov.mutant = *m;
   if (!o.kv_cache.empty()) {
@@ -422,6 +431,73 @@ class CampaignProgressPrinter {
   std::chrono::steady_clock::time_point start_;
   double last_print_ = 0;
 };
+
+// `campaign --devices all|N`: one shard per GPU, each on its own thread with its device
+// selected, then merged exactly as `rcsim merge` merges shard reports (issue 16's
+// merge_campaign_reports), so the result equals the unsharded campaign's.
+int campaign_on_devices(const sim::CampaignOptions& base, const std::string& devices_arg,
+                        const std::string& shard_arg, const std::string& report) {
+  RCSIM_REQUIRE(base.overrides.backend.value_or("cpu") == "gpu",
+                "--devices shards a campaign over GPUs: it needs --backend gpu");
+  RCSIM_REQUIRE(shard_arg == "0/1", "--devices makes its own shards: it cannot be combined with "
+                "--shard (run one --devices campaign per host and rcsim merge their reports)");
+  const int visible = sim::gpu_device_count();
+  RCSIM_REQUIRE(visible >= 1, "--devices: no GPU is visible");
+  const int64_t n = devices_arg == "all"
+                        ? visible
+                        : parse_int_arg("--devices", devices_arg, 1, visible);
+  // The mutant switch is process-wide (core/mutants.h): concurrent runs would race on it.
+  RCSIM_REQUIRE(n == 1 || !base.overrides.mutant || *base.overrides.mutant == Mutant::kNone,
+                "--devices {} with a mutant: the mutant switch is process-wide; use --devices 1", n);
+  std::vector<std::string> shard_reports;
+  for (int64_t d = 0; d < n; ++d) {
+    shard_reports.push_back(report.empty() ? "" : fmt::format("{}.device{}.json", report, d));
+    if (!report.empty()) check_output_file("--report", shard_reports.back());
+  }
+  std::vector<sim::CampaignOptions> opts(static_cast<std::size_t>(n), base);
+  std::vector<sim::CampaignResult> results(static_cast<std::size_t>(n));
+  std::vector<std::string> errors(static_cast<std::size_t>(n));
+  std::vector<std::thread> threads;
+  for (int64_t d = 0; d < n; ++d) {
+    const auto i = static_cast<std::size_t>(d);
+    opts[i].shard_index = d;
+    opts[i].shard_count = n;
+    opts[i].coverage_gate = false;  // applied to the union below
+    threads.emplace_back([&opts, &results, &errors, i] {
+      try {
+        sim::select_gpu_device(static_cast<int>(i));
+        results[i] = sim::run_campaign(opts[i]);
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::vector<nlohmann::json> reports;
+  std::vector<std::string> names;
+  for (int64_t d = 0; d < n; ++d) {
+    const auto i = static_cast<std::size_t>(d);
+    RCSIM_REQUIRE(errors[i].empty(), "GPU {}: {}", d, errors[i]);
+    const sim::CampaignResult& r = results[i];
+    fmt::print("DEVICE {} shard {}/{}: {} runs, {} failed, {:.1f}s, {} faults, digest {:016x}\n",
+               d, d, n, r.runs, r.failed, r.elapsed_seconds, r.faults.injection_count_total(),
+               r.digest);
+    reports.push_back(sim::campaign_report(opts[i], r));
+    names.push_back(fmt::format("device {}", d));
+    if (!report.empty()) {
+      write_json_file("--report", shard_reports[i], campaign_report_with_outcome(opts[i], r));
+    }
+  }
+  const sim::MergedCampaign merged = sim::merge_campaign_reports(reports, names, base.coverage_gate);
+  fmt::print("DEVICES {} (shards merged: the unsharded campaign's runs, faults and digest)\n", n);
+  if (!report.empty()) {
+    nlohmann::json j = campaign_report_with_outcome(merged.options, merged.result);
+    j["options"] = reports.front().at("options");
+    j["budget_seconds"] = reports.front().at("budget_seconds");
+    write_json_file("--report", report, j);
+  }
+  return print_campaign_summary(merged.options, merged.result);
+}
 
 }  // namespace
 
@@ -509,6 +585,8 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
     std::string shard = "0/1";
     std::string progress_seconds = "10";
     RunOptions run;
+    std::string devices;
+    bool cross_backend = false;
     bool coverage_gate = false;
     bool no_coverage_gate = false;
   };
@@ -541,6 +619,14 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
       ->add_flag("--no-coverage-gate", c->no_coverage_gate,
                  "do not fail when a fault site, kind or fallback reason was never reached")
       ->excludes(gate_on);
+  campaign->add_flag("--cross-backend", c->cross_backend,
+                     "with --backend gpu: run every seed on the CPU too; a seed whose digest or "
+                     "verdict differs fails as 'cross-backend' (exit 8) with a replay token per "
+                     "side (default: off)");
+  campaign->add_option("--devices", c->devices,
+                       "all | N: with --backend gpu, one shard per GPU (a thread per device), "
+                       "merged as rcsim merge does; per-device reports go beside --report as "
+                       "REPORT.deviceD.json (default: the current GPU only, unsharded)");
   add_common_options(campaign, c->run, Verb::kCampaign);
   campaign->footer(std::string(exit_code_help()));
   campaign->callback([c, &exit_code] {
@@ -557,6 +643,9 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
           parse_int_arg("--progress-seconds", c->progress_seconds, 0, kProgressSecondsMax);
       o.coverage_gate = c->coverage_gate || (!c->no_coverage_gate && o.shard_count == 1);
       o.overrides = overrides_of(c->run);
+      o.cross_backend = c->cross_backend;
+      RCSIM_REQUIRE(!o.cross_backend || o.overrides.backend.value_or("cpu") == "gpu",
+                    "--cross-backend compares the GPU backend with the CPU: it needs --backend gpu");
       o.overrides.campaign_shape = true;
       if (!o.overrides.faults) o.overrides.faults = "swarm";
       o.build_id = std::string(kBuildId);
@@ -568,6 +657,7 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
                  mutant_name(o.overrides.mutant ? *o.overrides.mutant : Mutant::kNone),
                  o.coverage_gate ? "on" : "off");
       std::fflush(stdout);
+      if (!c->devices.empty()) return campaign_on_devices(o, c->devices, c->shard, c->run.report);
       CampaignProgressPrinter printer(progress_every);
       const sim::CampaignResult r = sim::run_campaign(
           o, [&printer](int64_t done, const sim::CampaignResult& so_far) {
@@ -577,7 +667,7 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
       if (!c->run.report.empty()) {
         write_json_file("--report", c->run.report, campaign_report_with_outcome(o, r));
       }
-      return print_campaign_summary(r);
+      return print_campaign_summary(o, r);
     });
   });
 }

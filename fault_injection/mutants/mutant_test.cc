@@ -112,5 +112,30 @@ INSTANTIATE_TEST_SUITE_P(AllMutants, MutantCaught, ::testing::ValuesIn(simulatio
                            return name;
                          });
 
+// The device-only mutant (issue 14) lives in the GPU kernels alone: on the CPU backend a run with
+// it is the run without it, bit for bit (same verdict, same digest). Its GPU side - the campaign
+// and the property suite fail - is shown on the GPU machine by scripts/gpu_testbed_run.sh.
+TEST(DeviceOnlyMutant, InvisibleToTheCpuBackend) {
+  ASSERT_FALSE(device_only_mutants().empty());
+  for (Mutant m : device_only_mutants()) {
+    for (const Mutant listed : all_mutants()) EXPECT_NE(listed, m) << "device-only in all_mutants";
+    for (uint64_t seed : {1, 2, 3}) {
+      SimOverrides o;
+      o.campaign_shape = true;
+      o.faults = "swarm";
+      o.backend = "cpu";
+      const RunResult clean = run_simulation(sample_config(seed, o));
+      o.mutant = m;
+      const SimConfig cfg = sample_config(seed, o);
+      const RunResult r = run_simulation(cfg);
+      EXPECT_EQ(r.verdict, RunVerdict::kPass)
+          << mutant_name(m) << " seed " << seed << ": " << r.failure
+          << "\nREPRO: rcsim replay " << encode_token(cfg, "test");
+      EXPECT_EQ(r.digest, clean.digest) << mutant_name(m) << " seed " << seed;
+      EXPECT_GT(r.calls_fused, 0) << "seed " << seed << " never ran the fused kernel";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rcsim::sim

@@ -70,6 +70,8 @@ nlohmann::json options_json(const CampaignOptions& o) {
   if (ov.kv_cache_dtype) j["kv_cache"] = std::string(kv_cache_dtype_name(*ov.kv_cache_dtype));
   if (ov.sliding_window) j["sliding_window"] = *ov.sliding_window;
   j["recheck_one_in"] = o.recheck_one_in;
+  j["backend"] = ov.backend.value_or("cpu");
+  j["cross_backend"] = o.cross_backend;
   return j;
 }
 
@@ -151,6 +153,8 @@ CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& pr
                 "--shard i/n needs 0 <= i < n");
   RCSIM_REQUIRE(o.budget_seconds > 0, "--budget must be positive");
   RCSIM_REQUIRE(o.recheck_one_in >= 1, "recheck_one_in must be >= 1");
+  RCSIM_REQUIRE(!o.cross_backend || o.overrides.backend.value_or("cpu") != "cpu",
+                "--cross-backend compares a backend with the CPU: it needs --backend gpu");
   CampaignResult r;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
@@ -167,7 +171,9 @@ CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& pr
       break;
     }
     const SimConfig cfg = campaign_config(o, seed);
+    const double run_start = elapsed();
     const RunResult run = run_simulation(cfg);
+    r.run_seconds += elapsed() - run_start;
     ++r.runs;
     r.last_seed_run = seed;
     ++r.runs_by_policy[static_cast<std::size_t>(cfg.policy)];
@@ -196,7 +202,8 @@ CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& pr
     r.faults.merge(run.faults);
     bool ok = run.verdict == RunVerdict::kPass;
     if (!ok) {
-      r.failures.push_back({seed, run.verdict, false, run.failure, encode_token(cfg, o.build_id)});
+      r.failures.push_back(
+          {seed, run.verdict, false, false, run.failure, encode_token(cfg, o.build_id), ""});
     }
     // Determinism self-check (FoundationDB): a share of seeds run twice, digests must match.
     if (ok && mix_seed(seed, label_hash("recheck")) % static_cast<uint64_t>(o.recheck_one_in) == 0) {
@@ -204,10 +211,29 @@ CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& pr
       const RunResult again = run_simulation(cfg);
       if (again.digest != run.digest || again.verdict != run.verdict) {
         ok = false;
-        r.failures.push_back({seed, run.verdict, true,
+        r.failures.push_back({seed, run.verdict, true, false,
                               fmt::format("nondeterminism: digest {:016x} then {:016x}", run.digest,
                                           again.digest),
-                              encode_token(cfg, o.build_id)});
+                              encode_token(cfg, o.build_id), ""});
+      }
+    }
+    if (o.cross_backend) {
+      // The same seed on the CPU reference: one seed, one digest, whatever the backend.
+      SimConfig twin = cfg;
+      twin.backend = "cpu";
+      const double twin_start = elapsed();
+      const RunResult cpu = run_simulation(twin);
+      r.run_seconds_twin += elapsed() - twin_start;
+      ++r.cross_checked;
+      if (cpu.digest != run.digest || cpu.verdict != run.verdict) {
+        ok = false;
+        r.failures.push_back(
+            {seed, run.verdict, false, true,
+             fmt::format("cross-backend: {} gave {} digest {:016x}, cpu gave {} digest {:016x}{}",
+                         cfg.backend, verdict_name(run.verdict), run.digest,
+                         verdict_name(cpu.verdict), cpu.digest,
+                         cpu.failure.empty() ? "" : " (cpu: " + cpu.failure + ")"),
+             encode_token(cfg, o.build_id), encode_token(twin, o.build_id)});
       }
     }
     (ok ? r.passed : r.failed) += 1;
@@ -274,6 +300,25 @@ void apply_coverage_gate(CampaignResult& r) {
       r.coverage_missing.push_back(fmt::format("fallback reason {}", failure_class_name(c)));
     }
   }
+}
+
+nlohmann::json throughput_json(const CampaignOptions& o, const CampaignResult& r) {
+  const auto per_second = [](double n, double seconds) { return seconds > 0 ? n / seconds : 0.0; };
+  const auto faults = static_cast<double>(r.faults.injection_count_total());
+  const auto calls = static_cast<double>(r.calls);
+  nlohmann::json j = {{"backend", o.overrides.backend.value_or("cpu")},
+                      {"run_seconds", r.run_seconds},
+                      {"faults_per_second", per_second(faults, r.run_seconds)},
+                      {"calls_per_second", per_second(calls, r.run_seconds)},
+                      {"wall_faults_per_second", per_second(faults, r.elapsed_seconds)},
+                      {"wall_calls_per_second", per_second(calls, r.elapsed_seconds)},
+                      {"cross_checked", r.cross_checked}};
+  if (o.cross_backend) {
+    j["cpu_twin"] = {{"run_seconds", r.run_seconds_twin},
+                     {"faults_per_second", per_second(faults, r.run_seconds_twin)},
+                     {"calls_per_second", per_second(calls, r.run_seconds_twin)}};
+  }
+  return j;
 }
 
 nlohmann::json campaign_report(const CampaignOptions& o, const CampaignResult& r) {
@@ -367,12 +412,17 @@ nlohmann::json campaign_report(const CampaignOptions& o, const CampaignResult& r
   j["rules_never_fired"] = r.rules_never_fired;
   nlohmann::json failures = nlohmann::json::array();
   for (const CampaignFailure& f : r.failures) {
-    failures.push_back({{"seed", f.seed},
-                        {"verdict", f.nondeterministic ? "nondeterminism" : verdict_name(f.verdict)},
-                        {"message", f.message},
-                        {"token", f.token}});
+    nlohmann::json entry = {{"seed", f.seed},
+                            {"verdict", f.cross_backend      ? "cross-backend"
+                                        : f.nondeterministic ? "nondeterminism"
+                                                             : verdict_name(f.verdict)},
+                            {"message", f.message},
+                            {"token", f.token}};
+    if (f.cross_backend) entry["token_cpu"] = f.token_twin;
+    failures.push_back(entry);
   }
   j["failures"] = failures;
+  j["throughput"] = throughput_json(o, r);
   j["digest"] = fmt::format("{:016x}", r.digest);
   return j;
 }
@@ -408,6 +458,12 @@ CampaignResult result_from_report(const nlohmann::json& j, const std::string& na
   r.runs_graph_mode = i64(j, "runs_graph_mode");
   r.budget_exhausted = j.value("budget_exhausted", false);
   r.elapsed_seconds = j.value("elapsed_seconds", 0.0);
+  if (j.contains("throughput")) {
+    const nlohmann::json& t = j.at("throughput");
+    r.run_seconds = t.value("run_seconds", 0.0);
+    r.cross_checked = t.value("cross_checked", int64_t{0});
+    if (t.contains("cpu_twin")) r.run_seconds_twin = t.at("cpu_twin").value("run_seconds", 0.0);
+  }
   r.last_seed_run = obj(j, "seeds").value("last_run", uint64_t{0});
   const nlohmann::json& hazards = obj(j, "hazards");
   r.hazards = i64(hazards, "runs");
@@ -483,11 +539,13 @@ CampaignResult result_from_report(const nlohmann::json& j, const std::string& na
   for (const nlohmann::json& f : j.at("failures")) {
     const std::string v = f.at("verdict").get<std::string>();
     const bool nondeterministic = v == "nondeterminism";
-    const auto verdict = nondeterministic ? std::optional<RunVerdict>(RunVerdict::kPass)
-                                          : verdict_from_name(v);
+    const bool cross = v == "cross-backend";
+    const auto verdict = nondeterministic || cross ? std::optional<RunVerdict>(RunVerdict::kPass)
+                                                   : verdict_from_name(v);
     RCSIM_REQUIRE(verdict.has_value(), "{}: unknown verdict '{}'", name, v);
-    r.failures.push_back({f.at("seed").get<uint64_t>(), *verdict, nondeterministic,
-                          f.at("message").get<std::string>(), f.at("token").get<std::string>()});
+    r.failures.push_back({f.at("seed").get<uint64_t>(), *verdict, nondeterministic, cross,
+                          f.at("message").get<std::string>(), f.at("token").get<std::string>(),
+                          f.value("token_cpu", std::string())});
   }
   const std::string digest = j.at("digest").get<std::string>();
   RCSIM_REQUIRE(digest.size() == 16, "{}: digest '{}' is not 16 hex digits", name, digest);
@@ -533,6 +591,8 @@ MergedCampaign merge_campaign_reports(const std::vector<nlohmann::json>& reports
   o.coverage_gate = coverage_gate;
   const std::string faults = first.at("options").at("faults").get<std::string>();
   o.overrides.faults = faults;
+  o.overrides.backend = first.at("options").value("backend", std::string("cpu"));
+  o.cross_backend = first.at("options").value("cross_backend", false);
   const auto mutant = mutant_from_name(first.at("options").at("mutant").get<std::string>());
   if (mutant && *mutant != Mutant::kNone) o.overrides.mutant = *mutant;
   CampaignResult& r = m.result;
@@ -554,6 +614,9 @@ MergedCampaign merge_campaign_reports(const std::vector<nlohmann::json>& reports
     r.runs_graph_mode += s.runs_graph_mode;
     r.budget_exhausted = r.budget_exhausted || s.budget_exhausted;
     r.elapsed_seconds = std::max(r.elapsed_seconds, s.elapsed_seconds);  // shards run side by side
+    r.run_seconds += s.run_seconds;
+    r.run_seconds_twin += s.run_seconds_twin;
+    r.cross_checked += s.cross_checked;
     if (s.runs > 0) r.last_seed_run = std::max(r.last_seed_run, s.last_seed_run);
     r.hazards += s.hazards;
     r.hazard_examples.insert(r.hazard_examples.end(), s.hazard_examples.begin(),

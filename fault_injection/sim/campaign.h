@@ -35,6 +35,9 @@ struct CampaignOptions {
   int64_t shard_count = 1;
   int64_t recheck_one_in = 20;  // ~5% of seeds are run twice and their digests compared
   bool coverage_gate = true;
+  // Cross-backend determinism (issue 14): every seed also runs on the CPU backend (the "twin")
+  // and both must give the same digest and verdict; a difference is its own failure class.
+  bool cross_backend = false;
   SimOverrides overrides;  // campaign_shape and swarm faults by default (see make_campaign_options)
   std::string build_id;
 };
@@ -49,8 +52,10 @@ struct CampaignFailure {
   uint64_t seed;
   RunVerdict verdict;
   bool nondeterministic = false;
+  bool cross_backend = false;  // the backend and its CPU twin disagreed (digest or verdict)
   std::string message;
   std::string token;
+  std::string token_twin;  // cross_backend: the CPU side's replay token
 };
 
 // Per-policy totals over a campaign's runs, so policies show side by side (issue 10 items 3, 5).
@@ -116,6 +121,11 @@ struct CampaignResult {
   uint64_t digest = 0;
   int64_t seeds_planned = 0;  // seeds of this shard in the range (runs < planned: incomplete)
   double elapsed_seconds = 0;
+  // Throughput (issue 14 item 6): seconds spent inside runs on the campaign's backend and, with
+  // cross_backend, on the CPU twin (the same runs, so the same faults and calls per side).
+  double run_seconds = 0;
+  double run_seconds_twin = 0;
+  int64_t cross_checked = 0;  // seeds compared with their CPU twin
   bool budget_exhausted = false;
   uint64_t last_seed_run = 0;
 };
@@ -123,6 +133,8 @@ struct CampaignResult {
 using CampaignProgress = std::function<void(int64_t runs_done, const CampaignResult& so_far)>;
 CampaignResult run_campaign(const CampaignOptions& options, const CampaignProgress& progress = {});
 nlohmann::json campaign_report(const CampaignOptions& options, const CampaignResult& result);
+// faults/s and calls/s per backend (inside runs and over the wall clock).
+nlohmann::json throughput_json(const CampaignOptions& options, const CampaignResult& result);
 
 // Fills `coverage_missing` (sites, kinds, issue-10 kinds, graph capture/replay, fallback reasons
 // never reached); run_campaign calls it when options.coverage_gate, `rcsim merge` on the union.

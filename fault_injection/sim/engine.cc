@@ -94,11 +94,16 @@ class Engine {
       : cfg_((validate_sim_config(cfg), cfg)),
         attn_(engine_attention(cfg_)),
         plan_(parse_fault_plan(cfg_.faults)),
-        device_(make_cpu_sim_device()),
-        cos_sin_(device_->upload_new(build_cos_sin_table(
-            attn_.max_position, attn_.rotary_dim, attn_.act_dtype,
-            model_by_name(cfg_.model)->rope_theta, RopeTableMath::kFp32))),
-        oracle_(*device_, attn_, fallback_order_of(cfg_.policy), cos_sin_->view()),
+        device_(make_sim_device(cfg_.backend)),
+        oracle_device_(cfg_.backend == "cpu" ? nullptr : make_cpu_sim_device()),
+        rope_table_(build_cos_sin_table(attn_.max_position, attn_.rotary_dim, attn_.act_dtype,
+                                        model_by_name(cfg_.model)->rope_theta,
+                                        RopeTableMath::kFp32)),
+        cos_sin_(device_->upload_new(rope_table_)),
+        cos_sin_oracle_(oracle_device_ ? oracle_device_->upload_new(rope_table_) : nullptr),
+        oracle_(oracle_dev(), attn_, fallback_order_of(cfg_.policy),
+                (cos_sin_oracle_ ? cos_sin_oracle_ : cos_sin_)->view()),
+        replayer_(*device_, attn_, fallback_order_of(cfg_.policy), cos_sin_->view()),
         graphs_(cfg_.graph_mode == GraphMode::kCaptureReplay) {
     for (int64_t l = 0; l < cfg_.layers; ++l) build_layer(l);
     start_process();
@@ -113,6 +118,12 @@ class Engine {
     bool replayed_fallback = false;
   };
 
+  // The CPU device the oracle runs on (the run's own device with --backend cpu).
+  SimDevice& oracle_dev() { return oracle_device_ ? *oracle_device_ : *device_; }
+  void release_host_views() {
+    device_->release_host_views();
+    if (oracle_device_) oracle_device_->release_host_views();
+  }
   CheckContext context(int64_t layer) { return CheckContext{cfg_, attn_, result_, current_step_, layer}; }
   void build_layer(int64_t l);
   void start_process();
@@ -143,9 +154,13 @@ class Engine {
   SimConfig cfg_;
   AttentionConfig attn_;
   FaultPlan plan_;
-  std::unique_ptr<SimDevice> device_;
+  std::unique_ptr<SimDevice> device_;         // the system under test's (--backend)
+  std::unique_ptr<SimDevice> oracle_device_;  // CPU; null when device_ is the CPU already
+  HostTensor rope_table_;
   DeviceTensor cos_sin_;
+  DeviceTensor cos_sin_oracle_;
   Oracle oracle_;
+  Oracle replayer_;  // graph replays: the recorded branch on the system under test's memory
   GraphCache graphs_;
   std::vector<LayerState> layers_;
   std::unique_ptr<DispatchProcess> process_;
@@ -239,10 +254,14 @@ void Engine::build_layer(int64_t l) {
   const NormWeights w = norm_weights(cfg_, attn_.head_dim, l);
   layer.q_weight = device_->upload_new(w.q);
   layer.k_weight = device_->upload_new(w.k);
+  if (oracle_device_) {
+    layer.q_weight_oracle = oracle_device_->upload_new(w.q);
+    layer.k_weight_oracle = oracle_device_->upload_new(w.k);
+  }
   layer.sut = LayerCache(*device_, attn_);
-  layer.expected = LayerCache(*device_, attn_);
-  layer.scratch = LayerCache(*device_, attn_);
-  layer.shadow = LayerCache(*device_, attn_);
+  layer.expected = LayerCache(oracle_dev(), attn_);
+  layer.scratch = LayerCache(oracle_dev(), attn_);
+  layer.shadow = LayerCache(oracle_dev(), attn_);
   layers_.push_back(std::move(layer));
 }
 
@@ -252,6 +271,10 @@ void Engine::start_process() {
   faulty_ = std::make_unique<FaultyKernelSet>(
       device_->kernels(), plan_,
       mix_seed(cfg_.seed, label_hash("device"), static_cast<uint64_t>(result_.process_restarts)));
+  // Garbage / NaN payloads reach device memory through download-patch-upload hooks.
+  if (DeviceMemoryAccess access = device_->memory_access(); access.download) {
+    faulty_->set_device_memory_access(std::move(access));
+  }
   faulty_->set_log_sink([this](std::string_view line) {
     // Only the rebuild fault logs through the sink (its own error line per attempt).
     digest_.text(line);
@@ -389,10 +412,11 @@ void Engine::check_liveness(int64_t s, bool all_fused, bool evidence) {
 
 Engine::LayerOutcome Engine::run_layer(const Step& step, int64_t l, LayerMode mode) {
   LayerState& layer = layers_[static_cast<std::size_t>(l)];
-  const StepInputs in = build_step_inputs(cfg_, attn_, *scheduler_, step, l, *device_);
+  const StepInputs in =
+      build_step_inputs(cfg_, attn_, *scheduler_, step, l, *device_, oracle_device_.get());
   const DeviceTensor sut_qkv = device_->upload_new(in.qkv);
-  const RopeCacheInputs sut_in =
-      make_dispatch_inputs(attn_, layer, cos_sin_->view(), sut_qkv->view(), in, layer.sut);
+  const RopeCacheInputs sut_in = make_dispatch_inputs(attn_, layer, cos_sin_->view(),
+                                                      sut_qkv->view(), in, layer.sut, Side::kSut);
   // A replay runs no dispatcher code and no faulty kernel: faults are injected at capture and
   // in eager steps only (a fault inside a replay would be a device error, outside the model).
   const bool faulty = mode != LayerMode::kReplay && faulty_call_allowed();
@@ -403,7 +427,7 @@ Engine::LayerOutcome Engine::run_layer(const Step& step, int64_t l, LayerMode mo
   ++result_.calls;
   std::optional<RopeCacheResult> res;
   if (mode == LayerMode::kReplay) {
-    res = GraphCache::replay(*device_, oracle_, sut_in, graphs_.captured(l), result_);
+    res = GraphCache::replay(*device_, replayer_, sut_in, graphs_.captured(l), result_);
   } else {
     try {
       ScopedMutant mutant(cfg_.mutant);
@@ -451,19 +475,20 @@ void Engine::check_call_data(const Step& step, int64_t l, LayerState& layer, con
   const OracleRun expected = oracle_.expected(layer, in, rec);
   const OracleRun shadow = oracle_.shadow(layer, in);
   SimDevice& dev = *device_;
+  SimDevice& ref = oracle_dev();
   CallData data;
   data.q_returned = dev.host_view(res.q);
   data.k_returned = dev.host_view(res.k);
   data.v_returned = dev.host_view(res.v);
-  data.q_expected = dev.host_view(expected.inputs.q);
-  data.k_expected = dev.host_view(expected.inputs.k);
+  data.q_expected = ref.host_view(expected.inputs.q);
+  data.k_expected = ref.host_view(expected.inputs.k);
   data.qkv_original = in.qkv.view();
   data.qkv_after = dev.host_view(sut_qkv);
   data.cache_got = layer.sut.host_views(dev);
-  data.cache_expected = layer.scratch.host_views(dev);
+  data.cache_expected = layer.scratch.host_views(ref);
   const std::vector<std::string> problems = data_problems(attn_, data, rec.v_cache_layout);
   if (!problems.empty()) {
-    dev.release_host_views();
+    release_host_views();
     if (step_late_armed_) return;
     judge_data_problems(context(l), rec, problems, before, after);
   }
@@ -472,13 +497,13 @@ void Engine::check_call_data(const Step& step, int64_t l, LayerState& layer, con
   AttentionInputs attention;
   attention.q_sut = data.q_returned;
   attention.q_expected = data.q_expected;
-  attention.q_shadow = dev.host_view(shadow.inputs.q);
+  attention.q_shadow = ref.host_view(shadow.inputs.q);
   attention.cache_sut = data.cache_got;
   attention.cache_expected = data.cache_expected;
-  attention.cache_shadow = layer.shadow.host_views(dev);
+  attention.cache_shadow = layer.shadow.host_views(ref);
   attention.written_v_layout = rec.v_cache_layout;
   check_attention(context(l), step, scheduler_->requests(), attention, digest_);
-  dev.release_host_views();
+  release_host_views();
 }
 
 Engine::LayerOutcome Engine::surfaced(int64_t l, const DispatchError& e, const FaultStats& before,
@@ -511,21 +536,21 @@ Engine::LayerOutcome Engine::surfaced(int64_t l, const DispatchError& e, const F
 void Engine::rollback_layer(const Step& step, int64_t l) {
   LayerState& layer = layers_[static_cast<std::size_t>(l)];
   check_write_set(context(l), step, layer.sut.host_views(*device_),
-                  layer.expected.host_views(*device_));
-  device_->release_host_views();
-  layer.sut.copy_from(*device_, layer.expected);
+                  layer.expected.host_views(oracle_dev()));
+  release_host_views();
+  layer.sut.copy_across(*device_, oracle_dev(), layer.expected);
 }
 
 void Engine::check_live_cache(int64_t s) {
   std::vector<LayerCachePair> caches;
   caches.reserve(layers_.size());
   for (const LayerState& layer : layers_) {
-    caches.push_back({layer.sut.host_views(*device_), layer.shadow.host_views(*device_)});
+    caches.push_back({layer.sut.host_views(*device_), layer.shadow.host_views(oracle_dev())});
   }
   CheckContext ctx = context(0);
   ctx.step = s;
   check_live_cache_vs_shadow(ctx, caches, scheduler_->requests());
-  device_->release_host_views();
+  release_host_views();
 }
 
 void Engine::digest_record(const DispatchRecord& r) {

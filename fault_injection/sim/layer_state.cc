@@ -42,6 +42,21 @@ void LayerCache::copy_from(SimDevice& device, const LayerCache& from) {
   }
 }
 
+void LayerCache::copy_across(SimDevice& device, SimDevice& from_device, const LayerCache& from) {
+  if (&device == &from_device) {
+    copy_from(device, from);
+    return;
+  }
+  const KvCacheViews src = from.host_views(from_device);
+  device.upload(src.k_cache, k->view());
+  device.upload(src.v_cache, v->view());
+  if (from.k_scale) {
+    device.upload(src.k_scale, k_scale->view());
+    device.upload(src.v_scale, v_scale->view());
+  }
+  from_device.release_host_views();
+}
+
 NormWeights norm_weights(const SimConfig& cfg, int64_t head_dim, int64_t layer) {
   const int64_t d = head_dim;
   NormWeights w{HostTensor(DType::kBF16, {d}), HostTensor(DType::kBF16, {d})};
@@ -60,11 +75,11 @@ NormWeights norm_weights(const SimConfig& cfg, int64_t head_dim, int64_t layer) 
 
 StepInputs build_step_inputs(const SimConfig& cfg, const AttentionConfig& attn,
                              const Scheduler& scheduler, const Step& step, int64_t layer,
-                             SimDevice& device) {
+                             SimDevice& device, SimDevice* oracle_device) {
   const int64_t t = static_cast<int64_t>(step.rows.size());
   const int64_t width = attn.qkv_width();
   StepInputs in{HostTensor(DType::kBF16, {t, width}), HostTensor(DType::kI64, {t}),
-                HostTensor(DType::kI64, {t}), nullptr, nullptr};
+                HostTensor(DType::kI64, {t}), nullptr, nullptr, nullptr, nullptr};
   auto qkv = in.qkv.as<uint16_t>();
   auto pos = in.positions.as<int64_t>();
   auto slot = in.slots.as<int64_t>();
@@ -89,23 +104,28 @@ StepInputs build_step_inputs(const SimConfig& cfg, const AttentionConfig& attn,
   }
   in.positions_dev = device.upload_new(in.positions);
   in.slots_dev = device.upload_new(in.slots);
+  if (oracle_device != nullptr) {
+    in.positions_oracle = oracle_device->upload_new(in.positions);
+    in.slots_oracle = oracle_device->upload_new(in.slots);
+  }
   return in;
 }
 
 RopeCacheInputs make_dispatch_inputs(const AttentionConfig& attn, const LayerState& layer,
                                      const TensorView& cos_sin, const TensorView& qkv,
-                                     const StepInputs& in, const LayerCache& cache) {
+                                     const StepInputs& in, const LayerCache& cache, Side side) {
+  const bool oracle = side == Side::kOracle;
   RopeCacheInputs r;
   r.qkv = qkv;
   const QkvViews v = split_qkv(r.qkv, attn.num_heads_q, attn.num_heads_kv, attn.head_dim);
   r.q = v.q;
   r.k = v.k;
   r.v = v.v;
-  r.positions = in.positions_dev->view();
-  r.slot_mapping = in.slots_dev->view();
+  r.positions = (oracle && in.positions_oracle ? in.positions_oracle : in.positions_dev)->view();
+  r.slot_mapping = (oracle && in.slots_oracle ? in.slots_oracle : in.slots_dev)->view();
   r.cos_sin_cache = cos_sin;
-  r.q_weight = layer.q_weight->view();
-  r.k_weight = layer.k_weight->view();
+  r.q_weight = (oracle && layer.q_weight_oracle ? layer.q_weight_oracle : layer.q_weight)->view();
+  r.k_weight = (oracle && layer.k_weight_oracle ? layer.k_weight_oracle : layer.k_weight)->view();
   r.cache = cache.views();
   return r;
 }

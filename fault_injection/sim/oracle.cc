@@ -44,7 +44,8 @@ void Oracle::run_branch(const DispatchRecord& rec, const RopeCacheInputs& in) {
 OracleRun Oracle::prepare(const LayerState& layer, const StepInputs& in, const LayerCache& cache) {
   OracleRun run;
   run.qkv = device_.upload_new(in.qkv);
-  run.inputs = make_dispatch_inputs(attn_, layer, cos_sin_, run.qkv->view(), in, cache);
+  run.inputs =
+      make_dispatch_inputs(attn_, layer, cos_sin_, run.qkv->view(), in, cache, Side::kOracle);
   return run;
 }
 

@@ -5,7 +5,9 @@
 //     so a dispatcher that swaps the order is caught), writing V in the layout the record reports;
 //   * shadow: the fused kernel every time, on the shadow cache (what a run without faults and
 //     fallbacks would hold).
-// Graph replays also re-run a recorded branch through run_branch().
+// Graph replays also re-run a recorded branch through run_branch(), on an Oracle built over the
+// system under test's device (the replay writes the system under test's memory).
+// `device` is the CPU device whatever the run's backend: the oracle is the CPU reference.
 #pragma once
 
 #include "core/dispatch/rope_cache_dispatcher.h"

@@ -11,6 +11,7 @@
 #include "core/limits.h"
 #include "core/prng.h"
 #include "fault_injection/plan/fault_plan.h"
+#include "fault_injection/sim/sim_device.h"
 
 namespace rcsim::sim {
 namespace {
@@ -119,7 +120,11 @@ void validate_sim_config(const SimConfig& cfg) {
                     cfg.steps + cfg.liveness_steps <= limits::kSimStepsMax,
                 "steps {} + liveness {} outside [1, {}]", cfg.steps, cfg.liveness_steps,
                 limits::kSimStepsMax);
-  RCSIM_REQUIRE(cfg.backend == "cpu", "backend '{}' is not available here (only cpu)", cfg.backend);
+  RCSIM_REQUIRE(cfg.backend == "cpu" || cfg.backend == "gpu",
+                "backend '{}' is unknown (expected cpu | gpu)", cfg.backend);
+  RCSIM_REQUIRE(cfg.backend == "cpu" || gpu_backend_built(),
+                "backend 'gpu' is not available: this binary was built without the GPU backend "
+                "(configure with -DRCSIM_HOST_ONLY=OFF, e.g. the cuda or hip-amd preset)");
   RCSIM_REQUIRE(cfg.requests >= 1 && cfg.requests <= limits::kSimRequestsMax,
                 "requests {} outside [1, {}]", cfg.requests, limits::kSimRequestsMax);
   RCSIM_REQUIRE(cfg.token_budget >= 1 && cfg.token_budget <= limits::kTokensPerBatchMax,

@@ -3,7 +3,10 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "core/check.h"
+#include "core/errors.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace rcsim::sim {
@@ -38,14 +41,17 @@ class CpuSimDevice final : public SimDevice {
     backend_.memory().copy(src, dst);
   }
 
-  void upload(const HostTensor& src, const TensorView& dst) override {
-    RCSIM_ASSERT(dst.is_contiguous() && dst.numel() == src.numel() && dst.dtype == src.dtype(),
+  void upload(const TensorView& src, const TensorView& dst) override {
+    RCSIM_ASSERT(src.is_contiguous() && dst.is_contiguous() && dst.numel() == src.numel() &&
+                     dst.dtype == src.dtype,
                  "upload: shape or dtype mismatch");
-    std::memcpy(dst.data(), src.data(), static_cast<std::size_t>(src.bytes()));
+    std::memcpy(dst.data(), src.data(),
+                static_cast<std::size_t>(src.numel() * dtype_size_bytes(src.dtype)));
   }
 
   TensorView host_view(const TensorView& device_view) override { return device_view; }
   void release_host_views() override {}
+  std::string_view backend_name() const override { return "cpu"; }
 
  private:
   cpu::CpuBackend backend_;
@@ -54,5 +60,33 @@ class CpuSimDevice final : public SimDevice {
 }  // namespace
 
 std::unique_ptr<SimDevice> make_cpu_sim_device() { return std::make_unique<CpuSimDevice>(); }
+
+#ifdef RCSIM_HAVE_GPU_BACKEND
+std::unique_ptr<SimDevice> make_gpu_sim_device();  // gpu_sim_device.cc
+int gpu_device_count_of_runtime();                  // gpu_sim_device.cc
+void select_gpu_device_of_runtime(int device_index);
+bool gpu_backend_built() { return true; }
+int gpu_device_count() { return gpu_device_count_of_runtime(); }
+void select_gpu_device(int device_index) { select_gpu_device_of_runtime(device_index); }
+#else
+bool gpu_backend_built() { return false; }
+int gpu_device_count() { return 0; }
+void select_gpu_device(int device_index) {
+  throw InvalidInput(fmt::format("GPU {}: this binary was built without the GPU backend",
+                                 device_index));
+}
+#endif
+
+std::unique_ptr<SimDevice> make_sim_device(std::string_view backend) {
+  if (backend == "cpu") return make_cpu_sim_device();
+  RCSIM_REQUIRE(backend == "gpu", "backend '{}' is unknown (expected cpu | gpu)", backend);
+#ifdef RCSIM_HAVE_GPU_BACKEND
+  return make_gpu_sim_device();
+#else
+  throw InvalidInput(
+      "backend 'gpu': this binary was built without the GPU backend (configure with "
+      "-DRCSIM_HOST_ONLY=OFF, e.g. the cuda or hip-amd preset)");
+#endif
+}
 
 }  // namespace rcsim::sim

@@ -18,6 +18,17 @@ void fill_activation(HostTensor& t, Prng& rng, float lo, float hi) {
   for (auto& b : bits) b = float_to_activation(rng.nonzero_float(lo, hi), t.dtype());
 }
 
+// Trained-like RMSNorm weight: 1 + 0.1 * N(0, 1), N(0, 1) as the Irwin-Hall sum of 12 uniforms
+// minus 6 (only additions: the same bits on every platform, unlike a libm-based Box-Muller).
+void fill_realistic_weight(HostTensor& t, Prng& rng) {
+  auto bits = t.as<uint16_t>();
+  for (auto& b : bits) {
+    float sum = 0.0f;
+    for (int i = 0; i < 12; ++i) sum += rng.unit_float();
+    b = float_to_activation(1.0f + 0.1f * (sum - 6.0f), t.dtype());
+  }
+}
+
 int64_t partner_dim(int64_t d, int64_t rot, bool neox) {
   if (d >= rot) return d;
   if (neox) return d < rot / 2 ? d + rot / 2 : d - rot / 2;
@@ -98,8 +109,13 @@ HostCase make_case(const CaseShape& s, uint64_t seed) {
   fill_activation(c.qkv, rng, 0.05f, 4.0f);
   c.q_weight = HostTensor(s.act, {D});
   c.k_weight = HostTensor(s.act, {D});
-  fill_activation(c.q_weight, rng, 0.25f, 2.0f);
-  fill_activation(c.k_weight, rng, 0.25f, 2.0f);
+  if (s.stress_random_sign_weights) {
+    fill_activation(c.q_weight, rng, 0.25f, 2.0f);
+    fill_activation(c.k_weight, rng, 0.25f, 2.0f);
+  } else {
+    fill_realistic_weight(c.q_weight, rng);
+    fill_realistic_weight(c.k_weight, rng);
+  }
   if (s.pair_symmetric_weights) {
     for (HostTensor* w : {&c.q_weight, &c.k_weight}) {
       auto bits = w->as<uint16_t>();

@@ -36,6 +36,11 @@ struct CaseShape {
   // Norm weights equal across each rotation pair (w[d] == w[partner(d)]): the case in which the
   // PR's rope-then-norm order agrees with the model's norm-then-rope order.
   bool pair_symmetric_weights = false;
+  // q/k RMSNorm weights. Realistic (trained checkpoints are positive and near 1): N(1, 0.1) drawn
+  // as 1 + 0.1 * (sum of 12 Prng::unit_float() - 6) (Irwin-Hall, exact on every platform; range
+  // [0.4, 1.6], always positive). The stress form is the old +-U[0.25, 2) with a random sign,
+  // which exaggerates the RoPE/norm order divergence (kept as a labelled row of rcsim diff).
+  bool stress_random_sign_weights = false;
   int64_t num_blocks = 0;  // 0 = just enough for the tokens plus spare slots
   SlotLayout slot_layout = SlotLayout::kScattered;
   double rope_theta = 1.0e6;

@@ -5,6 +5,9 @@
 // branch C; each kernel runs unlimited.
 #include "kernels/cpu/nonfused_reference.h"
 
+#include <string>
+#include <utility>
+
 #include "core/check.h"
 #include "kernels/cpu/detail.h"
 
@@ -31,12 +34,36 @@ void validate_nonfused(const NonFusedArgs& a) {
   require_slots(a.slot_mapping, cfg.num_slots());
 }
 
+namespace {
+
+void require_one_device(const NonFusedArgs& a) {
+  const DeviceTag device = a.q.device;
+  for (const auto& [name, v] :
+       {std::pair{"k", a.k}, {"v", a.v}, {"q_weight", a.q_weight}, {"k_weight", a.k_weight},
+        {"cos_sin_cache", a.cos_sin_cache}, {"positions", a.positions},
+        {"slot_mapping", a.slot_mapping}, {"k_cache", a.cache.k_cache},
+        {"v_cache", a.cache.v_cache}}) {
+    RCSIM_REQUIRE(!v.is_null() && v.device == device,
+                  "{} is missing or not on q's device: {} (q {})", name,
+                  v.is_null() ? std::string("null") : v.describe(), a.q.describe());
+  }
+}
+
+}  // namespace
+
 void run_nonfused(const KernelSet& kernels, FallbackOrder order, const NonFusedArgs& a) {
   RCSIM_REQUIRE(kernels.rotary != nullptr && kernels.rms_norm != nullptr &&
                     kernels.reshape_and_cache != nullptr &&
                     kernels.per_token_quant_cache != nullptr,
                 "run_nonfused: the kernel set lacks a non-fused kernel");
-  validate_nonfused(a);
+  // validate_nonfused() reads positions and slots, so it needs host views. On another backend's
+  // memory (a graph replay on the GPU under test) the views only have to share one device; each of
+  // that backend's kernels validates its own arguments before it writes.
+  if (a.q.device == DeviceTag::kHost) {
+    validate_nonfused(a);
+  } else {
+    require_one_device(a);
+  }
   const AttentionConfig& cfg = a.cfg;
   auto rope = [&] {
     RotaryArgs r;

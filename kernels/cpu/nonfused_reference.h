@@ -30,7 +30,9 @@ struct NonFusedArgs {
 
 // Runs the composition with the kernels of `kernels` (any backend). Every kernel validates its
 // inputs before writing, but a later kernel's rejection can come after an earlier one wrote:
-// callers that need all-or-nothing call validate_nonfused() first (run_nonfused() does).
+// callers that need all-or-nothing call validate_nonfused() first (run_nonfused() does for host
+// views; device views, e.g. a GPU graph replay, are only required to share one device, since the
+// value checks read memory and the device kernels validate their own arguments).
 void validate_nonfused(const NonFusedArgs& args);
 void run_nonfused(const KernelSet& kernels, FallbackOrder order, const NonFusedArgs& args);
 

@@ -13,6 +13,7 @@
 #include "core/check.h"
 #include "core/errors.h"
 #include "core/limits.h"
+#include "core/mutants.h"
 #include "kernels/hip/gpu_params.h"
 
 namespace rcsim::gpu {
@@ -223,6 +224,8 @@ class GpuFusedQkNormRopeCache final : public FusedQkNormRopeCacheKernel {
     p.max_units = a.limit.max_units;
     const int64_t total = tokens * (cfg.num_heads_q + 2 * cfg.num_heads_kv);
     p.mapping = state_->mapping();
+    // The device-only mutant (core/mutants.h): the CPU reference has no such bug to plant.
+    p.planted_v_index_bug = mutant_active(Mutant::kGpuVShuffleIndex);
     guarded(*state_, kName, [&] { launch_fused_qk_norm_rope_cache(p, nullptr); });
     return {total, units_to_run(a.limit, total)};
   }

@@ -5,6 +5,7 @@
 
 #include "fakes/faults/faulty_kernels.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "property_tests/support/prop_backend.h"
 #include "property_tests/support/compare.h"
 #include "property_tests/support/paths.h"
 
@@ -40,7 +41,7 @@ struct DispatchSession::Impl {
       : inner(backend.kernels()),
         faulty((fused_missing ? (inner.fused = nullptr, inner) : inner), plan, fault_seed),
         use_faults(!plan.empty()) {}
-  cpu::CpuBackend backend;
+  PropBackend backend;  // the CPU reference, or the GPU kernels (RCSIM_PROPERTY_BACKEND=gpu)
   KernelSet inner;
   FaultyKernelSet faulty;
   bool use_faults;

@@ -1,13 +1,13 @@
-// Kernel paths on the CPU backend (see paths.h).
+// Kernel paths on the property backend: the CPU reference, or the GPU kernels (see paths.h).
 #include "property_tests/support/paths.h"
 
-#include "kernels/cpu/cpu_backend.h"
+#include "property_tests/support/prop_backend.h"
 
 namespace rcsim::props {
 
 CallTensors run_fused_path(const CallCase& c) {
   CallTensors t = make_call_tensors(c);
-  cpu::CpuBackend backend;
+  PropBackend backend;
   backend.kernels().fused->run(fused_args(t));
   return t;
 }
@@ -31,7 +31,7 @@ cpu::NonFusedArgs nonfused_args(const CallTensors& t) {
 
 CallTensors run_nonfused_path(const CallCase& c, FallbackOrder order) {
   CallTensors t = make_call_tensors(c);
-  cpu::CpuBackend backend;
+  PropBackend backend;
   cpu::run_nonfused(backend.kernels(), order, nonfused_args(t));
   return t;
 }

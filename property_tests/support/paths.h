@@ -1,4 +1,5 @@
-// Runs one CallCase through a kernel path on a fresh CPU backend and returns the tensors after
+// Runs one CallCase through a kernel path on a fresh property backend (the CPU reference, or the
+// GPU kernels with RCSIM_PROPERTY_BACKEND=gpu: support/prop_backend.h) and returns the tensors after
 // the call: the fused kernel (branch A), or the non-fused composition (branch C) in either order.
 // Each call rebuilds the case's tensors from its seed, so paths never share memory.
 #pragma once

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Exit codes that no real run produces on purpose (4 nondeterminism, 7 liveness) and the
+# Exit codes that no real run produces on purpose (4 nondeterminism, 7 liveness, 8 cross-backend:
+# a CPU build cannot run the GPU side) and the
 # precedence between outcomes, through `rcsim merge`: two real shard reports of a fault-free
 # campaign, with one failure of a given verdict edited into one of them. Also merge's refusals
 # (a shard twice, another build, not a report) and a missing shard (incomplete, exit 6).
@@ -44,6 +45,9 @@ edit correctness; check correctness 1 "7 passed, 1 failed" merge s0.json edited.
 edit crash; check crash 3 "FAIL seed=1 (crash)" merge s0.json edited.json --no-coverage-gate
 edit nondeterminism; check nondeterminism 4 "FAIL seed=1 (nondeterminism)" merge s0.json edited.json --no-coverage-gate
 edit liveness; check liveness 7 "7 passed, 1 failed" merge s0.json edited.json --no-coverage-gate
+edit cross-backend; check cross_backend 8 "FAIL seed=1 (cross-backend)" merge s0.json edited.json --no-coverage-gate
+edit correctness cross-backend; check precedence_cross_backend 8 "2 failed" merge s0.json edited.json
+edit cross-backend nondeterminism; check precedence_nondeterminism_over_cross 4 "2 failed" merge s0.json edited.json
 edit liveness correctness nondeterminism crash; check precedence_crash 3 "4 failed" merge s0.json edited.json
 edit liveness correctness nondeterminism; check precedence_nondeterminism 4 "3 failed" merge s0.json edited.json
 edit liveness correctness; check precedence_correctness 1 "2 failed" merge s0.json edited.json

@@ -33,7 +33,7 @@ TEST(SimConfigValidation, EveryBadFieldIsRejectedWithItsName) {
       {"layers max+1", [](SimConfig& c) { c.layers = limits::kLayersMax + 1; }, "layers"},
       {"steps negative", [](SimConfig& c) { c.steps = -1; }, "steps -1"},
       {"steps beyond limit", [](SimConfig& c) { c.steps = limits::kSimStepsMax; }, "steps"},
-      {"backend", [](SimConfig& c) { c.backend = "gpu"; }, "backend 'gpu'"},
+      {"backend", [](SimConfig& c) { c.backend = "tpu"; }, "backend 'tpu'"},
       {"requests 0", [](SimConfig& c) { c.requests = 0; }, "requests 0 outside"},
       {"token budget", [](SimConfig& c) { c.token_budget = limits::kTokensPerBatchMax + 1; },
        "token budget"},
