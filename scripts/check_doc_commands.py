@@ -28,9 +28,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIXES = ("make ", "build/bin/", "ctest ", "cmake ", "scripts/", "tools/", "bench/", "python3 ",
             "bash ")
 GPU_ONLY = [(re.compile(r"rcsim diff\b"), "rcsim diff needs a GPU backend build"),
-            (re.compile(r"--preset (cuda|hip-amd)\b|make (cuda|hip-amd)\b|build-(cuda|hip)"),
-             "a GPU toolkit preset"),
-            (re.compile(r"^(bench|tools)/"), "a GPU benchmark or the PyTorch peer")]
+            (re.compile(r"--preset (cuda|hip-amd)\b|make (cuda|hip-amd)\b|build-(cuda|hip|gpu)"
+                        r"|RCSIM_HOST_ONLY=OFF"),
+             "a GPU toolkit build"),
+            (re.compile(r"^(bash |python3 )?(bench|tools)/"), "a GPU benchmark or the PyTorch peer"),
+            (re.compile(r"gpu_testbed_run|gpu_python_tests|pack_gpu_carry|\$OUT\b|--backend gpu"),
+             "runs on the GPU machine (its results go to the device tool's $OUT)")]
 COVERED_BY_CI = [(re.compile(r"^make test\b"), "stage 'make test' ran it"),
                  (re.compile(r"^ctest --preset default -L \w+"), "a subset of stage 'make test'"),
                  (re.compile(r"^ctest --test-dir build -L \w+"), "a subset of stage 'make test'"),
