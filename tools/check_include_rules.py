@@ -27,7 +27,8 @@ RULES = {
     "fakes/mocks": ["core", "kernels/common"],
     "fakes/faults": ["core", "kernels/common"],
     "fault_injection/plan": ["core", "kernels/common", "fakes/faults"],
-    "fault_injection/sim": ["core", "core/dispatch", "kernels/common", "kernels/cpu",
+    # kernels/hip: the host-compiler-clean GPU backend API, for gpu_sim_device.cc (--backend gpu).
+    "fault_injection/sim": ["core", "core/dispatch", "kernels/common", "kernels/cpu", "kernels/hip",
                             "fakes/faults", "fault_injection/plan", "fault_injection/sim/**"],
     "fault_injection/sim/checkers": ["core", "core/dispatch", "kernels/common", "fakes/faults",
                                      "fault_injection/sim"],
