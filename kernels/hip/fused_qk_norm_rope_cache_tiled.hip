@@ -197,7 +197,7 @@ template <int D, CacheType C>
 inline constexpr int kMinBlocksPerSm = C == CacheType::kActivation ? 1024 / HeadMap<D>::kBlockThreads : 1;
 
 template <int D, ActType A, CacheType C, bool kNeox>
-__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kMinBlocksPerSm<D, C>)
+__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D, C>))
     fused_tiled_kernel(FusedParams p, Tiling tl) {
   const int64_t b = blockIdx.x;
   const int64_t tile_start = (b / tl.groups) * kTileTokens;
