@@ -50,10 +50,6 @@ Tiling tiling_of(const FusedParams& p) {
   return t;
 }
 
-__device__ __forceinline__ bool unit_allowed(int64_t g, int64_t max_units) {
-  return max_units < 0 || g < max_units;
-}
-
 // Q or K heads [head0, head0 + count) of the tile's tokens: norm, round, RoPE, round, write back;
 // K heads also go to the K cache.
 template <int D, ActType A, CacheType C, bool kNeox, int kHeads, bool kIsKey>
@@ -98,7 +94,7 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
     tile::unpack<A>(bits, v);
     tile::rope<D, A, kNeox>(v, bits, rc, rot, t);
     bits = tile::pack<A>(v);  // round after RoPE
-    const bool allowed = in_batch && unit_allowed(token * heads_total + head, p.max_units);
+    const bool allowed = in_batch && dev::unit_allowed(token * heads_total + head, p.max_units);
 
     const int64_t local = kIsKey ? head - p.num_heads_q : head;
     const HeadsView& out = kIsKey ? p.k_out : p.q_out;
@@ -254,13 +250,11 @@ void launch_act(const FusedParams& p, hipStream_t s) {
   }
 }
 
-bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
-bool view_ok(const HeadsView& v) {
-  return v.data == nullptr || (aligned16(v.data) && v.token_stride % kElems == 0 &&
-                               v.head_stride % kElems == 0);
-}
 
 }  // namespace
+
+using tile::aligned16;
+using tile::view_ok;
 
 bool tiled_fused_supported(const FusedParams& p) {
   const bool dim_ok = p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256;

@@ -23,14 +23,9 @@ using tile::Vec16;
 
 inline constexpr int kHeadsPerBlock = 4;
 
-__device__ __forceinline__ bool allowed_unit(int64_t g, int64_t max_units) {
-  return max_units < 0 || g < max_units;
-}
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-bool view_ok(const HeadsView& v) {
-  return v.data == nullptr ||
-         (aligned16(v.data) && v.token_stride % kElems == 0 && v.head_stride % kElems == 0);
-}
+using dev::unit_allowed;
+using tile::aligned16;
+using tile::view_ok;
 bool dim_ok(int64_t d) { return d == 64 || d == 128 || d == 256; }
 __host__ __device__ inline int64_t groups_of(int64_t heads) { return (heads + kHeadsPerBlock - 1) / kHeadsPerBlock; }
 template <int D, CacheType C>
@@ -92,7 +87,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rms_norm_tiled(RmsN
 #pragma unroll
     for (int i = 0; i < kElems; ++i) v[i] = qk_math::rms_normalise(v[i], rcp, w[i]);
     const Vec16 out = tile::pack<A>(v);
-    if (in_batch && allowed_unit(token * p.num_heads + head0 + h, p.max_units)) {
+    if (in_batch && unit_allowed(token * p.num_heads + head0 + h, p.max_units)) {
       tile::store16(head_ptr<uint16_t>(p.out, token, head0 + h, first), out);
     }
   }
@@ -141,7 +136,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rotary_tiled(Rotary
     const Vec16 out = tile::pack<A>(v);
     const int64_t g = is_q ? token * p.num_heads_q + head0 + h
                            : p.num_tokens * p.num_heads_q + token * p.num_heads_kv + head0 + h;
-    if (in_batch && allowed_unit(g, p.max_units)) {
+    if (in_batch && unit_allowed(g, p.max_units)) {
       tile::store16(head_ptr<uint16_t>(view, token, head0 + h, first), out);
     }
   }
@@ -177,7 +172,7 @@ struct CacheJob {
 };
 
 __device__ __forceinline__ bool cache_unit_allowed(const CacheJob& j, int64_t token, int64_t head) {
-  return allowed_unit(j.per_token ? token * j.num_heads_kv + head : token, j.max_units);
+  return unit_allowed(j.per_token ? token * j.num_heads_kv + head : token, j.max_units);
 }
 
 // The thread's 8 cache elements of one head (bits, or fp8 codes of v * (1/scale)); stores the

@@ -21,6 +21,7 @@
 
 #include "kernels/common/numeric.h"
 #include "kernels/common/qk_norm_rope_math.h"
+#include "kernels/hip/device_common.h"
 #include "kernels/hip/gpu_params.h"
 
 namespace rcsim::gpu::tile {
@@ -39,6 +40,15 @@ struct HeadMap {
   static constexpr int kBlockThreads = kTileTokens * kThreadsPerHead;           // 128..512
   static_assert(kThreadsPerHead <= kWarpSizeLanes, "a head's threads must share a warp");
 };
+
+// ---- what the launchers check before choosing a tiled kernel ------------------------------------
+
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+// A [T, H, D] view every thread can read and write as 16-byte vectors (null = absent, fine).
+inline bool view_ok(const HeadsView& v) {
+  return v.data == nullptr ||
+         (aligned16(v.data) && v.token_stride % kElems == 0 && v.head_stride % kElems == 0);
+}
 
 // ---- 16-byte vectors of activations ------------------------------------------------------------
 
