@@ -3,6 +3,7 @@
 // untagged KernelError in a test run is a real bug in rcsim or in the code under test.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>

@@ -4,6 +4,7 @@
 // asked for, and the active one is printed and carried in replay tokens.
 #pragma once
 
+#include <cstdint>
 #include <atomic>
 #include <optional>
 #include <span>

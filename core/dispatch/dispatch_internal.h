@@ -3,6 +3,7 @@
 // of one rope_cache() call (RopeCacheDispatcher::Call).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <new>
 #include <optional>

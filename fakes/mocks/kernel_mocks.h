@@ -6,6 +6,7 @@
 // backup really is taken and a restore really writes bytes that a test can compare.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <span>
 

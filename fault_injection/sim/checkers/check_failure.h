@@ -3,6 +3,7 @@
 // step loop (engine.cc), which turns them into the RunResult.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 
