@@ -52,9 +52,15 @@ Tiling tiling_of(const FusedParams& p) {
 
 // Q or K heads [head0, head0 + count) of the tile's tokens: norm, round, RoPE, round, write back;
 // K heads also go to the K cache.
+//
+// Instruction count is what bounds this kernel (Nsight Compute: issue slots ~77% busy), so
+// everything that is the same for all heads of a thread is computed once, in 32-bit where the
+// launcher guarantees it fits: the source/destination pointers and the K-cache offset of the
+// first head (later heads are a constant stride away), and how many of the heads the work limit
+// lets this token write (`writable`), instead of 64-bit unit arithmetic per head.
 template <int D, ActType A, CacheType C, bool kNeox, int kHeads, bool kIsKey>
-__device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_start, int64_t head0,
-                                         int64_t count) {
+__device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_start, int head0,
+                                         int count) {
   using M = HeadMap<D>;
   const int tid = static_cast<int>(threadIdx.x);
   const int t = tid % M::kThreadsPerHead;
@@ -64,27 +70,59 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
   // Tokens past the batch compute on the last token's data and store nothing, so that every
   // thread of a warp reaches every shuffle.
   const int64_t tc = in_batch ? token : p.num_tokens - 1;
-  const int64_t heads_total = p.num_heads_q + 2 * p.num_heads_kv;
-  const uint16_t* row = static_cast<const uint16_t*>(p.qkv) + tc * heads_total * D;
+  const int heads_total = static_cast<int>(p.num_heads_q + 2 * p.num_heads_kv);
+  const uint16_t* src =
+      static_cast<const uint16_t*>(p.qkv) + (tc * heads_total + head0) * D + first;
 
   Vec16 raw[kHeads];
 #pragma unroll
   for (int h = 0; h < kHeads; ++h) {
-    if (h < count) raw[h] = tile::load16(row + (head0 + h) * D + first);
+    raw[h] = Vec16{{0, 0, 0, 0}};  // heads past `count` reduce zeros and are never stored
+    if (h < count) raw[h] = tile::load16(src + h * D);
   }
   const Vec16 wbits = tile::load16(static_cast<const uint16_t*>(kIsKey ? p.k_weight : p.q_weight) +
                                    first);
   const int64_t pos = p.positions[tc];
-  const int64_t slot = kIsKey ? p.slots[tc] : -1;
   const int rot = static_cast<int>(p.rotary_dim);
   const tile::RopeCoeffs rc = tile::load_rope<A, kNeox>(p.cos_sin, pos, rot, t);
-  float w[kElems];
-  tile::unpack<A>(wbits, w);
+
+  // Heads [0, writable) of this token may be stored: unit g = token*(Hq+2Hkv) + head is written
+  // iff g < max_units (dev::unit_allowed), and units grow with the head.
+  int writable = in_batch ? count : 0;
+  if (in_batch && p.max_units >= 0) {
+    const int64_t room = p.max_units - (token * heads_total + head0);
+    writable = room <= 0 ? 0 : room < count ? static_cast<int>(room) : count;
+  }
+  const int local0 = kIsKey ? head0 - static_cast<int>(p.num_heads_q) : head0;
+  const HeadsView& out = kIsKey ? p.k_out : p.q_out;
+  uint16_t* dst = static_cast<uint16_t*>(p.qkv) + (token * heads_total + head0) * D + first;
+  int64_t dst_head_stride = D;
+  if (out.data != nullptr) {
+    dst = static_cast<uint16_t*>(out.data) + token * out.token_stride + local0 * out.head_stride +
+          first;
+    dst_head_stride = out.head_stride;
+  }
+  // K cache, x-packed [NB, Hkv, D/x, BS, x]: the first head's offset; head h is h*D*BS further.
+  constexpr int X = tile::kCacheX<C>;
+  int64_t k_off = 0;
+  int64_t k_scale_at = 0;
+  bool cache_row = false;
+  if constexpr (kIsKey) {
+    const int64_t slot = p.slots[tc];
+    cache_row = slot >= 0;
+    const int64_t bs = p.cache.block_size;
+    const int64_t blk = cache_row ? slot / bs : 0;
+    const int64_t off = cache_row ? slot - blk * bs : 0;
+    const int64_t block_head = blk * p.num_heads_kv + local0;
+    k_off = tile::k_cache_offset<D, X>(block_head, bs, off, first);
+    k_scale_at = block_head * bs + off;
+  }
 
 #pragma unroll
   for (int h = 0; h < kHeads; ++h) {
     if (h >= count) break;  // uniform across the block
-    const int64_t head = head0 + h;
+    float w[kElems];
+    tile::unpack<A>(wbits, w);
     float v[kElems];
     tile::unpack<A>(raw[h], v);
     const float rcp = qk_math::rms_inverse(tile::head_sum_squares<D>(v), D, p.eps);
@@ -94,38 +132,28 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
     tile::unpack<A>(bits, v);
     tile::rope<D, A, kNeox>(v, bits, rc, rot, t);
     bits = tile::pack<A>(v);  // round after RoPE
-    const bool allowed = in_batch && dev::unit_allowed(token * heads_total + head, p.max_units);
-
-    const int64_t local = kIsKey ? head - p.num_heads_q : head;
-    const HeadsView& out = kIsKey ? p.k_out : p.q_out;
-    uint16_t* dst = out.data != nullptr
-                        ? static_cast<uint16_t*>(out.data) + token * out.token_stride +
-                              local * out.head_stride
-                        : static_cast<uint16_t*>(p.qkv) + token * heads_total * D + head * D;
-    if (allowed) tile::store16(dst + first, bits);
+    const bool allowed = h < writable;
+    if (allowed) tile::store16(dst + h * dst_head_stride, bits);
     if constexpr (!kIsKey) continue;
 
-    constexpr int X = tile::kCacheX<C>;
-    const int64_t blk = slot / p.cache.block_size;
-    const int64_t off = slot % p.cache.block_size;
-    const int64_t block_head = blk * p.num_heads_kv + local;
-    const int64_t k_off =
-        tile::k_cache_offset<D, X>(block_head, p.cache.block_size, off, first);
+    const int64_t head_off = k_off + static_cast<int64_t>(h) * D * p.cache.block_size;
     if constexpr (C == CacheType::kActivation) {
-      if (allowed && slot >= 0) tile::store16(static_cast<uint16_t*>(p.cache.k_cache) + k_off, bits);
+      if (allowed && cache_row) {
+        tile::store16(static_cast<uint16_t*>(p.cache.k_cache) + head_off, bits);
+      }
     } else {
       constexpr numeric::Fp8Format fmt = tile::fp8_format<C>();
       tile::unpack<A>(bits, v);
       const float scale = qk_math::fp8_scale_from_amax(tile::head_amax<D>(v),
                                                        numeric::fp8_max(fmt), p.amax_floor);
-      if (allowed && slot >= 0) {
+      if (allowed && cache_row) {
         float q[kElems];
 #pragma unroll
         for (int i = 0; i < kElems; ++i) q[i] = qk_math::fp8_divide_quotient(v[i], scale);
         const Vec16 codes = tile::encode_fp8<C>(q);
-        *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.cache.k_cache) + k_off) =
+        *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.cache.k_cache) + head_off) =
             uint2{codes.w[0], codes.w[1]};
-        if (t == 0) p.cache.k_scale[block_head * p.cache.block_size + off] = scale;
+        if (t == 0) p.cache.k_scale[k_scale_at + static_cast<int64_t>(h) * p.cache.block_size] = scale;
       }
     }
   }
@@ -171,13 +199,19 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
       for (int h = 0; h < kHeads; ++h) {
         float v[kElems];
         tile::unpack<A>(e[h], v);
-        const float scale = qk_math::fp8_scale_from_amax(tile::head_amax<D>(v),
-                                                         numeric::fp8_max(fmt), p.amax_floor);
+        const bool needed = (need & (1u << h)) != 0;
+        // A head this token does not store holds zeros: without the amax floor its scale would
+        // be 0 and every division 0/0, which takes the GPU's slow division path. Its quotients
+        // are never stored, so any non-zero divisor will do.
+        const float amax = tile::head_amax<D>(v);  // every thread: it shuffles
+        const float scale =
+            needed ? qk_math::fp8_scale_from_amax(amax, numeric::fp8_max(fmt), p.amax_floor)
+                   : 1.0f;
         float q[kElems];
 #pragma unroll
         for (int i = 0; i < kElems; ++i) q[i] = qk_math::fp8_divide_quotient(v[i], scale);
         e[h] = tile::encode_fp8<C>(q);
-        if ((need & (1u << h)) && t == 0) {
+        if (needed && t == 0) {
           p.cache.v_scale[(block_head0 + h) * p.cache.block_size + slot % p.cache.block_size] =
               scale;
         }
@@ -195,22 +229,29 @@ inline constexpr int kMinBlocksPerSm = C == CacheType::kActivation ? 1024 / Head
 template <int D, ActType A, CacheType C, bool kNeox>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D, C>))
     fused_tiled_kernel(FusedParams p, Tiling tl) {
-  const int64_t b = blockIdx.x;
-  const int64_t tile_start = (b / tl.groups) * kTileTokens;
-  const int64_t group = b % tl.groups;
-  if (group < tl.q_groups) {
-    const int64_t head0 = group * kQHeadsPerBlock;
-    const int64_t n = p.num_heads_q - head0;
+  // 32-bit block decomposition: the grid has fewer than 2^31 blocks (launch_with), and a 64-bit
+  // division here cost every thread ~30 instructions.
+  const uint32_t b = blockIdx.x;
+  const uint32_t groups = static_cast<uint32_t>(tl.groups);
+  const uint32_t tile = b / groups;
+  const int group = static_cast<int>(b - tile * groups);
+  const int64_t tile_start = static_cast<int64_t>(tile) * kTileTokens;
+  const int q_groups = static_cast<int>(tl.q_groups);
+  const int k_groups = static_cast<int>(tl.k_groups);
+  if (group < q_groups) {
+    const int head0 = group * kQHeadsPerBlock;
+    const int n = static_cast<int>(p.num_heads_q) - head0;
     qk_heads<D, A, C, kNeox, kQHeadsPerBlock, false>(p, tile_start, head0,
                                                      n < kQHeadsPerBlock ? n : kQHeadsPerBlock);
-  } else if (group < tl.q_groups + tl.k_groups) {
-    const int64_t k0 = (group - tl.q_groups) * kKHeadsPerBlock;
-    const int64_t n = p.num_heads_kv - k0;
-    qk_heads<D, A, C, kNeox, kKHeadsPerBlock, true>(p, tile_start, p.num_heads_q + k0,
+  } else if (group < q_groups + k_groups) {
+    const int k0 = (group - q_groups) * kKHeadsPerBlock;
+    const int n = static_cast<int>(p.num_heads_kv) - k0;
+    qk_heads<D, A, C, kNeox, kKHeadsPerBlock, true>(p, tile_start,
+                                                    static_cast<int>(p.num_heads_q) + k0,
                                                     n < kKHeadsPerBlock ? n : kKHeadsPerBlock);
   } else {
     constexpr int kV = tile::kVHeadsPerBlock<D, C>;
-    const int64_t kv0 = (group - tl.q_groups - tl.k_groups) * kV;
+    const int64_t kv0 = static_cast<int64_t>(group - q_groups - k_groups) * kV;
     const int64_t n = p.num_heads_kv - kv0;
     v_heads<D, A, C>(p, tile_start, kv0, static_cast<int>(n < kV ? n : kV));
   }
@@ -263,7 +304,10 @@ bool tiled_fused_supported(const FusedParams& p) {
   return dim_ok && rot_ok && p.cache.x == x && p.cache.block_size % x == 0 &&
          aligned16(p.qkv) && aligned16(p.q_weight) && aligned16(p.k_weight) &&
          aligned16(p.cos_sin) && aligned16(p.cache.k_cache) && aligned16(p.cache.v_cache) &&
-         view_ok(p.q_out) && view_ok(p.k_out) && p.num_tokens <= (int64_t{1} << 31) / 64;
+         view_ok(p.q_out) && view_ok(p.k_out) && p.num_tokens <= (int64_t{1} << 31) / 64 &&
+         // one block per (tile, head group): the kernel decomposes blockIdx in 32 bits
+         (p.num_tokens / kTileTokens + 1) * (p.num_heads_q + 2 * p.num_heads_kv) <
+             (int64_t{1} << 31);
 }
 
 void launch_fused_tiled(const FusedParams& p, void* stream) {

@@ -26,6 +26,10 @@ __device__ __forceinline__ T shfl_idx(T v, int src_lane, int width) {
   return __shfl(v, src_lane, width);
 }
 __device__ __forceinline__ void group_sync() { __syncthreads(); }
+// True if a or b is NaN, as one unordered compare.
+__device__ __forceinline__ bool either_nan(float a, float b) { return __builtin_isunordered(a, b); }
+// True if the predicate holds on any lane of the calling wavefront (all lanes must call).
+__device__ __forceinline__ bool warp_any(bool p) { return __any(p); }
 // No packed fp32 -> bf16/fp16 rounding instruction on gfx90a/gfx940: the tiled kernels round in
 // software (kernels/common/numeric.h) there.
 inline constexpr bool kHasPackedRounding = false;
@@ -128,6 +132,17 @@ __device__ __forceinline__ T shfl_idx(T v, int src_lane, int width) {
   return __shfl_sync(kFullWarpMask, v, src_lane, width);
 }
 __device__ __forceinline__ void group_sync() { __syncthreads(); }
+// True if the predicate holds on any lane of the calling warp (all lanes must call).
+__device__ __forceinline__ bool warp_any(bool p) { return __any_sync(kFullWarpMask, p); }
+// True if a or b is NaN, as one unordered compare (setp.nan tests both operands; nvcc emitted
+// one compare per value for `v != v`, and the tiled kernels test 8 values per rounding).
+__device__ __forceinline__ bool either_nan(float a, float b) {
+  uint32_t r;
+  asm("{\n\t.reg .pred p;\n\tsetp.nan.f32 p, %1, %2;\n\tselp.u32 %0, 1, 0, p;\n\t}"
+      : "=r"(r)
+      : "f"(a), "f"(b));
+  return r != 0;
+}
 // Two fp32 values rounded to nearest even and packed as lo | hi << 16 by one instruction
 // (sm_80+). Finite values and infinities round exactly as kernels/common/numeric.h does; a NaN
 // comes out as the hardware's canonical NaN, so callers redo NaN inputs in software.
@@ -167,5 +182,10 @@ __device__ __forceinline__ bool packed_e4m3fn_x2(float lo, float hi, uint32_t& o
 namespace rcsim::gpu {
 // The fused kernel's reduction group (semantics.md 2.1): 32 lanes on every vendor.
 inline constexpr int kGroupLanes = 32;
+// Byte b of the result is byte (selector >> 4b) & 7 of the 8 bytes {hi:lo} (one PRMT / v_perm
+// instruction; both vendors spell it __byte_perm).
+__device__ __forceinline__ uint32_t byte_perm(uint32_t lo, uint32_t hi, uint32_t selector) {
+  return __byte_perm(lo, hi, selector);
+}
 static_assert(kWarpSizeLanes % kGroupLanes == 0, "a reduction group must fit in one warp");
 }  // namespace rcsim::gpu

@@ -93,7 +93,7 @@ __device__ __forceinline__ Vec16 pack(const float (&v)[kElems]) {
   if constexpr (kHasPackedRounding) {
     bool any_nan = false;
 #pragma unroll
-    for (int i = 0; i < kElems; ++i) any_nan |= v[i] != v[i];
+    for (int i = 0; i < kElems; i += 2) any_nan |= either_nan(v[i], v[i + 1]);
     if (!any_nan) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
@@ -256,7 +256,7 @@ __device__ __forceinline__ Vec16 encode_fp8(const float (&q)[kElems]) {
   if constexpr (C == CacheType::kFp8E4M3FN) {
     bool any_nan = false;
 #pragma unroll
-    for (int i = 0; i < kElems; ++i) any_nan |= q[i] != q[i];
+    for (int i = 0; i < kElems; i += 2) any_nan |= either_nan(q[i], q[i + 1]);
     bool hw = !any_nan;
 #pragma unroll
     for (int i = 0; i < kElems / 2 && hw; ++i) {
