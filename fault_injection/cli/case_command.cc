@@ -32,8 +32,13 @@
 // attempt, restore, failure, log lines, calls per kernel site under a fault plan, fidelity and,
 // where the fidelity's fused kernel computes the configuration wrongly, why), DIR/inputs/*.npy
 // (every input, as used).
-// Exit codes: 0 the call ran (a DispatchError is a result, recorded in record.json); 2 a bad
-// command line or case file (clear error on stderr, nothing written).
+// --compare-to OTHER_DIR: then compares the outputs with another run's (a GPU run with the CPU
+// run's): computed outputs by NaN class (core/nan_class.h), V copies bit for bit; prints
+// "COMPARE PASS" or "COMPARE FAIL ... first difference" and exits 1 on a difference.
+// Exit codes: 0 the call ran (a DispatchError is a result, recorded in record.json); 1 with
+// --compare-to, the outputs differ; 2 a bad command line or case file (clear error on stderr,
+// nothing written).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -53,6 +58,7 @@
 #include "core/dispatch/rope_cache_dispatcher.h"
 #include "core/fidelity.h"
 #include "core/io/npy.h"
+#include "core/nan_class.h"
 #include "core/limits.h"
 #include "core/mutants.h"
 #include "core/prng.h"
@@ -546,8 +552,44 @@ class CaseDeviceMirror {
   std::vector<std::unique_ptr<HostTensor>> downloads_;
 };
 
+// --compare-to DIR: this run's outputs against another run's (the CPU backend's, for a GPU run).
+// q, k, the Q/K heads of qkv, the K cache, fp8 codes and scales are computed: any NaN equals any
+// NaN (core/nan_class.h; a GPU's arithmetic NaN is not the CPU's). The V heads of qkv and a
+// bf16/fp16 V cache are copies: bit for bit, NaN payloads included. Returns the first difference.
+std::optional<std::string> compare_case_outputs(const AttentionConfig& c, const fs::path& out_dir,
+                                                const fs::path& other_dir,
+                                                const std::vector<std::pair<std::string, DType>>& outputs) {
+  for (const auto& [name, dtype] : outputs) {
+    const fs::path other = other_dir / (name + ".npy");
+    if (!fs::exists(other)) return fmt::format("{} is missing", other.string());
+    const HostTensor mine = io::read_npy(out_dir / (name + ".npy"), dtype);
+    const HostTensor theirs = io::read_npy(other, dtype);
+    if (mine.shape() != theirs.shape()) return fmt::format("{}: shapes differ", name);
+    const int64_t esize = dtype_size_bytes(dtype);
+    const int64_t qk_heads = c.num_heads_q + c.num_heads_kv;
+    const int64_t row = mine.shape().empty() ? 1 : mine.numel() / std::max<int64_t>(1, mine.shape()[0]);
+    for (int64_t i = 0; i < mine.numel(); ++i) {
+      uint64_t a = 0, b = 0;
+      std::memcpy(&a, mine.data() + i * esize, static_cast<std::size_t>(esize));
+      std::memcpy(&b, theirs.data() + i * esize, static_cast<std::size_t>(esize));
+      NanRule rule = NanRule::kNanClass;
+      if (name == "qkv" && (i % row) / c.head_dim >= qk_heads) rule = NanRule::kBitExact;
+      if (name == "v_cache" && !is_fp8(c.kv_cache_dtype)) rule = NanRule::kBitExact;
+      if (element_bits_equal(dtype, a, b, rule)) continue;
+      if (name == "qkv" || name == "q" || name == "k") {
+        const int64_t d = c.head_dim;
+        return fmt::format("{} differs at (token {}, head {}, dim {}): 0x{:x} vs 0x{:x}", name,
+                           i / row, (i % row) / d, i % d, a, b);
+      }
+      return fmt::format("{} differs at element {}: 0x{:x} vs 0x{:x}", name, i, a, b);
+    }
+  }
+  return std::nullopt;
+}
+
 int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg,
-             const std::string& fidelity_arg, const std::string& backend_arg) {
+             const std::string& fidelity_arg, const std::string& backend_arg,
+             const std::string& compare_to) {
   // A mutant (core/mutants.h) from --mutant or RCSIM_MUTANT (the flag wins; blank = unset):
   // proves checks of the outputs bite.
   std::string mutant_arg = mutant_name_arg;
@@ -643,9 +685,11 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   }
   const AttentionConfig& c = s.layer.attn;
   json outputs = json::object();
+  std::vector<std::pair<std::string, DType>> emitted;
   auto emit = [&](const std::string& name, const TensorView& v, std::string_view layout) {
     io::write_npy(out_dir / (name + ".npy"), v);
     outputs[name] = tensor_meta(v, name + ".npy", layout);
+    emitted.emplace_back(name, v.dtype);
   };
   emit("qkv", ct.get("qkv")->view(), "[T, (Hq + 2*Hkv) * D], per token [Q heads | K heads | V heads]");
   emit("k_cache", in.cache.k_cache, "x-packed [NB, Hkv, D/x, BS, x]");
@@ -720,6 +764,14 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
              record.fused_attempted ? "attempted" : "not attempted",
              record.failure ? fmt::format(", failure {}", failure_class_name(*record.failure)) : "",
              result ? "" : ", DispatchError (branch did not complete)", out_dir.string());
+  if (!compare_to.empty()) {
+    if (auto d = compare_case_outputs(c, out_dir, compare_to, emitted)) {
+      fmt::print("rcsim case: COMPARE FAIL vs {}: {}\n", compare_to, *d);
+      return kExitCheckFailed;
+    }
+    fmt::print("rcsim case: COMPARE PASS vs {}: {} outputs equal (computed ones by NaN class)\n",
+               compare_to, emitted.size());
+  }
   return kExitPass;
 }
 
@@ -742,10 +794,17 @@ void register_case_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--backend", *backend,
                   "cpu | gpu: where the call runs (default: the case file's \"backend\", else cpu; "
                   "gpu needs a build with the GPU backend)");
+  auto compare_to = std::make_shared<std::string>();
+  cmd->add_option("--compare-to", *compare_to,
+                  "after the run, compare its outputs with another run's output directory (e.g. "
+                  "the cpu backend's): computed outputs by NaN class, V copies bit for bit; "
+                  "exit 1 at the first difference")
+      ->check(CLI::ExistingDirectory);
   cmd->footer(std::string(exit_code_help()));
-  cmd->callback([in_path, out_dir, mutant, fidelity, backend, &exit_code] {
-    run_verb("case", exit_code,
-             [&] { return run_case(*in_path, *out_dir, *mutant, *fidelity, *backend); });
+  cmd->callback([in_path, out_dir, mutant, fidelity, backend, compare_to, &exit_code] {
+    run_verb("case", exit_code, [&] {
+      return run_case(*in_path, *out_dir, *mutant, *fidelity, *backend, *compare_to);
+    });
   });
 }
 

@@ -1,16 +1,22 @@
 // The run digest: XXH3-64 over everything a run produces (outputs, dispatch records, attention
 // reads, log lines, final caches). Two runs of one config must print the same digest; the
-// campaign's determinism self-check compares it.
+// campaign's determinism self-check compares it, and `campaign --cross-backend` compares it
+// across backends: computed outputs are hashed with their NaNs canonicalised (core/nan_class.h),
+// because a NaN's sign and payload are the backend's, not the kernel contract's.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include <xxhash.h>
 
 #include "core/check.h"
+#include "core/nan_class.h"
+#include "core/tensor.h"
 
 namespace rcsim::sim {
 
@@ -34,6 +40,19 @@ class Digest {
   void text(std::string_view s) {
     value(s.size());
     bytes(s.data(), s.size());
+  }
+  // The elements of a host view (any strides) in index order; under NanRule::kNanClass (a
+  // computed output: q/k heads, the K cache, fp8 codes) every NaN is first replaced by its
+  // dtype's canonical pattern, so one seed hashes the same on the CPU and on a GPU.
+  void elements(const TensorView& v, NanRule rule) {
+    if (v.is_null()) return;
+    std::vector<int64_t> shape(static_cast<std::size_t>(v.rank));
+    for (int d = 0; d < v.rank; ++d) shape[static_cast<std::size_t>(d)] = v.size(d);
+    HostTensor copy(v.dtype, std::move(shape));
+    copy_view(v, copy.view());
+    const std::span<std::byte> raw(copy.data(), static_cast<std::size_t>(copy.bytes()));
+    if (rule == NanRule::kNanClass) canonicalise_nans(v.dtype, raw);
+    bytes(raw.data(), raw.size());
   }
   uint64_t result() const { return XXH3_64bits_digest(state_); }
 

@@ -18,6 +18,7 @@
 #include "fakes/faults/faulty_kernels.h"
 #include "fault_injection/plan/fault_plan.h"
 #include "fault_injection/sim/checkers/attention_checker.h"
+#include "fault_injection/sim/checkers/cache_coords.h"
 #include "fault_injection/sim/checkers/check_failure.h"
 #include "fault_injection/sim/checkers/data_checker.h"
 #include "fault_injection/sim/checkers/log_checker.h"
@@ -235,8 +236,12 @@ void Engine::digest_final_state() {
   digest_.value(result_.graph_replays);
   for (const LayerState& layer : layers_) {
     const KvCacheViews c = layer.sut.host_views(*device_);
-    for (const TensorView* t : {&c.k_cache, &c.v_cache, &c.k_scale, &c.v_scale}) {
-      if (!t->is_null()) digest_.bytes(t->data(), static_cast<std::size_t>(t->span_bytes()));
+    const std::pair<CachePart, const TensorView*> parts[] = {{CachePart::kK, &c.k_cache},
+                                                             {CachePart::kV, &c.v_cache},
+                                                             {CachePart::kKScale, &c.k_scale},
+                                                             {CachePart::kVScale, &c.v_scale}};
+    for (const auto& [part, t] : parts) {
+      digest_.elements(*t, cache_part_nan_rule(part, attn_.kv_cache_dtype));
     }
   }
   device_->release_host_views();
@@ -493,7 +498,12 @@ void Engine::check_call_data(const Step& step, int64_t l, LayerState& layer, con
     judge_data_problems(context(l), rec, problems, before, after);
   }
   result_.checks_passed += 5;
-  digest_.bytes(data.qkv_after.data(), static_cast<std::size_t>(data.qkv_after.span_bytes()));
+  // q and k are computed (NaNs canonicalised, core/nan_class.h); V is the input, bit for bit.
+  const QkvViews qkv_after = split_qkv(data.qkv_after, attn_.num_heads_q, attn_.num_heads_kv,
+                                       attn_.head_dim);
+  digest_.elements(qkv_after.q, NanRule::kNanClass);
+  digest_.elements(qkv_after.k, NanRule::kNanClass);
+  digest_.elements(qkv_after.v, NanRule::kBitExact);
   AttentionInputs attention;
   attention.q_sut = data.q_returned;
   attention.q_expected = data.q_expected;

@@ -61,6 +61,19 @@ class CpuSimDevice final : public SimDevice {
 
 std::unique_ptr<SimDevice> make_cpu_sim_device() { return std::make_unique<CpuSimDevice>(); }
 
+namespace {
+ScopedGpuStandIn::Factory& gpu_stand_in() {
+  static ScopedGpuStandIn::Factory factory;
+  return factory;
+}
+}  // namespace
+
+ScopedGpuStandIn::ScopedGpuStandIn(Factory factory) {
+  RCSIM_ASSERT(!gpu_stand_in() && factory, "one GPU stand-in at a time, and a real one");
+  gpu_stand_in() = std::move(factory);
+}
+ScopedGpuStandIn::~ScopedGpuStandIn() { gpu_stand_in() = nullptr; }
+
 #ifdef RCSIM_HAVE_GPU_BACKEND
 std::unique_ptr<SimDevice> make_gpu_sim_device();  // gpu_sim_device.cc
 int gpu_device_count_of_runtime();                  // gpu_sim_device.cc
@@ -69,7 +82,7 @@ bool gpu_backend_built() { return true; }
 int gpu_device_count() { return gpu_device_count_of_runtime(); }
 void select_gpu_device(int device_index) { select_gpu_device_of_runtime(device_index); }
 #else
-bool gpu_backend_built() { return false; }
+bool gpu_backend_built() { return static_cast<bool>(gpu_stand_in()); }
 int gpu_device_count() { return 0; }
 void select_gpu_device(int device_index) {
   throw InvalidInput(fmt::format("GPU {}: this binary was built without the GPU backend",
@@ -80,6 +93,7 @@ void select_gpu_device(int device_index) {
 std::unique_ptr<SimDevice> make_sim_device(std::string_view backend) {
   if (backend == "cpu") return make_cpu_sim_device();
   RCSIM_REQUIRE(backend == "gpu", "backend '{}' is unknown (expected cpu | gpu)", backend);
+  if (gpu_stand_in()) return gpu_stand_in()();
 #ifdef RCSIM_HAVE_GPU_BACKEND
   return make_gpu_sim_device();
 #else

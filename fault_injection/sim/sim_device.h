@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -61,5 +62,18 @@ std::unique_ptr<SimDevice> make_sim_device(std::string_view backend);
 // thread's later GPU devices use (gpu::select_device; throws InvalidInput without the backend).
 int gpu_device_count();
 void select_gpu_device(int device_index);
+
+// Test seam: while one of these lives, make_sim_device("gpu") returns the factory's device and
+// gpu_backend_built() is true, so a host-only build can drive the engine's GPU path (CPU oracle,
+// cross-backend twin) with a stand-in that mimics one behaviour of a GPU (its NaN bits:
+// fault_injection/sim/tests/gpu_nan_stand_in_test.cc). One at a time; not for the CLI.
+class ScopedGpuStandIn {
+ public:
+  using Factory = std::function<std::unique_ptr<SimDevice>()>;
+  explicit ScopedGpuStandIn(Factory factory);
+  ~ScopedGpuStandIn();
+  ScopedGpuStandIn(const ScopedGpuStandIn&) = delete;
+  ScopedGpuStandIn& operator=(const ScopedGpuStandIn&) = delete;
+};
 
 }  // namespace rcsim::sim

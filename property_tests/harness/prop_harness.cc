@@ -3,11 +3,13 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
 #include <sstream>
 #include <unordered_map>
+#include <vector>
 
 #include <rapidcheck/detail/Configuration.h>
 
@@ -35,11 +37,51 @@ int64_t parse_env_int(const char* name, int64_t fallback, int64_t lo, int64_t hi
   return static_cast<int64_t>(v);
 }
 
+// Where regressions.txt is: $RCSIM_REGRESSIONS_DIR/regressions.txt when set (it must exist),
+// else the source tree's copy compiled in, else property_tests/regressions.txt under the current
+// directory or one of its parents (the repository root of a checkout whose path differs from the
+// build's: a GPU machine running carried binaries). Never silently empty: a stored counterexample
+// that is not replayed is a test that stopped testing, so no file found aborts with the places
+// tried.
+std::string regressions_path() {
+  namespace fs = std::filesystem;
+  constexpr const char* kFileName = "regressions.txt";
+  if (const char* dir = std::getenv("RCSIM_REGRESSIONS_DIR"); dir != nullptr && *dir != '\0') {
+    const fs::path configured = fs::path(dir) / kFileName;
+    RCSIM_ASSERT(fs::is_regular_file(configured),
+                 "RCSIM_REGRESSIONS_DIR='{}' has no {} (the stored property counterexamples); "
+                 "point it at the repository's property_tests/",
+                 dir, kFileName);
+    return configured.string();
+  }
+  std::vector<std::string> tried = {RCSIM_PROPERTY_REGRESSIONS_FILE};
+  if (fs::is_regular_file(RCSIM_PROPERTY_REGRESSIONS_FILE)) return RCSIM_PROPERTY_REGRESSIONS_FILE;
+  std::error_code ec;
+  fs::path dir = fs::current_path(ec);
+  for (int depth = 0; !ec && depth < 16 && !dir.empty(); ++depth) {  // bounded walk to the root
+    const fs::path candidate = dir / "property_tests" / kFileName;
+    tried.push_back(candidate.string());
+    if (fs::is_regular_file(candidate)) return candidate.string();
+    if (dir == dir.parent_path()) break;
+    dir = dir.parent_path();
+  }
+  std::string places;
+  for (const std::string& t : tried) places += "\n  " + t;
+  RCSIM_ASSERT(false,
+               "property regressions file {} not found; set RCSIM_REGRESSIONS_DIR to the "
+               "repository's property_tests/ (tried:{})",
+               kFileName, places);
+  return {};
+}
+
 // Stored failures: every `reproduce=...` line of regressions.txt, merged, keyed by property id.
 const std::unordered_map<std::string, rc::detail::Reproduce>& stored_regressions() {
   static const auto map = [] {
     std::unordered_map<std::string, rc::detail::Reproduce> out;
-    std::ifstream in(RCSIM_PROPERTY_REGRESSIONS_FILE);
+    const std::string path = regressions_path();
+    std::ifstream in(path);
+    RCSIM_ASSERT(in.good(), "cannot read the property regressions file {}", path);
+    std::printf("property regressions: %s\n", path.c_str());
     std::string line;
     int64_t line_number = 0;
     while (line_number < 10000 && std::getline(in, line)) {  // bounded: a sane file is short
@@ -49,8 +91,7 @@ const std::unordered_map<std::string, rc::detail::Reproduce>& stored_regressions
         const auto cfg = rc::detail::configFromString(line);
         for (const auto& [id, rep] : cfg.reproduce) out[id] = rep;
       } catch (const std::exception& e) {
-        RCSIM_ASSERT(false, "{}:{}: unreadable reproduce line: {}",
-                     RCSIM_PROPERTY_REGRESSIONS_FILE, line_number, e.what());
+        RCSIM_ASSERT(false, "{}:{}: unreadable reproduce line: {}", path, line_number, e.what());
       }
     }
     return out;

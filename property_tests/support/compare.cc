@@ -95,15 +95,18 @@ NumericStats compare_qk_numeric(const AttentionConfig& cfg, const HostTensor& ac
 
 std::optional<std::string> first_qkv_bit_difference(const AttentionConfig& cfg,
                                                     const HostTensor& actual,
-                                                    const HostTensor& expected) {
+                                                    const HostTensor& expected,
+                                                    NanRule qk_rule) {
   const int64_t tokens = actual.shape()[0];
   const int64_t heads = cfg.num_heads_q + 2 * cfg.num_heads_kv;
+  const int64_t qk_heads = cfg.num_heads_q + cfg.num_heads_kv;  // heads [qk_heads, heads) are V
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t h = 0; h < heads; ++h) {
+      const NanRule rule = h < qk_heads ? qk_rule : NanRule::kBitExact;
       for (int64_t d = 0; d < cfg.head_dim; ++d) {
         const uint16_t a = qkv_bits(cfg, actual, t, h, d);
         const uint16_t b = qkv_bits(cfg, expected, t, h, d);
-        if (a != b) {
+        if (!element_bits_equal(cfg.act_dtype, a, b, rule)) {
           return fmt::format("qkv differs at (token {}, head {}, dim {}): {} ({}) vs expected {} ({})",
                              t, head_name(cfg, h), d,
                              activation_to_float(a, cfg.act_dtype), bits_hex(a, 4),
@@ -117,9 +120,11 @@ std::optional<std::string> first_qkv_bit_difference(const AttentionConfig& cfg,
 
 std::optional<std::string> first_byte_difference(const HostTensor& actual,
                                                   const HostTensor& expected,
-                                                  std::string_view what) {
-  if (actual.bytes() != expected.bytes()) {
-    return fmt::format("{}: sizes differ ({} vs {} bytes)", what, actual.bytes(), expected.bytes());
+                                                  std::string_view what, NanRule rule) {
+  if (actual.bytes() != expected.bytes() || actual.dtype() != expected.dtype()) {
+    return fmt::format("{}: sizes or dtypes differ ({} bytes of {} vs {} bytes of {})", what,
+                       actual.bytes(), dtype_name(actual.dtype()), expected.bytes(),
+                       dtype_name(expected.dtype()));
   }
   const int64_t elem = dtype_size_bytes(actual.dtype());
   const int64_t n = actual.bytes();
@@ -127,15 +132,13 @@ std::optional<std::string> first_byte_difference(const HostTensor& actual,
   if (std::memcmp(actual.data(), expected.data(), static_cast<std::size_t>(n)) == 0) {
     return std::nullopt;
   }
-  for (int64_t i = 0; i < n; ++i) {
-    if (actual.data()[i] != expected.data()[i]) {
-      uint32_t a = 0, b = 0;
-      const int64_t first = (i / elem) * elem;
-      std::memcpy(&a, actual.data() + first, static_cast<std::size_t>(elem));
-      std::memcpy(&b, expected.data() + first, static_cast<std::size_t>(elem));
-      return fmt::format("{} differs at element {} of {}: {} vs expected {}", what, i / elem,
-                         n / elem, bits_hex(a, static_cast<int>(2 * elem)),
-                         bits_hex(b, static_cast<int>(2 * elem)));
+  for (int64_t first = 0; first < n; first += elem) {
+    uint64_t a = 0, b = 0;
+    std::memcpy(&a, actual.data() + first, static_cast<std::size_t>(elem));
+    std::memcpy(&b, expected.data() + first, static_cast<std::size_t>(elem));
+    if (!element_bits_equal(actual.dtype(), a, b, rule)) {
+      return fmt::format("{} differs at element {} of {}: 0x{:0{}x} vs expected 0x{:0{}x}", what,
+                         first / elem, n / elem, a, 2 * elem, b, 2 * elem);
     }
   }
   return std::nullopt;

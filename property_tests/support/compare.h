@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/attention_config.h"
+#include "core/nan_class.h"
 #include "core/tensor.h"
 #include "property_tests/generators/call_case.h"
 
@@ -44,16 +45,21 @@ NumericStats compare_qk_numeric(const AttentionConfig& cfg, const HostTensor& ac
                                 const HostTensor& expected, Tolerance tol);
 
 // Bit-exact comparison of two qkv tensors over all heads (Q, K, V), NaN payloads included;
-// returns the first difference.
+// returns the first difference as (token, head, dim). `qk_rule` applies to the Q and K heads
+// only: NanRule::kNanClass where the two sides come from different backends (core/nan_class.h:
+// a computed NaN's bits are the backend's); V is data movement and always bit-exact.
 std::optional<std::string> first_qkv_bit_difference(const AttentionConfig& cfg,
                                                     const HostTensor& actual,
-                                                    const HostTensor& expected);
+                                                    const HostTensor& expected,
+                                                    NanRule qk_rule = NanRule::kBitExact);
 
-// Byte-exact comparison of two whole buffers of the same shape (caches, scales): the write-set
-// AND everything outside it. Names the first differing element by its flat index.
+// Element-exact comparison of two whole buffers of the same shape (caches, scales): the write-set
+// AND everything outside it. Names the first differing element by its flat index. kNanClass only
+// for computed buffers compared across backends (returned q/k, K cache, fp8 codes and scales).
 std::optional<std::string> first_byte_difference(const HostTensor& actual,
                                                   const HostTensor& expected,
-                                                  std::string_view what);
+                                                  std::string_view what,
+                                                  NanRule rule = NanRule::kBitExact);
 
 // For fp8 caches written by two paths whose quantisers differ only in v/s versus v*(1/s): every
 // code equal or one step apart with the same sign, bytes equal everywhere else (untouched).

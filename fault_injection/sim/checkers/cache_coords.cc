@@ -62,7 +62,12 @@ CacheCoord unravel(const AttentionConfig& a, CachePart part, VCacheLayout v_layo
   return c;
 }
 
-int64_t first_difference(const TensorView& a, const TensorView& b, int64_t from) {
+NanRule cache_part_nan_rule(CachePart part, KvCacheDtype cache_dtype) {
+  if (part == CachePart::kV && !is_fp8(cache_dtype)) return NanRule::kBitExact;
+  return NanRule::kNanClass;
+}
+
+int64_t first_difference(const TensorView& a, const TensorView& b, int64_t from, NanRule rule) {
   const int64_t esize = dtype_size_bytes(a.dtype);
   const auto* pa = reinterpret_cast<const unsigned char*>(a.data());
   const auto* pb = reinterpret_cast<const unsigned char*>(b.data());
@@ -73,7 +78,8 @@ int64_t first_difference(const TensorView& a, const TensorView& b, int64_t from)
     return -1;
   }
   for (int64_t i = from; i < n; ++i) {
-    if (std::memcmp(pa + i * esize, pb + i * esize, static_cast<std::size_t>(esize)) != 0) return i;
+    if (std::memcmp(pa + i * esize, pb + i * esize, static_cast<std::size_t>(esize)) == 0) continue;
+    if (!element_bits_equal(a.dtype, element_bits(a, i), element_bits(b, i), rule)) return i;
   }
   return -1;
 }

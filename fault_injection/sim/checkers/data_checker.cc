@@ -8,7 +8,7 @@
 namespace rcsim::sim {
 
 std::optional<std::string> compare_heads(const TensorView& got, const TensorView& want,
-                                         std::string_view what) {
+                                         std::string_view what, NanRule rule) {
   RCSIM_ASSERT(got.rank == 3 && want.rank == 3, "compare_heads ranks");
   if (got.size(0) != want.size(0) || got.size(1) != want.size(1) || got.size(2) != want.size(2)) {
     return fmt::format("{}: shape {} but expected {}", what, got.describe(), want.describe());
@@ -20,7 +20,7 @@ std::optional<std::string> compare_heads(const TensorView& got, const TensorView
       for (int64_t d = 0; d < got.size(2); ++d) {
         const uint16_t g = pg[t * got.stride(0) + h * got.stride(1) + d * got.stride(2)];
         const uint16_t w = pw[t * want.stride(0) + h * want.stride(1) + d * want.stride(2)];
-        if (g != w) {
+        if (!element_bits_equal(got.dtype, g, w, rule)) {
           return fmt::format(
               "{} differs at (token {}, head {}, dim {}): got 0x{:04x} expected 0x{:04x}", what, t,
               h, d, g, w);
@@ -41,7 +41,8 @@ std::optional<std::string> compare_cache(const AttentionConfig& attn, const KvCa
   };
   for (const auto& [part, tensors] : parts) {
     if (tensors.first->is_null()) continue;
-    const int64_t e = first_difference(*tensors.first, *tensors.second);
+    const int64_t e = first_difference(*tensors.first, *tensors.second, 0,
+                                       cache_part_nan_rule(part, attn.kv_cache_dtype));
     if (e < 0) continue;
     const CacheCoord c = unravel(attn, part, v_layout, e);
     return fmt::format(
@@ -56,13 +57,14 @@ std::optional<std::string> compare_cache(const AttentionConfig& attn, const KvCa
 std::vector<std::string> data_problems(const AttentionConfig& attn, const CallData& d,
                                        VCacheLayout written_v_layout) {
   std::vector<std::string> problems;
-  if (auto m = compare_heads(d.q_returned, d.q_expected, "q")) problems.push_back(*m);
-  if (auto m = compare_heads(d.k_returned, d.k_expected, "k")) problems.push_back(*m);
+  if (auto m = compare_heads(d.q_returned, d.q_expected, "q", NanRule::kNanClass)) problems.push_back(*m);
+  if (auto m = compare_heads(d.k_returned, d.k_expected, "k", NanRule::kNanClass)) problems.push_back(*m);
   const QkvViews original =
       split_qkv(d.qkv_original, attn.num_heads_q, attn.num_heads_kv, attn.head_dim);
-  if (auto m = compare_heads(d.v_returned, original.v, "v (returned)")) problems.push_back(*m);
+  if (auto m = compare_heads(d.v_returned, original.v, "v (returned)", NanRule::kBitExact)) problems.push_back(*m);
   const QkvViews after = split_qkv(d.qkv_after, attn.num_heads_q, attn.num_heads_kv, attn.head_dim);
-  if (auto m = compare_heads(after.v, original.v, "V region of qkv (must stay untouched)")) {
+  if (auto m = compare_heads(after.v, original.v, "V region of qkv (must stay untouched)",
+                             NanRule::kBitExact)) {
     problems.push_back(*m);
   }
   if (auto m = compare_cache(attn, d.cache_got, d.cache_expected, written_v_layout)) {

@@ -1,5 +1,6 @@
 // Checks the data one call returned and wrote against the expected run (the same inputs through
-// the branch the record reports, fault-free, on clean kernels): q and k bit-exact, V returned
+// the branch the record reports, fault-free, on clean kernels): q and k bit-exact (a NaN equal to
+// any NaN: the expected run is on the CPU, the system under test may be a GPU), V returned
 // untouched, the V region of qkv untouched, and the whole KV cache (untouched slots and scales
 // included) bit-exact, decoded under the V layout the record says the branch wrote.
 #pragma once
@@ -10,15 +11,19 @@
 #include <vector>
 
 #include "core/dispatch/rope_cache_dispatcher.h"
+#include "core/nan_class.h"
 #include "fakes/faults/fault_stats.h"
 #include "fault_injection/sim/checkers/check_failure.h"
 
 namespace rcsim::sim {
 
-// Compares two [T, H, D] views of 16-bit elements bit for bit; returns the first mismatch.
+// Compares two [T, H, D] views of 16-bit elements bit for bit under `rule` (kNanClass for the
+// computed q and k: any NaN equals any NaN, core/nan_class.h; kBitExact for V, which is data);
+// returns the first mismatch as (token, head, dim).
 std::optional<std::string> compare_heads(const TensorView& got, const TensorView& want,
-                                         std::string_view what);
-// First differing cache element, decoded as (block, kv head, token-in-block, dim) = slot.
+                                         std::string_view what, NanRule rule);
+// First differing cache element, decoded as (block, kv head, token-in-block, dim) = slot; each
+// part under cache_part_nan_rule.
 std::optional<std::string> compare_cache(const AttentionConfig& attn, const KvCacheViews& got,
                                          const KvCacheViews& want, VCacheLayout v_layout);
 

@@ -24,8 +24,11 @@ void check_write_set(const CheckContext& ctx, const Step& step, const KvCacheVie
   for (const auto& [part, tensors] : parts) {
     if (tensors.first->is_null()) continue;
     const int64_t n = tensors.first->numel();
-    for (int64_t e = first_difference(*tensors.first, *tensors.second); e >= 0 && e < n;
-         e = first_difference(*tensors.first, *tensors.second, e + 1)) {
+    // The committed state is the CPU oracle's; on a GPU backend the cache's earlier K entries
+    // hold the GPU's own NaN bits (core/nan_class.h), so computed parts compare by NaN class.
+    const NanRule rule = cache_part_nan_rule(part, attn.kv_cache_dtype);
+    for (int64_t e = first_difference(*tensors.first, *tensors.second, 0, rule); e >= 0 && e < n;
+         e = first_difference(*tensors.first, *tensors.second, e + 1, rule)) {
       const CacheCoord c = unravel(attn, part, VCacheLayout::kShuffle, e);
       const CacheCoord c2 = unravel(attn, part, VCacheLayout::kPlain, e);
       const int64_t slot = c.block * attn.block_size + c.token;
