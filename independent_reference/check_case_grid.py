@@ -14,11 +14,11 @@ both caches and both scale tensors from the inputs rcsim wrote (inputs/*.npy) an
 compared, sentinel bytes of untouched memory included. For fp8 caches rcsim also writes its own
 decode of both caches ({k,v}_cache_dequant.npy: each code decoded times its per-token scale, as
 attention reads it); the model decodes rcsim's codes with its own value table and layouts and
-must get the same fp32 bits - the one check that sees rcsim's fp8 decoder. The cos/sin table is the one place where the
-spec fixes no rounding (cos/sin of an fp32 angle in float vs the model's float64): there the
-check is |table - model| <= 1 unit in the last place of the activation dtype at that value (the
-model's value rounded once is within half an ulp; the C++ single-precision cos adds < 1 fp32 ulp,
-which can move a value across one rounding boundary, never two).
+must get the same fp32 bits - the one check that sees rcsim's fp8 decoder. The cos/sin table is
+the one place where the spec fixes no rounding (cos/sin of an fp32 angle in float vs the model's
+float64): there the check is |table - model| <= 1 unit in the last place of the activation dtype
+at that value (the model's value rounded once is within half an ulp; the C++ single-precision cos
+adds < 1 fp32 ulp, which can move a value across one rounding boundary, never two).
 
 With --mutant NAME the same grid runs under a planted bug (core/mutants.h) and the script passes iff
 some output differs from the model (exit 0), i.e. the model catches the mutant.

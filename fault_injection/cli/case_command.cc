@@ -30,10 +30,10 @@
 // Output: DIR/{qkv,k_cache,v_cache,k_scale,v_scale,q,k}.npy (scales only for fp8 caches; q/k only
 // when the call returned), for fp8 caches DIR/{k,v}_cache_dequant.npy (fp32 [NB, Hkv, BS, D]:
 // every code decoded times its per-token scale, V read in the layout attention reads: what
-// attention sees, and the only output that shows rcsim's fp8 decoder), DIR/meta.json (real dtypes, shapes, layouts), DIR/record.json (branch,
-// attempt, restore, failure, log lines, calls per kernel site under a fault plan, fidelity and,
-// where the fidelity's fused kernel computes the configuration wrongly, why), DIR/inputs/*.npy
-// (every input, as used).
+// attention sees, and the only output that shows rcsim's fp8 decoder), DIR/meta.json (real
+// dtypes, shapes, layouts), DIR/record.json (branch, attempt, restore, failure, log lines, calls
+// per kernel site under a fault plan, fidelity and, where the fidelity's fused kernel computes the
+// configuration wrongly, why), DIR/inputs/*.npy (every input, as used).
 // Exit codes: 0 the call ran (a DispatchError is a result, recorded in record.json); 2 a bad
 // command line or case file (clear error on stderr, nothing written).
 #include <cmath>
