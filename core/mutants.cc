@@ -5,8 +5,8 @@
 
 namespace rcsim {
 namespace {
-constexpr std::size_t kSimulationMutantCount = 14;
-constexpr std::array<std::pair<Mutant, std::string_view>, 45> kNames = {{
+constexpr std::size_t kSimulationMutantCount = 15;
+constexpr std::array<std::pair<Mutant, std::string_view>, 50> kNames = {{
     {Mutant::kNone, "none"},
     {Mutant::kEpsOutsideRoot, "eps-outside-root"},
     {Mutant::kRopeSignFlipped, "rope-sign-flipped"},
@@ -22,6 +22,7 @@ constexpr std::array<std::pair<Mutant, std::string_view>, 45> kNames = {{
     {Mutant::kPaddedTokensCached, "padded-tokens-cached"},
     {Mutant::kScaleNotStored, "scale-not-stored"},
     {Mutant::kReaderLayoutMismatch, "reader-layout-mismatch"},
+    {Mutant::kStickyErrorFallsBack, "sticky-error-falls-back"},
     {Mutant::kSharedBf16Truncates, "shared-bf16-truncates"},
     {Mutant::kSharedBf16DecodeDropsLsb, "shared-bf16-decode-drops-lsb"},
     {Mutant::kSharedFp16Truncates, "shared-fp16-truncates"},
@@ -51,13 +52,17 @@ constexpr std::array<std::pair<Mutant, std::string_view>, 45> kNames = {{
     {Mutant::kSharedVShuffleInnerSwapped, "shared-v-shuffle-inner-swapped"},
     {Mutant::kSharedVPlainHeadMajor, "shared-v-plain-head-major"},
     {Mutant::kSharedScaleIndexHeadMajor, "shared-scale-index-head-major"},
+    {Mutant::kSharedFp8BiasOtherFormat, "shared-fp8-bias-other-format"},
+    {Mutant::kSharedFlashHeadTokenSwapped, "shared-flash-head-token-swapped"},
+    {Mutant::kSharedCacheElementsDropsHeads, "shared-cache-elements-drops-heads"},
+    {Mutant::kSharedScaleElementsDropsHeads, "shared-scale-elements-drops-heads"},
     {Mutant::kGpuVShuffleIndex, "gpu-v-shuffle-index"},
 }};
 // Mutant::kSharedX selects SharedBug::kX: both enums list them in the same order.
 constexpr auto kFirstShared = Mutant::kSharedBf16Truncates;
-static_assert(static_cast<int>(Mutant::kSharedScaleIndexHeadMajor) -
-                  static_cast<int>(kFirstShared) ==
-              static_cast<int>(shared_mutants::SharedBug::kScaleIndexHeadMajor) -
+constexpr auto kLastShared = Mutant::kSharedScaleElementsDropsHeads;
+static_assert(static_cast<int>(kLastShared) - static_cast<int>(kFirstShared) ==
+              static_cast<int>(shared_mutants::SharedBug::kScaleElementsDropsHeads) -
                   static_cast<int>(shared_mutants::SharedBug::kBf16Truncates));
 static_assert(static_cast<std::size_t>(kFirstShared) == kSimulationMutantCount + 1);
 constexpr std::array<Mutant, 1> kDeviceOnly = {Mutant::kGpuVShuffleIndex};
@@ -87,7 +92,7 @@ std::span<const Mutant> shared_math_mutants() {
 
 shared_mutants::SharedBug shared_bug_of(Mutant m) {
   const int i = static_cast<int>(m) - static_cast<int>(kFirstShared);
-  const int last = static_cast<int>(Mutant::kSharedScaleIndexHeadMajor) - static_cast<int>(kFirstShared);
+  const int last = static_cast<int>(kLastShared) - static_cast<int>(kFirstShared);
   if (i < 0 || i > last) return shared_mutants::SharedBug::kNone;
   return static_cast<shared_mutants::SharedBug>(
       static_cast<int>(shared_mutants::SharedBug::kBf16Truncates) + i);

@@ -30,6 +30,9 @@ enum class Mutant : uint8_t {
   kPaddedTokensCached,       // tokens with slot -1 are written to the cache
   kScaleNotStored,           // per-token fp8 scales are not written
   kReaderLayoutMismatch,     // the attention read uses plain V where shuffle was written
+  kStickyErrorFallsBack,     // after a sticky device error the dispatcher neither surfaces nor
+                             // restores but runs the fallback (which then fails on the poisoned
+                             // device with the same class: only call counts can tell)
   // Planted inside one function of kernels/common (kernels/common/shared_math_mutants.h), so the
   // CPU reference, the non-fused kernels and the simulator's shadow all change together. Only
   // checks outside the shared code (the independent reference, known answers) can see them.
@@ -62,6 +65,10 @@ enum class Mutant : uint8_t {
   kSharedVShuffleInnerSwapped,
   kSharedVPlainHeadMajor,
   kSharedScaleIndexHeadMajor,
+  kSharedFp8BiasOtherFormat,
+  kSharedFlashHeadTokenSwapped,
+  kSharedCacheElementsDropsHeads,
+  kSharedScaleElementsDropsHeads,
   // Device-only: lives in the GPU kernels alone (the tiled fused kernel stores V at a wrong
   // shuffle index, FusedParams::planted_v_index_bug). The CPU reference ignores it, so CPU
   // campaigns pass with it; GPU-backend campaigns and property suites must catch it.

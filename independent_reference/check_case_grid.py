@@ -11,11 +11,14 @@ table).
 Method: per grid point a case file (and, for the edge cases, input .npy files drawn here from the
 seed) is written to a scratch directory and run with `rcsim case`; the model recomputes qkv, q, k,
 both caches and both scale tensors from the inputs rcsim wrote (inputs/*.npy) and every byte is
-compared, sentinel bytes of untouched memory included. The cos/sin table is the one place where the
-spec fixes no rounding (cos/sin of an fp32 angle in float vs the model's float64): there the
-check is |table - model| <= 1 unit in the last place of the activation dtype at that value (the
-model's value rounded once is within half an ulp; the C++ single-precision cos adds < 1 fp32 ulp,
-which can move a value across one rounding boundary, never two).
+compared, sentinel bytes of untouched memory included. For fp8 caches rcsim also writes its own
+decode of both caches ({k,v}_cache_dequant.npy: each code decoded times its per-token scale, as
+attention reads it); the model decodes rcsim's codes with its own value table and layouts and
+must get the same fp32 bits - the one check that sees rcsim's fp8 decoder. The cos/sin table is
+the one place where the spec fixes no rounding (cos/sin of an fp32 angle in float vs the model's
+float64): there the check is |table - model| <= 1 unit in the last place of the activation dtype
+at that value (the model's value rounded once is within half an ulp; the C++ single-precision cos
+adds < 1 fp32 ulp, which can move a value across one rounding boundary, never two).
 
 With --mutant NAME the same grid runs under a planted bug (core/mutants.h) and the script passes iff
 some output differs from the model (exit 0), i.e. the model catches the mutant.
@@ -168,7 +171,9 @@ def describe_index(name, idx, cfg):
     labels = {"qkv": ("token", "column"), "q": ("token", "head", "dim"), "k": ("token", "head", "dim"),
               "k_cache": ("block", "head", "dim/x", "token_in_block", "dim%x"),
               "k_scale": ("block", "head", "token_in_block"),
-              "v_scale": ("block", "head", "token_in_block")}
+              "v_scale": ("block", "head", "token_in_block"),
+              "k_cache_dequant": ("block", "head", "token_in_block", "dim"),
+              "v_cache_dequant": ("block", "head", "token_in_block", "dim")}
     if name == "qkv":
         t, col = idx
         return f"token {t}, head {col // cfg['head_dim']}, dim {col % cfg['head_dim']}"
@@ -188,7 +193,7 @@ def compare(name, got, want, cfg):
         # A NaN code is the format's NaN either way; e4m3fn has two (sign of the 0/0 NaN is the
         # CPU's choice), so a NaN matches a NaN.
         bad &= ~(model.fp8_is_nan(got, kv) & model.fp8_is_nan(want, kv))
-    if name in ("k_scale", "v_scale"):
+    if name in ("k_scale", "v_scale", "k_cache_dequant", "v_cache_dequant"):
         bad &= ~(np.isnan(got) & np.isnan(want))
     if not bad.any():
         return None
@@ -238,7 +243,8 @@ def run_case(rcsim, case, work, mutant):
     inputs = load_dir(os.path.join(out_dir, "inputs"),
                       ("qkv", "positions", "slot_mapping", "cos_sin_cache", "q_weight",
                        "k_weight", "k_cache", "v_cache", "k_scale", "v_scale"))
-    outputs = load_dir(out_dir, ("qkv", "q", "k", "k_cache", "v_cache", "k_scale", "v_scale"))
+    outputs = load_dir(out_dir, ("qkv", "q", "k", "k_cache", "v_cache", "k_scale", "v_scale",
+                                 "k_cache_dequant", "v_cache_dequant"))
     v_layout = "plain" if cfg["use_triton_attn"] else "shuffle"
     want = model.expected_outputs(cfg, inputs, case["path"], v_layout)
     for name in ("qkv", "q", "k", "k_cache", "v_cache", "k_scale", "v_scale"):
@@ -247,6 +253,20 @@ def run_case(rcsim, case, work, mutant):
                 problems.append(f"{name}: rcsim wrote no {name}.npy")
                 continue
             msg = compare(name, outputs[name], want[name], cfg)
+            if msg:
+                problems.append(msg)
+    if cfg["kv_cache_dtype"] != "auto":
+        # rcsim's own decode of its fp8 caches (the only output that shows numeric's fp8
+        # decoder) against the model's decode of the same codes times the same scales (both
+        # already compared above).
+        for side in ("k", "v"):
+            name = side + "_cache_dequant"
+            if name not in outputs:
+                problems.append(f"{name}: rcsim wrote no {name}.npy")
+                continue
+            want_dq = model.dequantised_cache(cfg, outputs[side + "_cache"],
+                                              outputs[side + "_scale"], side, v_layout)
+            msg = compare(name, outputs[name], want_dq, cfg)
             if msg:
                 problems.append(msg)
     msg = check_cos_sin(inputs, cfg)

@@ -290,3 +290,35 @@ def expected_cos_sin(cfg, theta):
     exact = np.concatenate([np.cos(angle.astype(np.float64)), np.sin(angle.astype(np.float64))],
                            axis=1)
     return f32_to_act(exact.astype(F32), cfg["act_dtype"]), exact
+
+
+def fp8_decode(codes, kind):
+    """fp32 values of e4m3 codes, from the format's value table (sign bit applied by hand; NaN
+    codes decode to NaN)."""
+    codes = np.asarray(codes, dtype=np.uint8)
+    mag = fp8_value_table(kind)[codes & 0x7F]
+    val = np.where(codes & 0x80, -mag, mag)
+    if kind == "fp8_e4m3fnuz":
+        val = np.where(codes == 0x80, np.nan, val)
+    return val.astype(F32)
+
+
+def dequantised_cache(cfg, codes, scales, side, v_layout):
+    """What attention reads from an fp8 cache (semantics.md 2.4: stored = fp8(x / s), so x ~
+    decode(stored) * s), in the logical order [NB, H, BS, D]: the codes are reordered from their
+    documented layout by numpy reshapes, decoded by fp8_decode and multiplied by their token's
+    scale in one fp32 multiply. side 'k' or 'v'; v_layout 'shuffle' or 'plain'."""
+    kind = cfg["kv_cache_dtype"]
+    nb, h, bs, d, x = (cfg["num_blocks"], cfg["num_heads_kv"], cfg["block_size"],
+                       cfg["head_dim"], 16)
+    flat = np.asarray(codes).reshape(-1)
+    if side == "k":
+        logical = flat.reshape(nb, h, d // x, bs, x).transpose(0, 1, 3, 2, 4)
+    elif v_layout == "shuffle":
+        logical = flat.reshape(nb, h, bs // x, d, x).transpose(0, 1, 2, 4, 3)
+    else:
+        logical = flat.reshape(nb, h, d, bs).transpose(0, 1, 3, 2)
+    values = fp8_decode(logical.reshape(nb, h, bs, d), kind)
+    s = np.asarray(scales, dtype=F32).reshape(nb, h, bs, 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.ascontiguousarray(values * s, dtype=F32)

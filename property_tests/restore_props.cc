@@ -13,7 +13,8 @@
 // plan from the generator; two oracles (the same dispatcher with the fused module missing, and
 // the CPU non-fused composition in the policy's promised order; support/dispatch_run.h).
 // Negative tests: dispatcher mutants (restore skipped, only q restored, fallback order swapped)
-// must falsify property 1.
+// must falsify property 1; a dispatcher that falls back after a sticky device error
+// (sticky-error-falls-back) must fail the matrix's zero-fallback assertion.
 #include <array>
 #include <atomic>
 #include <map>
@@ -304,6 +305,27 @@ TEST(PolicyMatrixProps, EveryCellAsExpected) {
   }
   std::cout << "policy safety matrix (observed; (!) = differs from the expected matrix):\n"
             << table << std::flush;
+}
+
+// The zero-fallback assertion of the matrix bites: under sticky-error-falls-back the sticky cell
+// still surfaces with the same class (the fallback fails on the poisoned device), so only the
+// call counts can see it - and the property must fail on exactly that assertion.
+TEST(PolicyMatrixNegative, StickyErrorFallingBackFailsTheNoFallbackAssertion) {
+  ScopedMutant mutant(Mutant::kStickyErrorFallsBack);
+  g_cell_policy = FallbackPolicy::kSticky;
+  g_cell_spec = "fused:sticky(k=mid)";
+  g_tally.restored = 0;
+  g_tally.surfaced = 0;
+  RunOptions options;
+  options.cases_percent = 15;
+  options.disable_shrinking = true;
+  options.replay_regressions = false;
+  options.quiet = true;
+  const Outcome outcome = check("PolicyMatrixProps/sticky/sticky[sticky-error-falls-back]",
+                                &prop_cell_never_corrupts, options);
+  expect_failed(outcome, "sticky-error-falls-back");
+  EXPECT_NE(outcome.description.find("fallback_kernel_calls == 0"), std::string::npos)
+      << "failed on another assertion than the zero-fallback one: " << outcome.description;
 }
 
 // Sticky stops attempting after "unavailable": the second call of the process neither backs up

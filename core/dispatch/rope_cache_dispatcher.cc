@@ -242,6 +242,9 @@ void RopeCacheDispatcher::Call::recover_fused(const StageFailure& failure, Fused
   // A sticky device error is never followed by more work on the same device: no restore, no
   // fallback. qkv may hold partial writes; the error says so by surfacing.
   if (failure.failure_class == FailureClass::kStickyDevice) {
+    // The mutant goes on to the fallback instead; on a poisoned device that fails with the same
+    // class, so only the call counts (record.json's kernel_calls, the fault stats) can tell.
+    if (mutant_active(Mutant::kStickyErrorFallsBack)) return;
     surface(failure, "sticky device error: no restore, no fallback on this device");
   }
   // Sticky learns "unavailable" the moment it is observed, before the restore: a module that is

@@ -28,10 +28,12 @@
 // (theta = rope_theta) rounded to the activation dtype, caches and scales start sentinel-filled.
 //
 // Output: DIR/{qkv,k_cache,v_cache,k_scale,v_scale,q,k}.npy (scales only for fp8 caches; q/k only
-// when the call returned), DIR/meta.json (real dtypes, shapes, layouts), DIR/record.json (branch,
-// attempt, restore, failure, log lines, calls per kernel site under a fault plan, fidelity and,
-// where the fidelity's fused kernel computes the configuration wrongly, why), DIR/inputs/*.npy
-// (every input, as used).
+// when the call returned), for fp8 caches DIR/{k,v}_cache_dequant.npy (fp32 [NB, Hkv, BS, D]:
+// every code decoded times its per-token scale, V read in the layout attention reads: what
+// attention sees, and the only output that shows rcsim's fp8 decoder), DIR/meta.json (real
+// dtypes, shapes, layouts), DIR/record.json (branch, attempt, restore, failure, log lines, calls
+// per kernel site under a fault plan, fidelity and, where the fidelity's fused kernel computes the
+// configuration wrongly, why), DIR/inputs/*.npy (every input, as used).
 // --compare-to OTHER_DIR: then compares the outputs with another run's (a GPU run with the CPU
 // run's): computed outputs by NaN class (core/nan_class.h), V copies bit for bit; prints
 // "COMPARE PASS" or "COMPARE FAIL ... first difference" and exits 1 on a difference.
@@ -48,6 +50,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -66,6 +69,7 @@
 #include "fault_injection/cli/cli_args.h"
 #include "fault_injection/cli/commands.h"
 #include "fault_injection/plan/fault_plan.h"
+#include "fault_injection/sim/attention_read.h"
 #include "fault_injection/sim/sim_device.h"
 #include "kernels/cpu/cpu_backend.h"
 
@@ -463,6 +467,23 @@ std::string v_layout_written(const DispatchRecord& r, bool ok, const LayerSpec& 
   return "?";
 }
 
+// The fp8 cache of one side as attention reads it (sim::read_cache_element: the code decoded by
+// numeric::fp8_bits_to_float, times its per-token scale), in the logical order [NB, Hkv, BS, D].
+HostTensor dequantised_cache(const AttentionConfig& c, const KvCacheViews& cache, bool is_v,
+                             VCacheLayout v_read) {
+  HostTensor out(DType::kFP32, {c.num_blocks, c.num_heads_kv, c.block_size, c.head_dim});
+  const std::span<float> dst = out.as<float>();
+  const sim::CacheReadSpec spec{c, v_read};
+  std::size_t i = 0;
+  for (int64_t b = 0; b < c.num_blocks; ++b)
+    for (int64_t h = 0; h < c.num_heads_kv; ++h)
+      for (int64_t t = 0; t < c.block_size; ++t)
+        for (int64_t d = 0; d < c.head_dim; ++d) {
+          dst[i++] = sim::read_cache_element(spec, cache, is_v, b, h, t, d);
+        }
+  return out;
+}
+
 json record_json(const DispatchRecord& r) {
   return {{"branch", branch_name(r.branch)},
           {"fused_attempted", r.fused_attempted},
@@ -697,6 +718,17 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   if (is_fp8(c.kv_cache_dtype)) {
     emit("k_scale", in.cache.k_scale, "per-token dequant scale [NB, Hkv, BS]");
     emit("v_scale", in.cache.v_scale, "per-token dequant scale [NB, Hkv, BS]");
+    // What attention reads: every element decoded and scaled by rcsim itself, so an outside
+    // model that decodes the codes above can check the fp8 decoder (independent_reference/).
+    const VCacheLayout v_read =
+        s.layer.use_triton_attn() ? VCacheLayout::kPlain : VCacheLayout::kShuffle;
+    for (const bool is_v : {false, true}) {
+      const HostTensor dq = dequantised_cache(c, in.cache, is_v, v_read);
+      emit(is_v ? "v_cache_dequant" : "k_cache_dequant", dq.view(),
+           fmt::format("fp32 [NB, Hkv, BS, D]: each fp8 code decoded times its per-token scale, "
+                       "read{} as attention reads it, sentinels included",
+                       is_v ? (v_read == VCacheLayout::kPlain ? " plain" : " shuffle") : ""));
+    }
   }
   if (result) {
     emit("q", result->q, "[T, Hq, D] as attention reads it");

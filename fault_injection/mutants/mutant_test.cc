@@ -46,6 +46,12 @@ Scenario scenario_for(Mutant m) {
       s.policy = FallbackPolicy::kPr279;
       s.sliding_window = 128;
       break;
+    case Mutant::kStickyErrorFallsBack:
+      // A sticky fused error: the fallback the mutant then runs fails on the poisoned device
+      // with the same class; the engine's call-count check must still see it.
+      s.faults = "fused:sticky(ratio=1/4)";
+      s.policy = FallbackPolicy::kSticky;
+      break;
     case Mutant::kFp8MaxOtherFormat:
     case Mutant::kScaleNotStored:
       s.kv = KvCacheDtype::kFp8E4M3FNUZ;

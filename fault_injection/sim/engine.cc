@@ -532,6 +532,23 @@ Engine::LayerOutcome Engine::surfaced(int64_t l, const DispatchError& e, const F
          fmt::format("step {} layer {}: DispatchError without an injected fault in this call: {}",
                      current_step_, l, e.what()));
   }
+  // A sticky fused failure ends the call: no fallback kernel may have been called since (on the
+  // poisoned device it would fail with the same class, so the class alone proves nothing) and
+  // the process counts no fallback for it.
+  if (e.record().failure == FailureClass::kStickyDevice) {
+    int64_t fallback_calls = 0;
+    for (FaultSite s : {FaultSite::kRopeCache, FaultSite::kFallbackRope, FaultSite::kFallbackNorm,
+                        FaultSite::kFallbackCache}) {
+      fallback_calls += after.call_count(s) - before.call_count(s);
+    }
+    const int64_t sticky_fallbacks = process_->fallback_count(FailureClass::kStickyDevice);
+    if (fallback_calls != 0 || sticky_fallbacks != 0) {
+      fail(RunVerdict::kCorrectness,
+           fmt::format("step {} layer {}: a sticky device error surfaced after {} fallback kernel "
+                       "call(s) and {} counted sticky fallback(s); it must end the call: {}",
+                       current_step_, l, fallback_calls, sticky_fallbacks, e.what()));
+    }
+  }
   log_checker_.check_surfaced(context(l), e.record(), log_line_count() - log_before);
   result_.checks_passed += 2;
   if (faulty_->device_poisoned() || !process_->device_healthy() ||

@@ -51,6 +51,9 @@ RCSIM_HD int64_t v_plain_offset(const PagedCacheShape& s, int64_t b, int64_t h, 
 // Flash / NHD [NB, BS, H, D].
 RCSIM_HD int64_t flash_offset(const PagedCacheShape& s, int64_t b, int64_t h, int64_t tok,
                               int64_t d) {
+  if (shared_mutants::active(shared_mutants::SharedBug::kFlashHeadTokenSwapped)) {
+    return ((b * s.num_heads_kv + h) * s.block_size + tok) * s.head_dim + d;
+  }
   return ((b * s.block_size + tok) * s.num_heads_kv + h) * s.head_dim + d;
 }
 // Per-token scale, asm layout [NB, H, BS] (fp32).
@@ -59,9 +62,15 @@ RCSIM_HD int64_t scale_offset(const PagedCacheShape& s, int64_t b, int64_t h, in
   return row * s.block_size + tok;
 }
 RCSIM_HD int64_t cache_elements(const PagedCacheShape& s) {
+  if (shared_mutants::active(shared_mutants::SharedBug::kCacheElementsDropsHeads)) {
+    return s.num_blocks * s.block_size * s.head_dim;
+  }
   return s.num_blocks * s.num_heads_kv * s.block_size * s.head_dim;
 }
 RCSIM_HD int64_t scale_elements(const PagedCacheShape& s) {
+  if (shared_mutants::active(shared_mutants::SharedBug::kScaleElementsDropsHeads)) {
+    return s.num_blocks * s.block_size;
+  }
   return s.num_blocks * s.num_heads_kv * s.block_size;
 }
 

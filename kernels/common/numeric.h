@@ -98,7 +98,10 @@ RCSIM_HD float fp8_max(Fp8Format fmt) {
   if (active(SharedBug::kFp8MaxOtherFormat)) return fmt == Fp8Format::kE4M3FN ? 240.0f : 448.0f;
   return fmt == Fp8Format::kE4M3FN ? 448.0f : 240.0f;
 }
-RCSIM_HD int fp8_bias(Fp8Format fmt) { return fmt == Fp8Format::kE4M3FN ? 7 : 8; }
+RCSIM_HD int fp8_bias(Fp8Format fmt) {
+  if (active(SharedBug::kFp8BiasOtherFormat)) return fmt == Fp8Format::kE4M3FN ? 8 : 7;
+  return fmt == Fp8Format::kE4M3FN ? 7 : 8;
+}
 RCSIM_HD uint8_t fp8_max_code(Fp8Format fmt) {
   const uint8_t code = fmt == Fp8Format::kE4M3FN ? 0x7E : 0x7F;
   return active(SharedBug::kFp8MaxCodeLow) ? static_cast<uint8_t>(code - 1) : code;

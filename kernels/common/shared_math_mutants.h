@@ -49,6 +49,10 @@ enum class SharedBug : uint8_t {
   kVShuffleInnerSwapped,    // v_shuffle_offset: [.., x, D] inner order instead of [.., D, x]
   kVPlainHeadMajor,         // v_plain_offset: (h * NB + b) instead of (b * H + h)
   kScaleIndexHeadMajor,     // scale_offset: (h * NB + b) instead of (b * H + h)
+  kFp8BiasOtherFormat,      // fp8_bias: the other format's bias (7 <-> 8)
+  kFlashHeadTokenSwapped,   // flash_offset: HND [NB, H, BS, D] instead of NHD [NB, BS, H, D]
+  kCacheElementsDropsHeads, // cache_elements: NB * BS * D (the KV heads forgotten)
+  kScaleElementsDropsHeads, // scale_elements: NB * BS (the KV heads forgotten)
 };
 
 #ifdef RCSIM_SHARED_MUTANTS_ON_HOST

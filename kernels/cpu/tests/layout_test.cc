@@ -52,10 +52,17 @@ TEST(CacheLayout, EveryFormulaIsABijectionOverAWholeCache) {
   }
   // Scales: (b, h, t) -> [NB, H, BS] is a bijection too.
   const PagedCacheShape s{3, 2, 16, 64, 8};
-  std::vector<int> hits(static_cast<std::size_t>(layout::scale_elements(s)), 0);
+  const int64_t n = layout::scale_elements(s);
+  ASSERT_EQ(n, 3 * 2 * 16) << "scale_elements of [NB=3, H=2, BS=16]";
+  std::vector<int> hits(static_cast<std::size_t>(n), 0);
   for (int64_t b = 0; b < 3; ++b)
     for (int64_t h = 0; h < 2; ++h)
-      for (int64_t t = 0; t < 16; ++t) ++hits[static_cast<std::size_t>(layout::scale_offset(s, b, h, t))];
+      for (int64_t t = 0; t < 16; ++t) {
+        const int64_t off = layout::scale_offset(s, b, h, t);
+        ASSERT_TRUE(off >= 0 && off < n) << "scale offset " << off << " out of [0, " << n
+                                         << ") at (" << b << "," << h << "," << t << ")";
+        ++hits[static_cast<std::size_t>(off)];
+      }
   for (int v : hits) EXPECT_EQ(v, 1);
 }
 
@@ -75,6 +82,9 @@ TEST(CacheLayout, FormulasMatchTheirLogicalShapesRowMajor) {
                     (((b * H + h) * (BS / x) + t / x) * D + d) * x + t % x);
           // V plain [NB, H, D, BS]
           EXPECT_EQ(layout::v_plain_offset(s, b, h, t, d), ((b * H + h) * D + d) * BS + t);
+          // Flash / NHD [NB, BS, H, D]: token before head (HND, [NB, H, BS, D], is a bijection
+          // too and meets it at the far corner; only this statement tells them apart)
+          EXPECT_EQ(layout::flash_offset(s, b, h, t, d), ((b * BS + t) * H + h) * D + d);
         }
 }
 
