@@ -189,14 +189,16 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
   // slot per chunk in 64-bit, ~140 instructions per chunk and 9% of the fused kernel; a variant
   // that transposed 8 chunks per thread in registers issued fewer instructions but stored at a
   // 128-byte lane stride, and the bf16 cache writer fell from 79% to 21% of copy bandwidth.
+  // The block is two rows of D threads (kTileTokens * D / kElems threads); `leaders` is 1 or 2,
+  // so (head, leader) comes from shifts, not a run-time division (~20 instructions each).
+  static_assert(M::kBlockThreads == 2 * D && kMaxLeaders <= 2, "chunk loop shape");
   const int leaders = s_num_leaders;
-  const int items = a.count * leaders * D;
   const int64_t head_elems = a.block_size * D;  // one KV head of one page, in both layouts
   const int64_t dim_stride = a.shuffle ? X : a.block_size;
-  for (int c = tid; c < items; c += M::kBlockThreads) {
-    const int d = c % D;
-    const int k = (c / D) % leaders;
-    const int h = c / (D * leaders);
+  const int d = tid % D;
+  for (int hk = tid / D; hk < a.count * leaders; hk += 2) {
+    const int h = leaders == 2 ? hk >> 1 : hk;
+    const int k = hk - h * leaders;
     const Elem* rows = s_stage[h] + s_leaders[k] * D + d;
     Vec16 chunk;
     constexpr int kPerWord = kFp8 ? 4 : 2;
