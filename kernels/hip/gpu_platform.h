@@ -182,10 +182,5 @@ __device__ __forceinline__ bool packed_e4m3fn_x2(float lo, float hi, uint32_t& o
 namespace rcsim::gpu {
 // The fused kernel's reduction group (semantics.md 2.1): 32 lanes on every vendor.
 inline constexpr int kGroupLanes = 32;
-// Byte b of the result is byte (selector >> 4b) & 7 of the 8 bytes {hi:lo} (one PRMT / v_perm
-// instruction; both vendors spell it __byte_perm).
-__device__ __forceinline__ uint32_t byte_perm(uint32_t lo, uint32_t hi, uint32_t selector) {
-  return __byte_perm(lo, hi, selector);
-}
 static_assert(kWarpSizeLanes % kGroupLanes == 0, "a reduction group must fit in one warp");
 }  // namespace rcsim::gpu

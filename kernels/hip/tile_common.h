@@ -190,7 +190,8 @@ __device__ __forceinline__ RopeCoeffs load_rope(const void* cos_sin, int64_t pos
     return r;
   }
   if constexpr (kNeox) {
-    const int h0 = first % half;
+    // first % half without a run-time division: a rotating thread has first < rotary_dim.
+    const int h0 = first < half ? first : first - half;
     unpack<A>(load16(row + h0), r.cos_v);
     unpack<A>(load16(row + half + h0), r.sin_signed);
     if (first < half) {
