@@ -18,6 +18,7 @@
 #include "core/prng.h"
 #include "core/tensor.h"
 #include "test_support/compare.h"
+#include "test_support/fixtures.h"
 #include "test_support/random_fill.h"
 #include "test_support/seed.h"
 
@@ -34,16 +35,8 @@ inline constexpr uint8_t kScaleSentinel = 0x7B;
 
 // head_dim 128 keeps use_triton_attn false; 64 makes it true.
 inline AttentionConfig small_config(int64_t head_dim = 128, KvCacheDtype kv = KvCacheDtype::kAuto) {
-  AttentionConfig c;
-  c.num_heads_q = 4;
-  c.num_heads_kv = 2;
-  c.head_dim = head_dim;
-  c.rotary_dim = head_dim;
-  c.kv_cache_dtype = kv;
-  c.block_size = 16;
-  c.num_blocks = 3;
-  c.max_position = 64;
-  return c;
+  return test_support::small_config(
+      {.head_dim = head_dim, .kv = kv, .num_blocks = 3, .max_position = 64});
 }
 
 struct LayerTensors {

@@ -20,6 +20,7 @@
 #include "core/prng.h"
 #include "core/tensor.h"
 #include "kernels/common/cache_layout.h"
+#include "test_support/fixtures.h"
 #include "test_support/random_fill.h"
 #include "test_support/seed.h"
 
@@ -55,16 +56,7 @@ struct Loc {
 };
 
 inline AttentionConfig small_config(KvCacheDtype kv = KvCacheDtype::kAuto) {
-  AttentionConfig c;
-  c.num_heads_q = 4;
-  c.num_heads_kv = 2;
-  c.head_dim = 64;
-  c.rotary_dim = 64;
-  c.kv_cache_dtype = kv;
-  c.block_size = 16;
-  c.num_blocks = 2;
-  c.max_position = 32;
-  return c;
+  return test_support::small_config({.head_dim = 64, .kv = kv, .num_blocks = 2, .max_position = 32});
 }
 
 struct Layer {

@@ -22,6 +22,7 @@
 #include "core/tensor.h"
 #include "kernels/cpu/nonfused_reference.h"
 #include "test_support/compare.h"
+#include "test_support/fixtures.h"
 #include "test_support/random_fill.h"
 #include "test_support/seed.h"
 
