@@ -140,7 +140,7 @@ int64_t require_key_value(const BackendRules& rules, const AttentionConfig& cfg,
 
 }  // namespace
 
-// ---- whole calls ----------------------------------------------------------------------------------
+// ---- whole calls --------------------------------------------------------------------------------
 int64_t check_fused(const BackendRules& rules, const FusedQkNormRopeCacheArgs& a) {
   const AttentionConfig& cfg = a.cfg;
   validate_attention_config(cfg);

@@ -56,7 +56,8 @@ struct Loc {
 };
 
 inline AttentionConfig small_config(KvCacheDtype kv = KvCacheDtype::kAuto) {
-  return test_support::small_config({.head_dim = 64, .kv = kv, .num_blocks = 2, .max_position = 32});
+  return test_support::small_config(
+      {.head_dim = 64, .kv = kv, .num_blocks = 2, .max_position = 32});
 }
 
 struct Layer {

@@ -21,7 +21,8 @@ namespace rcsim::cpu {
 namespace {
 
 AttentionConfig small_config(KvCacheDtype kv) {
-  return test_support::small_config({.head_dim = 64, .kv = kv, .num_blocks = 4, .max_position = 64});
+  return test_support::small_config(
+      {.head_dim = 64, .kv = kv, .num_blocks = 4, .max_position = 64});
 }
 
 testing::Layer small_layer(KvCacheDtype kv, int salt, bool plain_v = false) {
