@@ -10,8 +10,10 @@ function(rcsim_add_test)
     endif()
   endforeach()
   add_executable(${T_NAME} ${T_SOURCES})
-  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main
-                        rcsim_warnings)
+  # rcsim_test_support (test_support/): the seed, random-input and comparison helpers every
+  # test folder shares.
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} rcsim_test_support GTest::gtest GTest::gmock
+                        GTest::gtest_main rcsim_warnings)
   add_test(NAME ${T_NAME} COMMAND ${T_NAME} ${T_ARGS})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)

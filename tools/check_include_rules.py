@@ -3,10 +3,10 @@
 
 Every source under the project's folders is mapped to its folder; each quoted include
 ("folder/file.h") must name a file in a folder that the including folder may use. Leaves (tests,
-property tests, benchmarks, fuzzers, examples, the mutant suite) may include any production
-header; production code may never include a leaf. Device-side folders must stay free of host
-libraries (spdlog, gtest, RapidCheck, fmt, nlohmann). Also fails when a quoted include names a
-file that does not exist (a rule that checks nothing is a defect).
+property tests, benchmarks, fuzzers, examples, the mutant suite, the shared test support) may
+include any production header; production code may never include a leaf. Device-side folders
+must stay free of host libraries (spdlog, gtest, RapidCheck, fmt, nlohmann). Also fails when a
+quoted include names a file that does not exist (a rule that checks nothing is a defect).
 
 Usage: check_include_rules.py [SOURCE_DIR]   (exit 0: clean; 1: violations, one per line)
        check_include_rules.py --self-test     (proves the check bites on a planted tree)
@@ -41,7 +41,8 @@ RULES = {
                         "fakes/faults", "fault_injection/plan"],
 }
 # Leaves: any folder named tests/ (and below), plus these roots.
-LEAF_ROOTS = ["property_tests", "bench", "fuzz", "examples", "fault_injection/mutants"]
+LEAF_ROOTS = ["property_tests", "bench", "fuzz", "examples", "fault_injection/mutants",
+              "test_support"]
 # Folders whose code runs on the device (or is shared with it): no host-only libraries.
 DEVICE_FOLDERS = ["kernels/common"]
 DEVICE_FILES_RE = re.compile(r"kernels/hip/.*\.hip$|kernels/hip/device_common\.h$")

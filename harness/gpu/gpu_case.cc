@@ -8,6 +8,7 @@
 
 #include "core/check.h"
 #include "core/prng.h"
+#include "kernels/cpu/nonfused_reference.h"
 #include "kernels/common/numeric.h"
 
 namespace rcsim::gpu {
@@ -290,52 +291,19 @@ void run_nonfused(const KernelSet& kernels, FallbackOrder order, const Attention
                   const TensorView& cos_sin, const TensorView& positions, const TensorView& slots,
                   const KvCacheViews& cache) {
   const QkvViews v = split_qkv(qkv, cfg.num_heads_q, cfg.num_heads_kv, cfg.head_dim);
-  auto rope = [&] {
-    RotaryArgs r;
-    r.q = v.q;
-    r.k = v.k;
-    r.positions = positions;
-    r.cos_sin_cache = cos_sin;
-    r.rotary_dim = cfg.rotary_dim;
-    r.is_neox = cfg.is_neox;
-    kernels.rotary->run(r);
-  };
-  auto norms = [&] {
-    RmsNormArgs n;
-    n.eps = cfg.eps;
-    n.input = n.output = v.q;
-    n.weight = q_weight;
-    kernels.rms_norm->run(n);
-    n.input = n.output = v.k;
-    n.weight = k_weight;
-    kernels.rms_norm->run(n);
-  };
-  if (order == FallbackOrder::kRopeThenNorm) {
-    rope();
-    norms();
-  } else {
-    norms();
-    rope();
-  }
-  if (is_fp8(cfg.kv_cache_dtype)) {
-    PerTokenQuantCacheArgs c;
-    c.cfg = cfg;
-    c.key = v.k;
-    c.value = v.v;
-    c.slot_mapping = slots;
-    c.cache = cache;
-    c.v_layout = VCacheLayout::kShuffle;
-    kernels.per_token_quant_cache->run(c);
-  } else {
-    ReshapeAndCacheArgs c;
-    c.cfg = cfg;
-    c.key = v.k;
-    c.value = v.v;
-    c.slot_mapping = slots;
-    c.cache = cache;
-    c.v_layout = VCacheLayout::kShuffle;
-    kernels.reshape_and_cache->run(c);
-  }
+  cpu::NonFusedArgs a;
+  a.cfg = cfg;
+  a.q = v.q;
+  a.k = v.k;
+  a.v = v.v;
+  a.q_weight = q_weight;
+  a.k_weight = k_weight;
+  a.cos_sin_cache = cos_sin;
+  a.positions = positions;
+  a.slot_mapping = slots;
+  a.cache = cache;
+  a.v_layout = VCacheLayout::kShuffle;
+  cpu::run_nonfused(kernels, order, a);
 }
 
 ByteDiff compare_bytes(const HostTensor& got, const HostTensor& want, const std::string& name,

@@ -72,6 +72,8 @@ struct DeviceCase {
 DeviceCase upload_case(const HostCase& host);
 
 // The non-fused path (branch C) on any backend, in either order; q/k written in place into qkv.
+// The harness's qkv-buffer form of cpu::run_nonfused (kernels/cpu/nonfused_reference.h), the one
+// composition every caller runs: V cache in the shuffle layout.
 void run_nonfused(const KernelSet& kernels, FallbackOrder order, const AttentionConfig& cfg,
                   const TensorView& qkv, const TensorView& q_weight, const TensorView& k_weight,
                   const TensorView& cos_sin, const TensorView& positions, const TensorView& slots,

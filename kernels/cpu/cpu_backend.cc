@@ -31,7 +31,7 @@ std::unique_ptr<DeviceBuffer> HostMemoryBackend::allocate(DType dtype,
 // Units: elements of src in row-major order; after k units, exactly the first k elements of dst
 // (in src's row-major index order) have been written.
 KernelRun HostMemoryBackend::copy(const TensorView& src, const TensorView& dst, WorkLimit limit) {
-  detail::require_work_limit(limit);
+  kernel_args::require_work_limit(limit);
   RCSIM_REQUIRE(!src.is_null() && !dst.is_null(), "copy: null view (src {}, dst {})",
                 src.describe(), dst.describe());
   RCSIM_REQUIRE(src.device == DeviceTag::kHost && dst.device == DeviceTag::kHost,

@@ -1,91 +1,26 @@
 #include "kernels/cpu/detail.h"
 
-#include <cmath>
-
-#include <fmt/format.h>
+#include <vector>
 
 namespace rcsim::cpu::detail {
 
-void require_view(const TensorView& v, std::string_view name, DType dtype,
-                  std::initializer_list<int64_t> shape) {
-  RCSIM_REQUIRE(!v.is_null(), "{} is missing", name);
-  RCSIM_REQUIRE(v.device == DeviceTag::kHost, "{} is not a host view (CPU backend): {}", name,
-                v.describe());
-  RCSIM_REQUIRE(v.dtype == dtype, "{} has dtype {}, expected {}", name, dtype_name(v.dtype),
-                dtype_name(dtype));
-  RCSIM_REQUIRE(v.same_shape(shape), "{} has shape {}, expected {} dims [{}]", name, v.describe(),
-                shape.size(), fmt::join(shape, ", "));
-  for (int d = 0; d < v.rank; ++d) {
-    RCSIM_REQUIRE(v.stride(d) >= 0, "{} has a negative stride: {}", name, v.describe());
+namespace {
+std::vector<int64_t> read_host_indices(const TensorView& v) {
+  std::vector<int64_t> values(static_cast<std::size_t>(v.size(0)));
+  for (std::size_t t = 0; t < values.size(); ++t) {
+    values[t] = load_i64(v, static_cast<int64_t>(t));
   }
+  return values;
 }
+}  // namespace
 
-void require_contiguous(const TensorView& v, std::string_view name) {
-  RCSIM_REQUIRE(v.is_contiguous(), "{} must be contiguous: {}", name, v.describe());
-}
-
-void require_head_dim(int64_t head_dim) {
-  RCSIM_REQUIRE(limits::contains(limits::kHeadDimsSupported, head_dim),
-                "unsupported head_dim {} (supported: 64, 128, 256)", head_dim);
-}
-
-void require_work_limit(const WorkLimit& limit) {
-  RCSIM_REQUIRE(limit.max_units >= WorkLimit::kUnlimited, "WorkLimit.max_units {} is invalid",
-                limit.max_units);
-}
-
-void require_positions(const TensorView& positions, int64_t max_position) {
-  const int64_t n = positions.size(0);
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t p = load_i64(positions, t);
-    RCSIM_REQUIRE(p >= 0 && p < max_position, "position {} of token {} outside [0, {})", p, t,
-                  max_position);
-  }
-}
-
-void require_slots(const TensorView& slots, int64_t num_slots) {
-  const int64_t n = slots.size(0);
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t s = load_i64(slots, t);
-    RCSIM_REQUIRE(s < num_slots, "slot {} of token {} is beyond the cache ({} slots)", s, t,
-                  num_slots);
-  }
-}
-
-void require_cache(const AttentionConfig& cfg, const KvCacheViews& cache, VCacheLayout v_layout,
-                   bool need_token_scales) {
-  const DType cdt = cfg.cache_storage_dtype();
-  const int64_t nb = cfg.num_blocks, h = cfg.num_heads_kv, bs = cfg.block_size,
-                d = cfg.head_dim, x = cfg.x();
-  require_view(cache.k_cache, "k_cache", cdt, {nb, h, d / x, bs, x});
-  require_contiguous(cache.k_cache, "k_cache");
-  if (v_layout == VCacheLayout::kShuffle && cache.v_cache.rank == 5) {
-    require_view(cache.v_cache, "v_cache", cdt, {nb, h, bs / x, d, x});
-  } else {
-    require_view(cache.v_cache, "v_cache", cdt, {nb, h, d, bs});
-  }
-  require_contiguous(cache.v_cache, "v_cache");
-  if (need_token_scales) {
-    require_view(cache.k_scale, "k_scale", DType::kFP32, {nb, h, bs});
-    require_contiguous(cache.k_scale, "k_scale");
-    require_view(cache.v_scale, "v_scale", DType::kFP32, {nb, h, bs});
-    require_contiguous(cache.v_scale, "v_scale");
-  }
-}
-
-void require_cos_sin(const TensorView& cos_sin, std::string_view name, DType dtype,
-                     int64_t rotary_dim) {
-  RCSIM_REQUIRE(!cos_sin.is_null() && cos_sin.rank == 2, "{} must be 2-D [max_pos, {}]: {}", name,
-                rotary_dim, cos_sin.describe());
-  require_view(cos_sin, name, dtype, {cos_sin.size(0), rotary_dim});
-  RCSIM_REQUIRE(cos_sin.size(0) >= 1 && cos_sin.size(0) <= limits::kMaxPositionMax,
-                "{} has {} rows, outside [1, {}]", name, cos_sin.size(0),
-                limits::kMaxPositionMax);
-}
-
-void require_rotary_dim(int64_t rotary_dim, int64_t head_dim) {
-  RCSIM_REQUIRE(rotary_dim >= 2 && rotary_dim <= head_dim && rotary_dim % 2 == 0,
-                "rotary_dim {} must be even and in [2, head_dim {}]", rotary_dim, head_dim);
+const kernel_args::BackendRules& host_rules() {
+  static const kernel_args::BackendRules rules{
+      .device = DeviceTag::kHost,
+      .wrong_device = "is not a host view (CPU backend)",
+      .read_indices = &read_host_indices,
+  };
+  return rules;
 }
 
 void load_head(const TensorView& v, int64_t token, int64_t head, int64_t head_dim, HeadBits& bits,

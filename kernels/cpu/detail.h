@@ -1,16 +1,16 @@
-// Internal helpers of the CPU reference kernels: argument validation (every check throws
-// InvalidInput naming the argument, before any write) and scalar element access through views.
+// Internal helpers of the CPU reference kernels: the backend's rules for the shared argument checks
+// (core/kernel_arg_checks.h: every check throws InvalidInput naming the argument, before any
+// write) and scalar element access through views.
 // Not part of the backend's public API.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <cstring>
-#include <initializer_list>
-#include <string_view>
 
 #include "core/attention_config.h"
 #include "core/check.h"
+#include "core/kernel_arg_checks.h"
 #include "core/kernel_interfaces.h"
 #include "core/limits.h"
 #include "core/tensor.h"
@@ -23,25 +23,9 @@ using HeadValues = std::array<float, limits::kHeadDimMax>;
 using HeadBits = std::array<uint16_t, limits::kHeadDimMax>;
 
 // ---- validation -----------------------------------------------------------------------------
-void require_view(const TensorView& v, std::string_view name, DType dtype,
-                  std::initializer_list<int64_t> shape);
-void require_contiguous(const TensorView& v, std::string_view name);
-void require_head_dim(int64_t head_dim);
-void require_work_limit(const WorkLimit& limit);
-// Every position in [0, max_position); `positions` already checked as i64 [T].
-void require_positions(const TensorView& positions, int64_t max_position);
-// Every slot < num_slots (negative = padding, allowed); `slots` already checked as i64 [T].
-void require_slots(const TensorView& slots, int64_t num_slots);
-// The paged caches of `cfg` (shape, dtype, contiguity); scales [NB, Hkv, BS] fp32 iff
-// `need_token_scales`. A 4-D v_cache with layout shuffle is accepted as a label over shuffle
-// memory, as the fused kernel does (semantics.md 1.1).
-void require_cache(const AttentionConfig& cfg, const KvCacheViews& cache, VCacheLayout v_layout,
-                   bool need_token_scales);
-// A cos/sin table [max_pos, rotary_dim] of `dtype`.
-void require_cos_sin(const TensorView& cos_sin, std::string_view name, DType dtype,
-                     int64_t rotary_dim);
-// rotary_dim even, in [2, head_dim].
-void require_rotary_dim(int64_t rotary_dim, int64_t head_dim);
+// The CPU backend's rules for the shared argument checks (core/kernel_arg_checks.h): host views,
+// index views read in place, any non-negative strides.
+const kernel_args::BackendRules& host_rules();
 
 // ---- element access -------------------------------------------------------------------------
 inline int64_t units_to_run(const WorkLimit& limit, int64_t total) {

@@ -41,6 +41,8 @@ using namespace detail;
 
 void validate(const FusedQkNormRopeCacheArgs& a, Fidelity fidelity) {
   const AttentionConfig& cfg = a.cfg;
+  // The config first, so that a bad one is named before the fidelity rule reads it (check_fused
+  // validates it again; cheap).
   validate_attention_config(cfg);
   if (fidelity_switches(fidelity).partial_rotary_rejected) {
     // AITER@Mar26's host check (fused_qk_norm_rope_cache_quant.cu @81b32f30): full rotary only.
@@ -49,37 +51,7 @@ void validate(const FusedQkNormRopeCacheArgs& a, Fidelity fidelity) {
                   "version rotates the whole head only",
                   fidelity_name(fidelity), cfg.head_dim, cfg.rotary_dim);
   }
-  require_work_limit(a.limit);
-  RCSIM_REQUIRE(!a.qkv.is_null() && a.qkv.rank == 2, "qkv must be 2-D [T, (Hq+2Hkv)*D]: {}",
-                a.qkv.describe());
-  const int64_t tokens = a.qkv.size(0);
-  RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax, "{} tokens exceed the limit {}", tokens,
-                limits::kTokensPerBatchMax);
-  require_view(a.qkv, "qkv", cfg.act_dtype, {tokens, cfg.qkv_width()});
-  require_contiguous(a.qkv, "qkv");
-  require_view(a.q_weight, "q_weight", cfg.act_dtype, {cfg.head_dim});
-  require_view(a.k_weight, "k_weight", cfg.act_dtype, {cfg.head_dim});
-  require_cos_sin(a.cos_sin_cache, "cos_sin_cache", cfg.act_dtype, cfg.rotary_dim);
-  RCSIM_REQUIRE(a.cos_sin_cache.size(0) == cfg.max_position,
-                "cos_sin_cache has {} rows, the config says max_position {}",
-                a.cos_sin_cache.size(0), cfg.max_position);
-  if (cfg.is_neox) {
-    // The NeoX partner lives in lane l ^ ((rot/2) / (D/32)): a whole number of lanes.
-    RCSIM_REQUIRE((cfg.rotary_dim / 2) % (cfg.head_dim / 32) == 0,
-                  "NeoX rotary_dim {} is not a whole number of lanes for head_dim {}",
-                  cfg.rotary_dim, cfg.head_dim);
-  }
-  require_view(a.positions, "positions", DType::kI64, {tokens});
-  require_view(a.slot_mapping, "slot_mapping", DType::kI64, {tokens});
-  require_cache(cfg, a.cache, VCacheLayout::kShuffle, is_fp8(cfg.kv_cache_dtype));
-  if (!a.q_out.is_null()) {
-    require_view(a.q_out, "q_out", cfg.act_dtype, {tokens, cfg.num_heads_q, cfg.head_dim});
-  }
-  if (!a.k_out.is_null()) {
-    require_view(a.k_out, "k_out", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-  }
-  require_positions(a.positions, cfg.max_position);
-  require_slots(a.slot_mapping, cfg.num_slots());
+  kernel_args::check_fused(host_rules(), a);
 }
 
 float rms_rcp(const HeadValues& x, int dim, float eps) {

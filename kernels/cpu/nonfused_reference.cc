@@ -14,24 +14,25 @@
 namespace rcsim::cpu {
 
 void validate_nonfused(const NonFusedArgs& a) {
-  using namespace detail;
+  using namespace kernel_args;
+  const BackendRules& host = detail::host_rules();
   const AttentionConfig& cfg = a.cfg;
   validate_attention_config(cfg);
   RCSIM_REQUIRE(!a.q.is_null() && a.q.rank == 3, "q must be [T, Hq, D]: {}", a.q.describe());
   const int64_t tokens = a.q.size(0);
   RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax, "{} tokens exceed the limit {}", tokens,
                 limits::kTokensPerBatchMax);
-  require_view(a.q, "q", cfg.act_dtype, {tokens, cfg.num_heads_q, cfg.head_dim});
-  require_view(a.k, "k", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-  require_view(a.v, "v", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-  require_view(a.q_weight, "q_weight", cfg.act_dtype, {cfg.head_dim});
-  require_view(a.k_weight, "k_weight", cfg.act_dtype, {cfg.head_dim});
-  require_cos_sin(a.cos_sin_cache, "cos_sin_cache", cfg.act_dtype, cfg.rotary_dim);
-  require_view(a.positions, "positions", DType::kI64, {tokens});
-  require_view(a.slot_mapping, "slot_mapping", DType::kI64, {tokens});
-  require_cache(cfg, a.cache, a.v_layout, is_fp8(cfg.kv_cache_dtype));
-  require_positions(a.positions, a.cos_sin_cache.size(0));
-  require_slots(a.slot_mapping, cfg.num_slots());
+  require_view(host, a.q, "q", cfg.act_dtype, {tokens, cfg.num_heads_q, cfg.head_dim});
+  require_view(host, a.k, "k", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
+  require_view(host, a.v, "v", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
+  require_view(host, a.q_weight, "q_weight", cfg.act_dtype, {cfg.head_dim});
+  require_view(host, a.k_weight, "k_weight", cfg.act_dtype, {cfg.head_dim});
+  require_cos_sin(host, a.cos_sin_cache, "cos_sin_cache", cfg.act_dtype, cfg.rotary_dim);
+  require_view(host, a.positions, "positions", DType::kI64, {tokens});
+  require_view(host, a.slot_mapping, "slot_mapping", DType::kI64, {tokens});
+  require_cache(host, cfg, a.cache, a.v_layout, is_fp8(cfg.kv_cache_dtype));
+  require_positions(host, a.positions, a.cos_sin_cache.size(0));
+  require_slots(host, a.slot_mapping, cfg.num_slots());
 }
 
 namespace {

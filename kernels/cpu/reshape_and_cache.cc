@@ -33,23 +33,6 @@ using namespace detail;
 // AITER@HEAD's k_pertoken_quant_scale_eps (cache_kernels.cu @e4048607 line 444).
 constexpr float kPerTokenScaleGuard = 1e-12f;
 
-// Checks key / value / slot_mapping / cache against cfg; returns T.
-int64_t require_key_value(const AttentionConfig& cfg, const TensorView& key,
-                          const TensorView& value, const TensorView& slot_mapping,
-                          const KvCacheViews& cache, VCacheLayout v_layout, bool token_scales) {
-  validate_attention_config(cfg);
-  RCSIM_REQUIRE(!key.is_null() && key.rank == 3, "key must be [T, Hkv, D]: {}", key.describe());
-  const int64_t tokens = key.size(0);
-  RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax, "{} tokens exceed the limit {}", tokens,
-                limits::kTokensPerBatchMax);
-  require_view(key, "key", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-  require_view(value, "value", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-  require_view(slot_mapping, "slot_mapping", DType::kI64, {tokens});
-  require_cache(cfg, cache, v_layout, token_scales);
-  require_slots(slot_mapping, cfg.num_slots());
-  return tokens;
-}
-
 void quantise_head(const HeadValues& x, int64_t head_dim, float reciprocal,
                    numeric::Fp8Format fmt, HeadCodes& codes) {
   for (int64_t d = 0; d < head_dim; ++d) {
@@ -61,17 +44,9 @@ void quantise_head(const HeadValues& x, int64_t head_dim, float reciprocal,
 }  // namespace
 
 KernelRun CpuReshapeAndCache::run(const ReshapeAndCacheArgs& args) {
-  require_work_limit(args.limit);
   const AttentionConfig& cfg = args.cfg;
-  const int64_t tokens = require_key_value(cfg, args.key, args.value, args.slot_mapping,
-                                           args.cache, args.v_layout, false);
+  const int64_t tokens = kernel_args::check_reshape_and_cache(host_rules(), args);
   const bool fp8 = is_fp8(cfg.kv_cache_dtype);
-  if (fp8) {
-    RCSIM_REQUIRE(std::isfinite(args.k_scale) && args.k_scale > 0.0f &&
-                      std::isfinite(args.v_scale) && args.v_scale > 0.0f,
-                  "fp8 reshape_and_cache needs finite positive scales, got k {} v {}",
-                  args.k_scale, args.v_scale);
-  }
   const float k_rcp = qk_math::scale_reciprocal(args.k_scale);
   const float v_rcp = qk_math::scale_reciprocal(args.v_scale);
   const numeric::Fp8Format fmt = fp8_format(cfg.kv_cache_dtype);
@@ -100,13 +75,8 @@ KernelRun CpuReshapeAndCache::run(const ReshapeAndCacheArgs& args) {
 }
 
 KernelRun CpuPerTokenQuantCache::run(const PerTokenQuantCacheArgs& args) {
-  require_work_limit(args.limit);
   const AttentionConfig& cfg = args.cfg;
-  RCSIM_REQUIRE(is_fp8(cfg.kv_cache_dtype),
-                "reshape_and_cache_with_pertoken_quant needs an fp8 cache, got {}",
-                kv_cache_dtype_name(cfg.kv_cache_dtype));
-  const int64_t tokens = require_key_value(cfg, args.key, args.value, args.slot_mapping,
-                                           args.cache, args.v_layout, true);
+  const int64_t tokens = kernel_args::check_per_token_quant_cache(host_rules(), args);
   const numeric::Fp8Format fmt = fp8_format(cfg.kv_cache_dtype);
   const float fp8_max_value = numeric::fp8_max(fmt);
   const FidelitySwitches fid = fidelity_switches(fidelity_);

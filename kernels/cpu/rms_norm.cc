@@ -24,21 +24,9 @@ namespace rcsim::cpu {
 
 KernelRun CpuRmsNorm::run(const RmsNormArgs& args) {
   using namespace detail;
-  require_work_limit(args.limit);
   const TensorView& in = args.input;
-  RCSIM_REQUIRE(!in.is_null() && in.rank == 3, "rms_norm input must be [T, H, D]: {}",
-                in.describe());
-  const int64_t tokens = in.size(0), heads = in.size(1), head_dim = in.size(2);
-  RCSIM_REQUIRE(is_activation_dtype(in.dtype), "rms_norm input dtype {} is not bf16/fp16",
-                dtype_name(in.dtype));
-  RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax && heads >= 1 && heads <= limits::kHeadsQMax,
-                "rms_norm input shape out of limits: {}", in.describe());
-  require_head_dim(head_dim);
-  require_view(in, "rms_norm input", in.dtype, {tokens, heads, head_dim});
-  require_view(args.output, "rms_norm output", in.dtype, {tokens, heads, head_dim});
-  require_view(args.weight, "rms_norm weight", in.dtype, {head_dim});
-  RCSIM_REQUIRE(std::isfinite(args.eps) && args.eps > 0.0f, "rms_norm eps {} must be positive",
-                args.eps);
+  const kernel_args::RmsNormShape shape = kernel_args::check_rms_norm(host_rules(), args);
+  const int64_t tokens = shape.tokens, heads = shape.heads, head_dim = shape.head_dim;
 
   const int64_t total = tokens * heads;
   const int64_t run_units = units_to_run(args.limit, total);

@@ -24,31 +24,7 @@ namespace {
 using namespace detail;
 
 void validate(const RopeReshapeCacheArgs& a) {
-  const AttentionConfig& cfg = a.cfg;
-  validate_attention_config(cfg);
-  require_work_limit(a.limit);
-  RCSIM_REQUIRE(!a.q.is_null() && a.q.rank == 3, "q must be [T, Hq, D]: {}", a.q.describe());
-  const int64_t tokens = a.q.size(0);
-  RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax, "{} tokens exceed the limit {}", tokens,
-                limits::kTokensPerBatchMax);
-  require_view(a.q, "q", cfg.act_dtype, {tokens, cfg.num_heads_q, cfg.head_dim});
-  require_view(a.k, "k", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-  require_view(a.v, "v", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-  require_cos_sin(a.cos_sin_cache, "cos_sin_cache", cfg.act_dtype, cfg.rotary_dim);
-  require_view(a.positions, "positions", DType::kI64, {tokens});
-  require_view(a.slot_mapping, "slot_mapping", DType::kI64, {tokens});
-  require_cache(a.cfg, a.cache, a.v_layout, false);
-  RCSIM_REQUIRE(a.apply_scale == is_fp8(cfg.kv_cache_dtype),
-                "apply_scale {} does not match kv_cache_dtype {}", a.apply_scale,
-                kv_cache_dtype_name(cfg.kv_cache_dtype));
-  if (a.apply_scale) {
-    RCSIM_REQUIRE(std::isfinite(a.k_scale_static) && a.k_scale_static > 0.0f &&
-                      std::isfinite(a.v_scale_static) && a.v_scale_static > 0.0f,
-                  "static scales must be finite and positive, got k {} v {}", a.k_scale_static,
-                  a.v_scale_static);
-  }
-  require_positions(a.positions, a.cos_sin_cache.size(0));
-  require_slots(a.slot_mapping, cfg.num_slots());
+  kernel_args::check_rope_reshape_cache(host_rules(), a);
 }
 
 void rope_head(const RopeReshapeCacheArgs& a, const TensorView& view, int64_t t, int64_t h,

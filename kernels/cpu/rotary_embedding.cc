@@ -34,29 +34,10 @@ void rotate_head(const TensorView& v, int64_t t, int64_t h, int64_t head_dim, in
 
 KernelRun CpuRotaryEmbedding::run(const RotaryArgs& args) {
   using namespace detail;
-  require_work_limit(args.limit);
   const TensorView& q = args.q;
-  RCSIM_REQUIRE(!q.is_null() && q.rank == 3, "rotary q must be [T, Hq, D]: {}", q.describe());
-  const int64_t tokens = q.size(0), heads_q = q.size(1), head_dim = q.size(2);
-  RCSIM_REQUIRE(is_activation_dtype(q.dtype), "rotary q dtype {} is not bf16/fp16",
-                dtype_name(q.dtype));
-  RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax && heads_q >= 1 &&
-                    heads_q <= limits::kHeadsQMax,
-                "rotary q shape out of limits: {}", q.describe());
-  require_head_dim(head_dim);
-  require_view(q, "rotary q", q.dtype, {tokens, heads_q, head_dim});
-  int64_t heads_k = 0;
-  if (!args.k.is_null()) {
-    RCSIM_REQUIRE(args.k.rank == 3, "rotary k must be [T, Hkv, D]: {}", args.k.describe());
-    heads_k = args.k.size(1);
-    RCSIM_REQUIRE(heads_k >= 1 && heads_k <= limits::kHeadsKvMax, "rotary k has {} heads",
-                  heads_k);
-    require_view(args.k, "rotary k", q.dtype, {tokens, heads_k, head_dim});
-  }
-  require_rotary_dim(args.rotary_dim, head_dim);
-  require_cos_sin(args.cos_sin_cache, "cos_sin_cache", q.dtype, args.rotary_dim);
-  require_view(args.positions, "positions", DType::kI64, {tokens});
-  require_positions(args.positions, args.cos_sin_cache.size(0));
+  const kernel_args::RotaryShape shape = kernel_args::check_rotary(host_rules(), args);
+  const int64_t tokens = shape.tokens, heads_q = shape.heads_q, heads_k = shape.heads_k,
+                head_dim = shape.head_dim;
 
   const int64_t total = tokens * (heads_q + heads_k);
   const int64_t run_units = units_to_run(args.limit, total);

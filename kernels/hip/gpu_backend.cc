@@ -1,10 +1,9 @@
-// GPU backend: argument validation (mirroring the CPU reference's checks, for device views), the
-// translation of interface args into the kernels' params structs, WorkLimit -> device unit limit,
-// and the poisoned state that models a sticky device error. Plain C++: the vendor runtime is
-// reached only through gpu_runtime.h and gpu_params.h.
+// GPU backend: argument validation (the shared checks of core/kernel_arg_checks.h under the GPU's
+// rules), the translation of interface args into the kernels' params structs, WorkLimit -> device
+// unit limit, and the poisoned state that models a sticky device error. Plain C++: the vendor
+// runtime is reached only through gpu_runtime.h and gpu_params.h.
 #include "kernels/hip/gpu_backend.h"
 
-#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -12,6 +11,7 @@
 
 #include "core/check.h"
 #include "core/errors.h"
+#include "core/kernel_arg_checks.h"
 #include "core/limits.h"
 #include "core/mutants.h"
 #include "kernels/hip/gpu_params.h"
@@ -46,19 +46,7 @@ void guarded(BackendState& state, std::string_view kernel, F&& launch) {
   }
 }
 
-// ---- validation (InvalidInput before any write) ------------------------------------------------
-void require_view(const TensorView& v, std::string_view name, DType dtype,
-                  std::initializer_list<int64_t> shape) {
-  RCSIM_REQUIRE(!v.is_null(), "{} is missing", name);
-  RCSIM_REQUIRE(v.device == DeviceTag::kGpu, "{} is not a GPU view: {}", name, v.describe());
-  RCSIM_REQUIRE(v.dtype == dtype, "{} has dtype {}, expected {}", name, dtype_name(v.dtype),
-                dtype_name(dtype));
-  RCSIM_REQUIRE(v.same_shape(shape), "{} has shape {}, expected [{}]", name, v.describe(),
-                fmt::join(shape, ", "));
-}
-void require_contiguous(const TensorView& v, std::string_view name) {
-  RCSIM_REQUIRE(v.is_contiguous(), "{} must be contiguous: {}", name, v.describe());
-}
+// ---- validation: the shared checks (core/kernel_arg_checks.h) under the GPU's rules -------------
 // [T, H, D] activation views: the kernels read whole heads as vectors, so the last dim is dense
 // and every head starts on a vector boundary.
 void require_heads_view(const TensorView& v, std::string_view name) {
@@ -68,68 +56,22 @@ void require_heads_view(const TensorView& v, std::string_view name) {
   RCSIM_REQUIRE(v.offset % vec == 0 && v.stride(0) % vec == 0 && v.stride(1) % vec == 0,
                 "{} heads are not aligned to {}-element vectors: {}", name, vec, v.describe());
 }
-void require_head_dim(int64_t head_dim) {
-  RCSIM_REQUIRE(limits::contains(limits::kHeadDimsSupported, head_dim),
-                "unsupported head_dim {} (supported: 64, 128, 256)", head_dim);
-}
-void require_limit(const WorkLimit& limit) {
-  RCSIM_REQUIRE(limit.max_units >= WorkLimit::kUnlimited, "WorkLimit.max_units {} is invalid",
-                limit.max_units);
-}
-void require_rotary(int64_t rotary_dim, int64_t head_dim, bool is_neox) {
-  RCSIM_REQUIRE(rotary_dim >= 2 && rotary_dim <= head_dim && rotary_dim % 2 == 0,
-                "rotary_dim {} must be even and in [2, head_dim {}]", rotary_dim, head_dim);
-  // The kernels find the NeoX partner a whole number of lanes away; GPT-J pairs sit in one lane.
-  RCSIM_REQUIRE(!is_neox || (rotary_dim / 2) % (head_dim / 32) == 0,
-                "NeoX rotary_dim {} is not a whole number of lanes for head_dim {}", rotary_dim,
-                head_dim);
-}
-void require_cos_sin(const TensorView& cs, DType dtype, int64_t rotary_dim) {
-  RCSIM_REQUIRE(!cs.is_null() && cs.rank == 2, "cos_sin_cache must be 2-D: {}", cs.describe());
-  require_view(cs, "cos_sin_cache", dtype, {cs.size(0), rotary_dim});
-  require_contiguous(cs, "cos_sin_cache");
-  RCSIM_REQUIRE(cs.size(0) >= 1 && cs.size(0) <= limits::kMaxPositionMax,
-                "cos_sin_cache has {} rows", cs.size(0));
-}
 std::vector<int64_t> read_i64(const TensorView& v) {
   std::vector<int64_t> host(static_cast<std::size_t>(v.size(0)));
   RCSIM_REQUIRE(v.stride(0) == 1, "i64 index views must be contiguous: {}", v.describe());
   if (!host.empty()) copy_to_host(host.data(), v.data(), v.size(0) * 8);
   return host;
 }
-void require_positions(const TensorView& positions, int64_t max_position) {
-  const std::vector<int64_t> p = read_i64(positions);
-  for (std::size_t t = 0; t < p.size(); ++t) {
-    RCSIM_REQUIRE(p[t] >= 0 && p[t] < max_position, "position {} of token {} outside [0, {})",
-                  p[t], t, max_position);
-  }
-}
-void require_slots(const TensorView& slots, int64_t num_slots) {
-  const std::vector<int64_t> s = read_i64(slots);
-  for (std::size_t t = 0; t < s.size(); ++t) {
-    RCSIM_REQUIRE(s[t] < num_slots, "slot {} of token {} is beyond the cache ({} slots)", s[t], t,
-                  num_slots);
-  }
-}
-void require_cache(const AttentionConfig& cfg, const KvCacheViews& cache, VCacheLayout v_layout,
-                   bool need_token_scales) {
-  const DType cdt = cfg.cache_storage_dtype();
-  const int64_t nb = cfg.num_blocks, h = cfg.num_heads_kv, bs = cfg.block_size,
-                d = cfg.head_dim, x = cfg.x();
-  require_view(cache.k_cache, "k_cache", cdt, {nb, h, d / x, bs, x});
-  require_contiguous(cache.k_cache, "k_cache");
-  if (v_layout == VCacheLayout::kShuffle && cache.v_cache.rank == 5) {
-    require_view(cache.v_cache, "v_cache", cdt, {nb, h, bs / x, d, x});
-  } else {
-    require_view(cache.v_cache, "v_cache", cdt, {nb, h, d, bs});
-  }
-  require_contiguous(cache.v_cache, "v_cache");
-  if (need_token_scales) {
-    require_view(cache.k_scale, "k_scale", DType::kFP32, {nb, h, bs});
-    require_contiguous(cache.k_scale, "k_scale");
-    require_view(cache.v_scale, "v_scale", DType::kFP32, {nb, h, bs});
-    require_contiguous(cache.v_scale, "v_scale");
-  }
+const kernel_args::BackendRules& gpu_rules() {
+  static const kernel_args::BackendRules rules{
+      .device = DeviceTag::kGpu,
+      .wrong_device = "is not a GPU view",
+      .read_indices = &read_i64,
+      .require_heads_layout = &require_heads_view,
+      .dense_tables = true,
+      .neox_in_whole_lanes = true,
+  };
+  return rules;
 }
 
 ActType act_type(DType t) { return t == DType::kBF16 ? ActType::kBF16 : ActType::kFP16; }
@@ -171,36 +113,7 @@ class GpuFusedQkNormRopeCache final : public FusedQkNormRopeCacheKernel {
   KernelRun run(const FusedQkNormRopeCacheArgs& a) override {
     state_->check_usable(kName);
     const AttentionConfig& cfg = a.cfg;
-    validate_attention_config(cfg);
-    require_limit(a.limit);
-    RCSIM_REQUIRE(!a.qkv.is_null() && a.qkv.rank == 2, "qkv must be 2-D: {}", a.qkv.describe());
-    const int64_t tokens = a.qkv.size(0);
-    RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax, "{} tokens exceed the limit", tokens);
-    require_view(a.qkv, "qkv", cfg.act_dtype, {tokens, cfg.qkv_width()});
-    require_contiguous(a.qkv, "qkv");
-    require_view(a.q_weight, "q_weight", cfg.act_dtype, {cfg.head_dim});
-    require_contiguous(a.q_weight, "q_weight");
-    require_view(a.k_weight, "k_weight", cfg.act_dtype, {cfg.head_dim});
-    require_contiguous(a.k_weight, "k_weight");
-    require_head_dim(cfg.head_dim);
-    require_rotary(cfg.rotary_dim, cfg.head_dim, cfg.is_neox);
-    require_cos_sin(a.cos_sin_cache, cfg.act_dtype, cfg.rotary_dim);
-    RCSIM_REQUIRE(a.cos_sin_cache.size(0) == cfg.max_position,
-                  "cos_sin_cache has {} rows, the config says max_position {}",
-                  a.cos_sin_cache.size(0), cfg.max_position);
-    require_view(a.positions, "positions", DType::kI64, {tokens});
-    require_view(a.slot_mapping, "slot_mapping", DType::kI64, {tokens});
-    require_cache(cfg, a.cache, VCacheLayout::kShuffle, is_fp8(cfg.kv_cache_dtype));
-    if (!a.q_out.is_null()) {
-      require_view(a.q_out, "q_out", cfg.act_dtype, {tokens, cfg.num_heads_q, cfg.head_dim});
-      require_heads_view(a.q_out, "q_out");
-    }
-    if (!a.k_out.is_null()) {
-      require_view(a.k_out, "k_out", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-      require_heads_view(a.k_out, "k_out");
-    }
-    require_positions(a.positions, cfg.max_position);
-    require_slots(a.slot_mapping, cfg.num_slots());
+    const int64_t tokens = kernel_args::check_fused(gpu_rules(), a);
 
     FusedParams p;
     p.qkv = a.qkv.data();
@@ -239,24 +152,9 @@ class GpuRmsNorm final : public RmsNormKernel {
   explicit GpuRmsNorm(std::shared_ptr<BackendState> s) : state_(std::move(s)) {}
   KernelRun run(const RmsNormArgs& a) override {
     state_->check_usable(kName);
-    require_limit(a.limit);
     const TensorView& in = a.input;
-    RCSIM_REQUIRE(!in.is_null() && in.rank == 3, "rms_norm input must be [T, H, D]: {}",
-                  in.describe());
-    const int64_t tokens = in.size(0), heads = in.size(1), dim = in.size(2);
-    RCSIM_REQUIRE(is_activation_dtype(in.dtype), "rms_norm input dtype {} is not bf16/fp16",
-                  dtype_name(in.dtype));
-    RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax && heads >= 1 &&
-                      heads <= limits::kHeadsQMax,
-                  "rms_norm input shape out of limits: {}", in.describe());
-    require_head_dim(dim);
-    require_view(in, "rms_norm input", in.dtype, {tokens, heads, dim});
-    require_heads_view(in, "rms_norm input");
-    require_view(a.output, "rms_norm output", in.dtype, {tokens, heads, dim});
-    require_heads_view(a.output, "rms_norm output");
-    require_view(a.weight, "rms_norm weight", in.dtype, {dim});
-    require_contiguous(a.weight, "rms_norm weight");
-    RCSIM_REQUIRE(std::isfinite(a.eps) && a.eps > 0.0f, "rms_norm eps {} must be positive", a.eps);
+    const kernel_args::RmsNormShape shape = kernel_args::check_rms_norm(gpu_rules(), a);
+    const int64_t tokens = shape.tokens, heads = shape.heads, dim = shape.head_dim;
     RmsNormParams p;
     p.in = heads_view(in);
     p.out = heads_view(a.output);
@@ -281,31 +179,10 @@ class GpuRotaryEmbedding final : public RotaryEmbeddingKernel {
   explicit GpuRotaryEmbedding(std::shared_ptr<BackendState> s) : state_(std::move(s)) {}
   KernelRun run(const RotaryArgs& a) override {
     state_->check_usable(kName);
-    require_limit(a.limit);
     const TensorView& q = a.q;
-    RCSIM_REQUIRE(!q.is_null() && q.rank == 3, "rotary q must be [T, Hq, D]: {}", q.describe());
-    const int64_t tokens = q.size(0), heads_q = q.size(1), dim = q.size(2);
-    RCSIM_REQUIRE(is_activation_dtype(q.dtype), "rotary q dtype {} is not bf16/fp16",
-                  dtype_name(q.dtype));
-    RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax && heads_q >= 1 &&
-                      heads_q <= limits::kHeadsQMax,
-                  "rotary q shape out of limits: {}", q.describe());
-    require_head_dim(dim);
-    require_view(q, "rotary q", q.dtype, {tokens, heads_q, dim});
-    require_heads_view(q, "rotary q");
-    int64_t heads_k = 0;
-    if (!a.k.is_null()) {
-      RCSIM_REQUIRE(a.k.rank == 3, "rotary k must be [T, Hkv, D]: {}", a.k.describe());
-      heads_k = a.k.size(1);
-      RCSIM_REQUIRE(heads_k >= 1 && heads_k <= limits::kHeadsKvMax, "rotary k has {} heads",
-                    heads_k);
-      require_view(a.k, "rotary k", q.dtype, {tokens, heads_k, dim});
-      require_heads_view(a.k, "rotary k");
-    }
-    require_rotary(a.rotary_dim, dim, a.is_neox);
-    require_cos_sin(a.cos_sin_cache, q.dtype, a.rotary_dim);
-    require_view(a.positions, "positions", DType::kI64, {tokens});
-    require_positions(a.positions, a.cos_sin_cache.size(0));
+    const kernel_args::RotaryShape shape = kernel_args::check_rotary(gpu_rules(), a);
+    const int64_t tokens = shape.tokens, heads_q = shape.heads_q, heads_k = shape.heads_k,
+                  dim = shape.head_dim;
     RotaryParams p;
     p.q = heads_view(q);
     p.k = heads_view(a.k);
@@ -329,41 +206,13 @@ class GpuRotaryEmbedding final : public RotaryEmbeddingKernel {
   std::shared_ptr<BackendState> state_;
 };
 
-namespace {
-int64_t require_key_value(const AttentionConfig& cfg, const TensorView& key,
-                          const TensorView& value, const TensorView& slots,
-                          const KvCacheViews& cache, VCacheLayout v_layout, bool token_scales) {
-  validate_attention_config(cfg);
-  RCSIM_REQUIRE(!key.is_null() && key.rank == 3, "key must be [T, Hkv, D]: {}", key.describe());
-  const int64_t tokens = key.size(0);
-  RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax, "{} tokens exceed the limit", tokens);
-  require_head_dim(cfg.head_dim);
-  require_view(key, "key", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-  require_heads_view(key, "key");
-  require_view(value, "value", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-  require_heads_view(value, "value");
-  require_view(slots, "slot_mapping", DType::kI64, {tokens});
-  require_cache(cfg, cache, v_layout, token_scales);
-  require_slots(slots, cfg.num_slots());
-  return tokens;
-}
-}  // namespace
-
 class GpuReshapeAndCache final : public ReshapeAndCacheKernel {
  public:
   explicit GpuReshapeAndCache(std::shared_ptr<BackendState> s) : state_(std::move(s)) {}
   KernelRun run(const ReshapeAndCacheArgs& a) override {
     state_->check_usable(kName);
-    require_limit(a.limit);
     const AttentionConfig& cfg = a.cfg;
-    const int64_t tokens =
-        require_key_value(cfg, a.key, a.value, a.slot_mapping, a.cache, a.v_layout, false);
-    if (is_fp8(cfg.kv_cache_dtype)) {
-      RCSIM_REQUIRE(std::isfinite(a.k_scale) && a.k_scale > 0.0f && std::isfinite(a.v_scale) &&
-                        a.v_scale > 0.0f,
-                    "fp8 reshape_and_cache needs finite positive scales, got k {} v {}",
-                    a.k_scale, a.v_scale);
-    }
+    const int64_t tokens = kernel_args::check_reshape_and_cache(gpu_rules(), a);
     ReshapeCacheParams p;
     p.key = heads_view(a.key);
     p.value = heads_view(a.value);
@@ -390,13 +239,8 @@ class GpuPerTokenQuantCache final : public PerTokenQuantCacheKernel {
   explicit GpuPerTokenQuantCache(std::shared_ptr<BackendState> s) : state_(std::move(s)) {}
   KernelRun run(const PerTokenQuantCacheArgs& a) override {
     state_->check_usable(kName);
-    require_limit(a.limit);
     const AttentionConfig& cfg = a.cfg;
-    RCSIM_REQUIRE(is_fp8(cfg.kv_cache_dtype),
-                  "reshape_and_cache_with_pertoken_quant needs an fp8 cache, got {}",
-                  kv_cache_dtype_name(cfg.kv_cache_dtype));
-    const int64_t tokens =
-        require_key_value(cfg, a.key, a.value, a.slot_mapping, a.cache, a.v_layout, true);
+    const int64_t tokens = kernel_args::check_per_token_quant_cache(gpu_rules(), a);
     PerTokenQuantParams p;
     p.key = heads_view(a.key);
     p.value = heads_view(a.value);
@@ -424,34 +268,7 @@ class GpuRopeReshapeCache final : public RopeReshapeCacheKernel {
   KernelRun run(const RopeReshapeCacheArgs& a) override {
     state_->check_usable(kName);
     const AttentionConfig& cfg = a.cfg;
-    validate_attention_config(cfg);
-    require_limit(a.limit);
-    RCSIM_REQUIRE(!a.q.is_null() && a.q.rank == 3, "q must be [T, Hq, D]: {}", a.q.describe());
-    const int64_t tokens = a.q.size(0);
-    RCSIM_REQUIRE(tokens <= limits::kTokensPerBatchMax, "{} tokens exceed the limit", tokens);
-    require_head_dim(cfg.head_dim);
-    require_view(a.q, "q", cfg.act_dtype, {tokens, cfg.num_heads_q, cfg.head_dim});
-    require_heads_view(a.q, "q");
-    require_view(a.k, "k", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-    require_heads_view(a.k, "k");
-    require_view(a.v, "v", cfg.act_dtype, {tokens, cfg.num_heads_kv, cfg.head_dim});
-    require_heads_view(a.v, "v");
-    require_rotary(cfg.rotary_dim, cfg.head_dim, cfg.is_neox);
-    require_cos_sin(a.cos_sin_cache, cfg.act_dtype, cfg.rotary_dim);
-    require_view(a.positions, "positions", DType::kI64, {tokens});
-    require_view(a.slot_mapping, "slot_mapping", DType::kI64, {tokens});
-    require_cache(cfg, a.cache, a.v_layout, false);
-    RCSIM_REQUIRE(a.apply_scale == is_fp8(cfg.kv_cache_dtype),
-                  "apply_scale {} does not match kv_cache_dtype {}", a.apply_scale,
-                  kv_cache_dtype_name(cfg.kv_cache_dtype));
-    if (a.apply_scale) {
-      RCSIM_REQUIRE(std::isfinite(a.k_scale_static) && a.k_scale_static > 0.0f &&
-                        std::isfinite(a.v_scale_static) && a.v_scale_static > 0.0f,
-                    "static scales must be finite and positive, got k {} v {}", a.k_scale_static,
-                    a.v_scale_static);
-    }
-    require_positions(a.positions, a.cos_sin_cache.size(0));
-    require_slots(a.slot_mapping, cfg.num_slots());
+    const int64_t tokens = kernel_args::check_rope_reshape_cache(gpu_rules(), a);
     RopeReshapeCacheParams p;
     p.q = heads_view(a.q);
     p.k = heads_view(a.k);
@@ -501,7 +318,7 @@ std::unique_ptr<DeviceBuffer> GpuMemoryBackend::allocate(DType dtype,
 
 KernelRun GpuMemoryBackend::copy(const TensorView& src, const TensorView& dst, WorkLimit limit) {
   state_->check_usable(kName);
-  require_limit(limit);
+  kernel_args::require_work_limit(limit);
   RCSIM_REQUIRE(!src.is_null() && !dst.is_null(), "copy: null view (src {}, dst {})",
                 src.describe(), dst.describe());
   RCSIM_REQUIRE(src.device == DeviceTag::kGpu && dst.device == DeviceTag::kGpu,

@@ -17,18 +17,16 @@
 #include "core/dispatch/rope_cache_dispatcher.h"
 #include "core/prng.h"
 #include "core/tensor.h"
+#include "test_support/compare.h"
+#include "test_support/fixtures.h"
+#include "test_support/random_fill.h"
+#include "test_support/seed.h"
 
 namespace rcsim::testing {
 
 // Every test prints its seed; the environment variable RCSIM_SEED replays one.
 inline uint64_t test_seed() {
-  static const uint64_t seed = [] {
-    const char* env = std::getenv("RCSIM_SEED");
-    const uint64_t s = env ? std::strtoull(env, nullptr, 0) : 0x5EED0003ull;
-    std::printf("rcsim seed: %llu (repro: RCSIM_SEED=%llu <test binary>)\n",
-                static_cast<unsigned long long>(s), static_cast<unsigned long long>(s));
-    return s;
-  }();
+  static const uint64_t seed = test_support::seed_from_env(0x5EED0003ull);
   return seed;
 }
 
@@ -37,16 +35,8 @@ inline constexpr uint8_t kScaleSentinel = 0x7B;
 
 // head_dim 128 keeps use_triton_attn false; 64 makes it true.
 inline AttentionConfig small_config(int64_t head_dim = 128, KvCacheDtype kv = KvCacheDtype::kAuto) {
-  AttentionConfig c;
-  c.num_heads_q = 4;
-  c.num_heads_kv = 2;
-  c.head_dim = head_dim;
-  c.rotary_dim = head_dim;
-  c.kv_cache_dtype = kv;
-  c.block_size = 16;
-  c.num_blocks = 3;
-  c.max_position = 64;
-  return c;
+  return test_support::small_config(
+      {.head_dim = head_dim, .kv = kv, .num_blocks = 3, .max_position = 64});
 }
 
 struct LayerTensors {
@@ -60,9 +50,7 @@ struct LayerTensors {
     Prng rng = Prng::stream(test_seed(), "layer-tensors", stream_index);
     const int64_t d = c.head_dim;
     qkv = HostTensor(c.act_dtype, {tokens, c.qkv_width()});
-    for (uint16_t& e : qkv.as<uint16_t>()) {
-      e = float_to_activation(rng.nonzero_float(0.25f, 2.0f), c.act_dtype);
-    }
+    test_support::fill_nonzero_activation(qkv, rng, 0.25f, 2.0f);
     positions = HostTensor(DType::kI64, {tokens});
     for (int64_t& p : positions.as<int64_t>()) p = rng.range(0, c.max_position - 1);
     // Distinct slots, the last token padding (-1), as CUDA-graph filler.
@@ -77,13 +65,11 @@ struct LayerTensors {
           i == tokens - 1 ? -1 : slots[static_cast<std::size_t>(i)];
     }
     cos_sin = HostTensor(c.act_dtype, {c.max_position, c.rotary_dim});
-    for (uint16_t& e : cos_sin.as<uint16_t>()) {
-      e = float_to_activation(rng.nonzero_float(0.1f, 1.0f), c.act_dtype);
-    }
+    test_support::fill_nonzero_activation(cos_sin, rng, 0.1f, 1.0f);
     q_weight = HostTensor(c.act_dtype, {d});
     k_weight = HostTensor(c.act_dtype, {d});
-    for (uint16_t& e : q_weight.as<uint16_t>()) e = float_to_activation(rng.nonzero_float(0.5f, 1.5f), c.act_dtype);
-    for (uint16_t& e : k_weight.as<uint16_t>()) e = float_to_activation(rng.nonzero_float(0.5f, 1.5f), c.act_dtype);
+    test_support::fill_nonzero_activation(q_weight, rng, 0.5f, 1.5f);
+    test_support::fill_nonzero_activation(k_weight, rng, 0.5f, 1.5f);
     const DType cd = c.cache_storage_dtype();
     const int64_t x = c.x();
     k_cache = HostTensor(cd, {c.num_blocks, c.num_heads_kv, d / x, c.block_size, x});
@@ -124,26 +110,8 @@ struct LayerTensors {
   }
 };
 
-// Index of the first differing byte, or -1.
-inline int64_t first_byte_difference(const HostTensor& a, const HostTensor& b) {
-  const auto n = static_cast<int64_t>(std::min(a.bytes(), b.bytes()));
-  for (int64_t i = 0; i < n; ++i) {
-    if (a.data()[i] != b.data()[i]) return i;
-  }
-  return a.bytes() == b.bytes() ? -1 : n;
-}
-
-// Names the first differing (token, column) of two qkv tensors.
-inline std::string qkv_difference(const HostTensor& expected, const HostTensor& actual,
-                                  const AttentionConfig& c) {
-  const int64_t byte = first_byte_difference(expected, actual);
-  if (byte < 0) return "identical";
-  const int64_t elem = byte / dtype_size_bytes(expected.dtype());
-  const int64_t token = elem / c.qkv_width();
-  const int64_t col = elem % c.qkv_width();
-  return "first difference at token " + std::to_string(token) + ", head " +
-         std::to_string(col / c.head_dim) + ", dim " + std::to_string(col % c.head_dim);
-}
+using test_support::first_byte_difference;
+using test_support::qkv_difference;
 
 // Writes a recognisable pattern over rows [0, rows) of a [T, H, D] or [T, W] view (a torn write).
 inline void scribble(const TensorView& v, uint16_t pattern) {

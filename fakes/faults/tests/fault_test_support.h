@@ -20,17 +20,14 @@
 #include "core/prng.h"
 #include "core/tensor.h"
 #include "kernels/common/cache_layout.h"
+#include "test_support/fixtures.h"
+#include "test_support/random_fill.h"
+#include "test_support/seed.h"
 
 namespace rcsim::fault_testing {
 
 inline uint64_t test_seed() {
-  static const uint64_t seed = [] {
-    const char* env = std::getenv("RCSIM_SEED");
-    const uint64_t s = env ? std::strtoull(env, nullptr, 0) : 0xFA0175u;
-    std::printf("rcsim seed: %llu (repro: RCSIM_SEED=%llu <this test binary>)\n",
-                static_cast<unsigned long long>(s), static_cast<unsigned long long>(s));
-    return s;
-  }();
+  static const uint64_t seed = test_support::seed_from_env(0xFA0175u);
   return seed;
 }
 
@@ -59,16 +56,8 @@ struct Loc {
 };
 
 inline AttentionConfig small_config(KvCacheDtype kv = KvCacheDtype::kAuto) {
-  AttentionConfig c;
-  c.num_heads_q = 4;
-  c.num_heads_kv = 2;
-  c.head_dim = 64;
-  c.rotary_dim = 64;
-  c.kv_cache_dtype = kv;
-  c.block_size = 16;
-  c.num_blocks = 2;
-  c.max_position = 32;
-  return c;
+  return test_support::small_config(
+      {.head_dim = 64, .kv = kv, .num_blocks = 2, .max_position = 32});
 }
 
 struct Layer {
@@ -84,13 +73,13 @@ struct Layer {
     Prng rng = Prng::stream(test_seed(), "fault-layer", stream);
     const int64_t d = c.head_dim;
     qkv = HostTensor(c.act_dtype, {tokens, c.qkv_width()});
-    for (uint16_t& e : qkv.as<uint16_t>()) e = float_to_activation(rng.nonzero_float(0.25f, 2.0f), c.act_dtype);
+    test_support::fill_nonzero_activation(qkv, rng, 0.25f, 2.0f);
     q_weight = HostTensor(c.act_dtype, {d});
     k_weight = HostTensor(c.act_dtype, {d});
-    for (uint16_t& e : q_weight.as<uint16_t>()) e = float_to_activation(rng.nonzero_float(0.5f, 1.5f), c.act_dtype);
-    for (uint16_t& e : k_weight.as<uint16_t>()) e = float_to_activation(rng.nonzero_float(0.5f, 1.5f), c.act_dtype);
+    test_support::fill_nonzero_activation(q_weight, rng, 0.5f, 1.5f);
+    test_support::fill_nonzero_activation(k_weight, rng, 0.5f, 1.5f);
     cos_sin = HostTensor(c.act_dtype, {c.max_position, c.rotary_dim});
-    for (uint16_t& e : cos_sin.as<uint16_t>()) e = float_to_activation(rng.nonzero_float(0.1f, 1.0f), c.act_dtype);
+    test_support::fill_nonzero_activation(cos_sin, rng, 0.1f, 1.0f);
     positions = HostTensor(DType::kI64, {tokens});
     for (int64_t& p : positions.as<int64_t>()) p = rng.range(0, c.max_position - 1);
     // Distinct slots drawn without replacement; token 1 is padding (-1) mid-batch.

@@ -18,18 +18,13 @@
 #include "core/limits.h"
 #include "fault_injection/plan/fault_plan.h"
 #include "fakes/faults/fault_stats.h"
+#include "test_support/seed.h"
 
 namespace rcsim {
 namespace {
 
 uint64_t test_seed() {
-  static const uint64_t seed = [] {
-    const char* env = std::getenv("RCSIM_SEED");
-    const uint64_t s = env ? std::strtoull(env, nullptr, 0) : 0xFA017u;
-    std::printf("rcsim seed: %llu (repro: RCSIM_SEED=%llu fault_plan_test)\n",
-                static_cast<unsigned long long>(s), static_cast<unsigned long long>(s));
-    return s;
-  }();
+  static const uint64_t seed = test_support::seed_from_env(0xFA017u);
   return seed;
 }
 

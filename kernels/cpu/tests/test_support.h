@@ -6,8 +6,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <optional>
@@ -23,6 +21,10 @@
 #include "core/rope_table.h"
 #include "core/tensor.h"
 #include "kernels/cpu/nonfused_reference.h"
+#include "test_support/compare.h"
+#include "test_support/fixtures.h"
+#include "test_support/random_fill.h"
+#include "test_support/seed.h"
 
 namespace rcsim::cpu::testing {
 
@@ -31,34 +33,17 @@ inline constexpr uint8_t kScaleSentinel = 0x5A;
 
 // The run's seed: RCSIM_SEED if set, else a fixed default. Printed once per binary.
 inline uint64_t test_seed() {
-  static const uint64_t seed = [] {
-    const char* env = std::getenv("RCSIM_SEED");
-    const uint64_t s = env != nullptr ? std::strtoull(env, nullptr, 0) : 20260327ull;
-    std::printf("rcsim test seed: %llu (repro: RCSIM_SEED=%llu <test binary> --gtest_filter=...)\n",
-                static_cast<unsigned long long>(s), static_cast<unsigned long long>(s));
-    return s;
-  }();
+  static const uint64_t seed = test_support::seed_from_env(20260327ull);
   return seed;
 }
 // One line a failure message carries so the case can be replayed.
-inline std::string repro_line() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return fmt::format("repro: RCSIM_SEED={} --gtest_filter={}.{}", test_seed(),
-                     info ? info->test_suite_name() : "?", info ? info->name() : "?");
-}
+inline std::string repro_line() { return test_support::repro_line(test_seed()); }
 
 inline uint16_t act_bits(float v, DType t) { return float_to_activation(v, t); }
 
 // Fills an activation tensor with non-zero values of magnitude in [lo, hi).
 inline void fill_nonzero(HostTensor& t, Prng& rng, float lo, float hi) {
-  for (uint16_t& b : t.as<uint16_t>()) {
-    uint16_t bits = 0;
-    for (int tries = 0; tries < 16 && (bits & 0x7FFFu) == 0; ++tries) {
-      bits = act_bits(rng.nonzero_float(lo, hi), t.dtype());
-    }
-    RCSIM_ASSERT((bits & 0x7FFFu) != 0, "could not draw a non-zero value");
-    b = bits;
-  }
+  test_support::fill_nonzero_activation(t, rng, lo, hi);
 }
 
 // cos/sin table [max_pos, rot] like aiter's get_rope: inv_freq[j] = 1/theta^(2j/rot) in fp32,
@@ -186,34 +171,13 @@ inline Layer make_layer(const AttentionConfig& cfg, Prng& rng, const LayerOption
   return l;
 }
 
-// First differing element of two [T, H, D] activation views, as "(token t, head h, dim d)".
-inline std::optional<std::string> first_head_mismatch(const TensorView& a, const TensorView& b) {
-  const int64_t T = a.size(0), H = a.size(1), D = a.size(2);
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t h = 0; h < H; ++h) {
-      for (int64_t d = 0; d < D; ++d) {
-        uint16_t x, y;
-        std::memcpy(&x, a.data() + a.element_offset({t, h, d}) * 2, 2);
-        std::memcpy(&y, b.data() + b.element_offset({t, h, d}) * 2, 2);
-        if (x != y) {
-          return fmt::format("first mismatch at (token {}, head {}, dim {}): 0x{:04X} vs 0x{:04X}",
-                             t, h, d, x, y);
-        }
-      }
-    }
-  }
-  return std::nullopt;
-}
+using test_support::first_head_mismatch;
 
 // First differing byte of two tensors' storage, or nullopt.
 inline std::optional<int64_t> first_byte_mismatch(const HostTensor& a, const HostTensor& b) {
   RCSIM_ASSERT(a.bytes() == b.bytes(), "size mismatch");
-  const auto* x = reinterpret_cast<const uint8_t*>(a.data());
-  const auto* y = reinterpret_cast<const uint8_t*>(b.data());
-  for (int64_t i = 0; i < a.bytes(); ++i) {
-    if (x[i] != y[i]) return i;
-  }
-  return std::nullopt;
+  const int64_t i = test_support::first_byte_difference(a, b);
+  return i < 0 ? std::nullopt : std::optional<int64_t>(i);
 }
 
 }  // namespace rcsim::cpu::testing

@@ -21,16 +21,8 @@ namespace rcsim::cpu {
 namespace {
 
 AttentionConfig small_config(KvCacheDtype kv) {
-  AttentionConfig c;
-  c.num_heads_q = 4;
-  c.num_heads_kv = 2;
-  c.head_dim = 64;
-  c.rotary_dim = 64;
-  c.kv_cache_dtype = kv;
-  c.block_size = 16;
-  c.num_blocks = 4;
-  c.max_position = 64;
-  return c;
+  return test_support::small_config(
+      {.head_dim = 64, .kv = kv, .num_blocks = 4, .max_position = 64});
 }
 
 testing::Layer small_layer(KvCacheDtype kv, int salt, bool plain_v = false) {

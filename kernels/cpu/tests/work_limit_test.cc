@@ -42,15 +42,7 @@ using WriteSet = std::function<void(const Fixture&, int64_t unit, std::vector<Ra
 
 Fixture make_fixture(KvCacheDtype kv, bool plain_v) {
   Prng rng = Prng::stream(testing::test_seed(), "work-limit", static_cast<int>(kv), plain_v);
-  AttentionConfig c;
-  c.num_heads_q = 4;
-  c.num_heads_kv = 2;
-  c.head_dim = 64;
-  c.rotary_dim = 64;
-  c.kv_cache_dtype = kv;
-  c.block_size = 16;
-  c.num_blocks = 4;
-  c.max_position = 128;
+  const AttentionConfig c = test_support::small_config({.kv = kv, .max_position = 128});
   testing::LayerOptions opt;
   opt.tokens = 7;
   opt.padded_one_in = 3;

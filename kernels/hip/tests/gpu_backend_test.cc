@@ -22,26 +22,18 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/hip/gpu_backend.h"
 #include "harness/gpu/gpu_case.h"
+#include "test_support/seed.h"
 
 namespace rcsim::gpu {
 namespace {
 
 uint64_t test_seed() {
-  static const uint64_t seed = [] {
-    const char* env = std::getenv("RCSIM_SEED");
-    const uint64_t s = env != nullptr ? std::strtoull(env, nullptr, 0) : 0x5EED0007ull;
-    std::printf("rcsim gpu tests: seed 0x%llx\n", static_cast<unsigned long long>(s));
-    return s;
-  }();
+  static const uint64_t seed = test_support::seed_from_env(0x5EED0007ull);
   return seed;
 }
 bool quick() { return std::getenv("RCSIM_GPU_QUICK") != nullptr; }
 
-std::string repro() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return fmt::format("repro: RCSIM_SEED=0x{:x} gpu_backend_test --gtest_filter={}.{}", test_seed(),
-                     info->test_suite_name(), info->name());
-}
+std::string repro() { return test_support::repro_line(test_seed()); }
 
 class GpuTest : public ::testing::Test {
  protected:
