@@ -120,7 +120,9 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
 
 #pragma unroll
   for (int h = 0; h < kHeads; ++h) {
-    if (h >= count) break;  // uniform across the block
+    // Uniform across the block. `continue`, not `break`: hipcc cannot fully unroll a loop whose
+    // exit depends on a run-time value (heads past `count` are all skipped either way).
+    if (h >= count) continue;
     float w[kElems];
     tile::unpack<A>(wbits, w);
     float v[kElems];

@@ -148,7 +148,9 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
     // boundaries, so it is usually empty. A warp with nothing to stage skips it whole (the vote
     // keeps produce()'s shuffles convergent); Nsight Compute showed fp8 tiles spending half their
     // V work quantising these absent tokens.
-    if (pass == 1 && !warp_any(need != 0)) break;
+    // (continue, not break: pass 1 is the last, and hipcc cannot fully unroll a loop whose exit
+    // depends on data.)
+    if (pass == 1 && !warp_any(need != 0)) continue;
     Vec16 e[kHeads];
     produce(token, need, static_cast<int64_t>(slot), e);
     if (staged) {
