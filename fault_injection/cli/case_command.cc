@@ -548,6 +548,8 @@ class CaseDeviceMirror {
 
 int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg,
              const std::string& fidelity_arg, const std::string& backend_arg) {
+  // Before any work: a --out that cannot be created fails now, not after the call has run.
+  check_output_dir("--out", out_dir.string());
   // A mutant (core/mutants.h) from --mutant or RCSIM_MUTANT (the flag wins; blank = unset):
   // proves checks of the outputs bite.
   std::string mutant_arg = mutant_name_arg;
