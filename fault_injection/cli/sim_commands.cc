@@ -110,7 +110,9 @@ std::string policy_names() {
 std::string mutant_names() {
   return "none | " + names_of(all_mutants(), [](Mutant m) { return mutant_name(m); }) + " | " +
          names_of(device_only_mutants(), [](Mutant m) { return mutant_name(m); }) +
-         " (gpu backend only)";
+         " (gpu backend only) | " +
+         names_of(campaign_only_mutants(), [](Mutant m) { return mutant_name(m); }) +
+         " (caught by a campaign's determinism recheck only)";
 }
 
 nlohmann::json run_report(const sim::SimConfig& cfg, const sim::RunResult& r,
