@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Fails when a C++ function body is longer than a limit (style: host functions short).
 
-Usage: check_function_length.py MAX_LINES FILE...      report every longer function, exit 1 if any
-       check_function_length.py --self-test            plant one function of MAX+1 lines and one of
-                                                       MAX, and fail unless only the first is reported
+Usage: check_function_length.py MAX_LINES FILE...  report every longer function, exit 1 if any
+       check_function_length.py --self-test        plant one function of MAX+1 lines and one of
+                                                   MAX; fail unless only the first is reported
 
 A function is a brace block opened at namespace or class level after a parenthesised header that
 is not a control statement; its length runs from the header's first line to the closing brace.
@@ -97,12 +97,14 @@ def check(limit, paths):
 def self_test():
     limit = 10
     def body(name, lines):  # a function of exactly `lines` lines, with a brace in a string
-        inner = [f'  int v{i} = 0;  // {{' if i == 0 else f'  (void)"}}";' for i in range(lines - 2)]
+        inner = [f'  int v{i} = 0;  // {{' if i == 0 else f'  (void)"}}";'
+                 for i in range(lines - 2)]
         return f"int {name}() {{\n" + "\n".join(inner) + "\n}\n"
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "planted.cc")
         with open(path, "w") as f:
-            f.write("namespace x {\n" + body("too_long", limit + 1) + body("just_fits", limit) + "}\n")
+            f.write("namespace x {\n" + body("too_long", limit + 1) + body("just_fits", limit)
+                    + "}\n")
         found = check(limit, [path])
     ok = len(found) == 1 and "too_long is 11 lines" in found[0]
     print("\n".join(found) or "nothing reported")

@@ -69,7 +69,9 @@ std::string matrix_html(const json& report) {
       const std::string text =
           runs == 0 ? "&ndash;"
                     : fmt::format("{}/{}{}{}<small>{} inj.</small>", passed, runs,
-                                  hazards > 0 ? fmt::format("<br>{} hazard{}", hazards, hazards > 1 ? "s" : "") : "",
+                                  hazards > 0 ? fmt::format("<br>{} hazard{}", hazards,
+                                                            hazards > 1 ? "s" : "")
+                                              : "",
                                   failed > 0 ? fmt::format("<br>{} FAIL", failed) : "",
                                   injections);
       html += fmt::format(
@@ -186,12 +188,14 @@ table.matrix td, table.matrix tr:first-child th {{ text-align: center; min-width
 .pass {{ background: #d9f2d9; }} .hazard {{ background: #ffe4a8; }}
 .fail {{ background: #f7b4b4; font-weight: bold; }} .none {{ background: #e8e8e8; color: #777; }}
 .zero {{ background: #fff; color: #999; }}
-.na {{ background: repeating-linear-gradient(45deg, #ececec, #ececec 4px, #d6d6d6 4px, #d6d6d6 6px); }}
+.na {{ background: repeating-linear-gradient(45deg, #ececec, #ececec 4px,
+  #d6d6d6 4px, #d6d6d6 6px); }}
 td small {{ display: block; color: #666; }}
 .bar {{ position: absolute; left: 0; bottom: 0; height: 4px; background: #4a7fd4; }}
 .ok {{ color: #1a7f1a; }} .bad {{ color: #b00; font-weight: bold; }}
 li code {{ overflow-wrap: anywhere; }} ul.missing {{ columns: 3; }}
-.legend span {{ display: inline-block; border: 1px solid #bbb; padding: 1px 8px; margin-right: 6px; }}
+.legend span {{ display: inline-block; border: 1px solid #bbb; padding: 1px 8px;
+  margin-right: 6px; }}
 .legend .barkey {{ display: inline-block; width: 40px; height: 4px; background: #4a7fd4;
   vertical-align: middle; border: 0; padding: 0; }}
 </style></head><body>

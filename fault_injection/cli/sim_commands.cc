@@ -581,8 +581,9 @@ void register_shrink(CLI::App& app, int& exit_code) {
       ->type_name("INT");
   shrink->footer(std::string(exit_code_help()));
   shrink->callback([shrink_token, shrink_runs, &exit_code] {
-    run_verb("shrink", exit_code,
-             [shrink_token, shrink_runs] { return shrink_and_report(*shrink_token, *shrink_runs); });
+    run_verb("shrink", exit_code, [shrink_token, shrink_runs] {
+      return shrink_and_report(*shrink_token, *shrink_runs);
+    });
   });
 }
 
