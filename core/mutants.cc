@@ -6,7 +6,7 @@
 namespace rcsim {
 namespace {
 constexpr std::size_t kSimulationMutantCount = 15;
-constexpr std::array<std::pair<Mutant, std::string_view>, 50> kNames = {{
+constexpr std::array<std::pair<Mutant, std::string_view>, 51> kNames = {{
     {Mutant::kNone, "none"},
     {Mutant::kEpsOutsideRoot, "eps-outside-root"},
     {Mutant::kRopeSignFlipped, "rope-sign-flipped"},
@@ -57,6 +57,7 @@ constexpr std::array<std::pair<Mutant, std::string_view>, 50> kNames = {{
     {Mutant::kSharedCacheElementsDropsHeads, "shared-cache-elements-drops-heads"},
     {Mutant::kSharedScaleElementsDropsHeads, "shared-scale-elements-drops-heads"},
     {Mutant::kGpuVShuffleIndex, "gpu-v-shuffle-index"},
+    {Mutant::kFaultFireUnseeded, "fault-fire-unseeded"},
 }};
 // Mutant::kSharedX selects SharedBug::kX: both enums list them in the same order.
 constexpr auto kFirstShared = Mutant::kSharedBf16Truncates;
@@ -66,17 +67,26 @@ static_assert(static_cast<int>(kLastShared) - static_cast<int>(kFirstShared) ==
                   static_cast<int>(shared_mutants::SharedBug::kBf16Truncates));
 static_assert(static_cast<std::size_t>(kFirstShared) == kSimulationMutantCount + 1);
 constexpr std::array<Mutant, 1> kDeviceOnly = {Mutant::kGpuVShuffleIndex};
+constexpr std::array<Mutant, 1> kCampaignOnly = {Mutant::kFaultFireUnseeded};
 constexpr bool device_only(Mutant m) {
   for (Mutant d : kDeviceOnly) {
     if (d == m) return true;
   }
   return false;
 }
+constexpr bool campaign_only(Mutant m) {
+  for (Mutant c : kCampaignOnly) {
+    if (c == m) return true;
+  }
+  return false;
+}
 constexpr auto kAll = [] {
-  std::array<Mutant, kNames.size() - 1 - kDeviceOnly.size()> out{};
+  std::array<Mutant, kNames.size() - 1 - kDeviceOnly.size() - kCampaignOnly.size()> out{};
   std::size_t n = 0;
   for (std::size_t i = 1; i < kNames.size(); ++i) {
-    if (!device_only(kNames[i].first)) out[n++] = kNames[i].first;
+    if (!device_only(kNames[i].first) && !campaign_only(kNames[i].first)) {
+      out[n++] = kNames[i].first;
+    }
   }
   return out;
 }();
@@ -99,6 +109,7 @@ shared_mutants::SharedBug shared_bug_of(Mutant m) {
 }
 std::span<const Mutant> device_only_mutants() { return kDeviceOnly; }
 bool mutant_is_device_only(Mutant m) { return device_only(m); }
+std::span<const Mutant> campaign_only_mutants() { return kCampaignOnly; }
 
 std::string_view mutant_name(Mutant m) {
   for (const auto& [mutant, name] : kNames) {

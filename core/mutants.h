@@ -73,6 +73,12 @@ enum class Mutant : uint8_t {
   // shuffle index, FusedParams::planted_v_index_bug). The CPU reference ignores it, so CPU
   // campaigns pass with it; GPU-backend campaigns and property suites must catch it.
   kGpuVShuffleIndex,
+  // Campaign-only: a fault injector whose fire decisions are seeded from a counter that lives as
+  // long as the OS process, not from the run's seed alone (ggml's backend test seeded from
+  // std::random_device). Every single run looks fine and `rcsim replay` of a fresh process
+  // reproduces it; only a campaign's determinism recheck (a seed run twice in one process) sees
+  // the digests differ, and must exit 4.
+  kFaultFireUnseeded,
 };
 
 // The kernel/dispatcher mutants (those the simulation campaign must catch) and the shared-math
@@ -88,6 +94,9 @@ std::span<const Mutant> all_mutants();
 // Mutants that live in device code only (caught only with --backend gpu).
 std::span<const Mutant> device_only_mutants();
 bool mutant_is_device_only(Mutant m);
+// Mutants that only a campaign's determinism recheck catches (exit 4, through `rcsim campaign`:
+// the CTest test cli_exit_4_nondeterminism).
+std::span<const Mutant> campaign_only_mutants();
 std::string_view mutant_name(Mutant m);
 std::optional<Mutant> mutant_from_name(std::string_view name);
 

@@ -2,13 +2,27 @@
 // without writing, and the resolution of a rule's k for one call.
 #include "fakes/faults/fault_engine.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
+#include "core/mutants.h"
+
 namespace rcsim {
 
 using fault_detail::ix;
+
+namespace {
+// Only the kFaultFireUnseeded mutant reads it: a count of fire decisions that lives as long as
+// the OS process, so a seed run twice in one process fires differently the second time.
+std::atomic<uint64_t> g_fire_decisions{0};
+
+uint64_t fire_seed(uint64_t run_seed) {
+  if (!mutant_active(Mutant::kFaultFireUnseeded)) return run_seed;
+  return mix_seed(run_seed, g_fire_decisions.fetch_add(1, std::memory_order_relaxed));
+}
+}  // namespace
 
 FaultyKernelSet::Impl::Decision FaultyKernelSet::Impl::begin_call(FaultSite site,
                                                                std::string_view kernel,
@@ -41,7 +55,7 @@ FaultyKernelSet::Impl::Decision FaultyKernelSet::Impl::begin_call(FaultSite site
     if (rule.on_call != 0 && rule.on_call != call) continue;
     if (!rule.ratio.always()) {
       // Level 2 of swarm activation: this hit fires or not, from its own stream.
-      Prng fire = Prng::stream(seed, "fault.fire", i, call);
+      Prng fire = Prng::stream(fire_seed(seed), "fault.fire", i, call);
       if (!fire.chance(rule.ratio.numerator, rule.ratio.denominator)) continue;
     }
     d.rule = &rule;

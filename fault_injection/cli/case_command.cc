@@ -145,7 +145,9 @@ std::string get_string(const json& j, std::string_view key, std::string fallback
   return v.get<std::string>();
 }
 
-CaseSpec parse_case(const fs::path& path) {
+// The case file as JSON: size-limited, parsed, an object, no unknown top-level key, and of this
+// layout version (a file of another version is refused rather than half-understood).
+json read_case_json(const fs::path& path) {
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
   RCSIM_REQUIRE(!ec, "case file {}: cannot read: {}", path.string(), ec.message());
@@ -163,15 +165,16 @@ CaseSpec parse_case(const fs::path& path) {
                       {"schema_version", "description", "config", "layer", "policy", "backend",
                        "faults", "seed", "tokens", "padding_tokens", "qkv_present", "inputs",
                        "fidelity"});
-  // Optional; a case file of another layout version is refused rather than half-understood.
   if (root.contains("schema_version")) {
     RCSIM_REQUIRE(root.at("schema_version") == kCaseSchemaVersion,
                   "case file: schema_version {} is not {} (docs/schemas/case-file.schema.json)",
                   root.at("schema_version").dump(), kCaseSchemaVersion);
   }
-  CaseSpec s;
-  s.echo = root;
-  s.case_dir = path.parent_path();
+  return root;
+}
+
+// "config": the attention configuration and the RoPE base, validated as a whole.
+void parse_config(const json& root, CaseSpec& s) {
   RCSIM_REQUIRE(root.contains("config"), "case file: 'config' is required");
   const json& cj = root.at("config");
   require_object(cj, "config");
@@ -205,23 +208,29 @@ CaseSpec parse_case(const fs::path& path) {
   RCSIM_REQUIRE(s.rope_theta > 1.0 && s.rope_theta <= 1e12, "case file: rope_theta {} outside (1, 1e12]",
                 s.rope_theta);
   validate_attention_config(c);
+}
 
-  if (root.contains("layer")) {
-    const json& lj = root.at("layer");
-    require_object(lj, "layer");
-    reject_unknown_keys(lj, "layer",
-                        {"rotary", "q_norm", "k_norm", "sliding_window", "logic", "strict"});
-    s.layer.has_rotary = get_bool(lj, "rotary", true, "layer");
-    s.layer.has_q_norm = get_bool(lj, "q_norm", true, "layer");
-    s.layer.has_k_norm = get_bool(lj, "k_norm", true, "layer");
-    s.layer.sliding_window = get_int(lj, "sliding_window", -1, "layer");
-    RCSIM_REQUIRE(s.layer.sliding_window >= -1, "case file: layer.sliding_window must be >= -1");
-    const std::string logic = get_string(lj, "logic", "pr279", "layer");
-    RCSIM_REQUIRE(logic == "pr279" || logic == "pr-base",
-                  "case file: layer.logic '{}' must be pr279 or pr-base", logic);
-    s.layer.logic = logic == "pr279" ? DecisionLogic::kPr279 : DecisionLogic::kPrBase;
-    s.layer.strict = get_bool(lj, "strict", false, "layer");
-  }
+// "layer" (optional): which of rotary / q_norm / k_norm the layer has, its window and logic.
+void parse_layer(const json& root, CaseSpec& s) {
+  if (!root.contains("layer")) return;
+  const json& lj = root.at("layer");
+  require_object(lj, "layer");
+  reject_unknown_keys(lj, "layer",
+                      {"rotary", "q_norm", "k_norm", "sliding_window", "logic", "strict"});
+  s.layer.has_rotary = get_bool(lj, "rotary", true, "layer");
+  s.layer.has_q_norm = get_bool(lj, "q_norm", true, "layer");
+  s.layer.has_k_norm = get_bool(lj, "k_norm", true, "layer");
+  s.layer.sliding_window = get_int(lj, "sliding_window", -1, "layer");
+  RCSIM_REQUIRE(s.layer.sliding_window >= -1, "case file: layer.sliding_window must be >= -1");
+  const std::string logic = get_string(lj, "logic", "pr279", "layer");
+  RCSIM_REQUIRE(logic == "pr279" || logic == "pr-base",
+                "case file: layer.logic '{}' must be pr279 or pr-base", logic);
+  s.layer.logic = logic == "pr279" ? DecisionLogic::kPr279 : DecisionLogic::kPrBase;
+  s.layer.strict = get_bool(lj, "strict", false, "layer");
+}
+
+// The top-level run keys: policy, backend, faults, fidelity and the seed (required).
+void parse_run_keys(const json& root, CaseSpec& s) {
   const std::string policy = get_string(root, "policy", "pr279", "<root>");
   const auto p = policy_from_name(policy);
   RCSIM_REQUIRE(p.has_value(),
@@ -242,6 +251,11 @@ CaseSpec parse_case(const fs::path& path) {
   RCSIM_REQUIRE(root.at("seed").is_number_unsigned(),
                 "case file: 'seed' must be a non-negative integer");
   s.seed = root.at("seed").get<uint64_t>();
+}
+
+// The batch keys: tokens, padding, whether qkv is passed, and the input files (relative to the
+// case file).
+void parse_batch_keys(const json& root, CaseSpec& s) {
   if (root.contains("tokens")) {
     s.tokens = get_int(root, "tokens", 0, "<root>");
     RCSIM_REQUIRE(*s.tokens >= 1 && *s.tokens <= limits::kTokensPerBatchMax,
@@ -249,20 +263,30 @@ CaseSpec parse_case(const fs::path& path) {
   }
   s.padding_tokens = get_int(root, "padding_tokens", 0, "<root>");
   s.qkv_present = get_bool(root, "qkv_present", true, "<root>");
-  if (root.contains("inputs")) {
-    const json& ij = root.at("inputs");
-    require_object(ij, "inputs");
-    for (const auto& [name, value] : ij.items()) {
-      bool known = false;
-      for (std::string_view n : kInputNames) known = known || name == n;
-      RCSIM_REQUIRE(known, "case file: unknown input '{}' (expected one of qkv, positions, "
-                           "slot_mapping, cos_sin_cache, q_weight, k_weight, k_cache, v_cache, "
-                           "k_scale, v_scale)", name);
-      RCSIM_REQUIRE(value.is_string(), "case file: inputs.{} must be a path string", name);
-      const fs::path file(value.get<std::string>());
-      s.input_files[name] = file.is_absolute() ? file : s.case_dir / file;
-    }
+  if (!root.contains("inputs")) return;
+  const json& ij = root.at("inputs");
+  require_object(ij, "inputs");
+  for (const auto& [name, value] : ij.items()) {
+    bool known = false;
+    for (std::string_view n : kInputNames) known = known || name == n;
+    RCSIM_REQUIRE(known, "case file: unknown input '{}' (expected one of qkv, positions, "
+                         "slot_mapping, cos_sin_cache, q_weight, k_weight, k_cache, v_cache, "
+                         "k_scale, v_scale)", name);
+    RCSIM_REQUIRE(value.is_string(), "case file: inputs.{} must be a path string", name);
+    const fs::path file(value.get<std::string>());
+    s.input_files[name] = file.is_absolute() ? file : s.case_dir / file;
   }
+}
+
+CaseSpec parse_case(const fs::path& path) {
+  const json root = read_case_json(path);
+  CaseSpec s;
+  s.echo = root;
+  s.case_dir = path.parent_path();
+  parse_config(root, s);
+  parse_layer(root, s);
+  parse_run_keys(root, s);
+  parse_batch_keys(root, s);
   return s;
 }
 
@@ -608,11 +632,9 @@ std::optional<std::string> compare_case_outputs(const AttentionConfig& c, const 
   return std::nullopt;
 }
 
-int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg,
-             const std::string& fidelity_arg, const std::string& backend_arg,
-             const std::string& compare_to) {
-  // A mutant (core/mutants.h) from --mutant or RCSIM_MUTANT (the flag wins; blank = unset):
-  // proves checks of the outputs bite.
+// The mutant (core/mutants.h) from --mutant or RCSIM_MUTANT (the flag wins; blank = unset):
+// proves checks of the outputs bite.
+Mutant case_mutant(const std::string& mutant_name_arg) {
   std::string mutant_arg = mutant_name_arg;
   std::string_view mutant_source = "--mutant";
   if (mutant_arg.empty()) {
@@ -624,8 +646,13 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   const std::optional<Mutant> mutant =
       mutant_arg.empty() ? std::optional<Mutant>(Mutant::kNone) : mutant_from_name(mutant_arg);
   RCSIM_REQUIRE(mutant.has_value(), "{}: unknown mutant '{}'", mutant_source, mutant_arg);
-  const ScopedMutant scoped_mutant(*mutant);
-  CaseSpec s = parse_case(in_path);
+  return *mutant;
+}
+
+// --fidelity and --backend win over the case file; the pair must be one this binary can run.
+// Returns whether the fidelity came from the command line.
+bool apply_command_line(CaseSpec& s, const std::string& fidelity_arg,
+                        const std::string& backend_arg) {
   const bool fidelity_from_cli = !fidelity_arg.empty();
   if (fidelity_from_cli) {
     const auto f = fidelity_from_name(fidelity_arg);
@@ -646,57 +673,34 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   RCSIM_REQUIRE(s.backend == "cpu" || s.layer.fidelity == Fidelity::kMath,
                 "fidelity '{}' needs backend cpu (the GPU kernels compute math)",
                 fidelity_name(s.layer.fidelity));
-  FaultPlan plan = parse_fault_plan(s.faults);  // InvalidInput names the column
-  CaseTensors ct = build_inputs(s);
-  const CaseTensors inputs_as_given = ct;  // snapshot before the in-place call
-  const RopeCacheInputs in = views_of(ct, s);
+  return fidelity_from_cli;
+}
 
-  const std::unique_ptr<sim::SimDevice> device = sim::make_sim_device(s.backend);
-  std::optional<CaseDeviceMirror> mirror;
-  if (s.backend != "cpu") mirror.emplace(*device, ct);
-  const RopeCacheInputs call_in = mirror ? mirror->to_device(in) : in;
-  cpu::CpuBackend fidelity_backend(s.layer.fidelity);
-  KernelSet kernels = s.backend == "cpu" ? fidelity_backend.kernels() : device->kernels();
-  std::optional<FaultyKernelSet> faulty;
-  if (!plan.empty()) {
-    faulty.emplace(kernels, plan, mix_seed(s.seed, label_hash("faults")));
-    if (DeviceMemoryAccess access = device->memory_access(); access.download) {
-      faulty->set_device_memory_access(std::move(access));
-    }
-    kernels = faulty->kernels();
-  }
-  DispatchProcess process;
-  RopeCacheDispatcher dispatcher(s.layer, kernels, process);
-  const std::string fidelity_text(fidelity_name(s.layer.fidelity));
-  fmt::print("rcsim case: seed {}, policy {}, fidelity {}, backend {}, {} (repro: rcsim case --in {} "
-             "--fidelity {} --backend {} --out DIR)\n",
-             s.seed, policy_name(s.layer.policy), fidelity_text, s.backend,
-             s.layer.attn.describe(), in_path.string(), fidelity_text, s.backend);
-
-  // InvalidInput from here on is raised before the dispatcher writes anything (its contract), so a
-  // bad input file still leaves DIR unwritten.
+// What the one dispatcher call did: its result, or the DispatchError it raised (a result too).
+struct CallOutcome {
   std::optional<RopeCacheResult> result;
   DispatchRecord record;
   json error = nullptr;
-  try {
-    result.emplace(dispatcher.rope_cache(call_in));
-    record = result->record;
-  } catch (const DispatchError& e) {
-    record = e.record();
-    error = {{"class", failure_class_name(e.failure_class())},
-             {"injected", e.injected()},
-             {"message", e.what()}};
-  }
+};
 
-  if (mirror) {
-    // Outputs come back to the host tensors; q/k views are remapped onto them.
-    mirror->download_all();
-    if (result) {
-      result->q = mirror->to_host(result->q);
-      result->k = mirror->to_host(result->k);
-      result->v = mirror->to_host(result->v);
-    }
+// InvalidInput is raised before the dispatcher writes anything (its contract), so a bad input
+// file still leaves DIR unwritten: only DispatchError is caught here.
+CallOutcome call_dispatcher(RopeCacheDispatcher& dispatcher, const RopeCacheInputs& call_in) {
+  CallOutcome out;
+  try {
+    out.result.emplace(dispatcher.rope_cache(call_in));
+    out.record = out.result->record;
+  } catch (const DispatchError& e) {
+    out.record = e.record();
+    out.error = {{"class", failure_class_name(e.failure_class())},
+                 {"injected", e.injected()},
+                 {"message", e.what()}};
   }
+  return out;
+}
+
+// DIR/inputs/*.npy: every input as the call saw it; returns their meta.json entries.
+json write_inputs(const fs::path& out_dir, const CaseTensors& inputs_as_given, const CaseSpec& s) {
   fs::create_directories(out_dir / "inputs");
   json inputs_meta = json::object();
   for (const auto& [name, t] : inputs_as_given.t) {
@@ -704,9 +708,16 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
     inputs_meta[name] = tensor_meta(t.view(), "inputs/" + name + ".npy",
                                     s.input_files.count(name) ? "loaded" : "generated");
   }
-  const AttentionConfig& c = s.layer.attn;
+  return inputs_meta;
+}
+
+// DIR/*.npy: qkv, the caches (and scales for fp8), and q/k when the call returned; returns their
+// meta.json entries.
+// `emitted` receives each file's name and dtype (what --compare-to compares).
+json write_outputs(const fs::path& out_dir, const CaseTensors& ct, const RopeCacheInputs& in,
+                   const CallOutcome& call, const CaseSpec& s,
+                   std::vector<std::pair<std::string, DType>>& emitted) {
   json outputs = json::object();
-  std::vector<std::pair<std::string, DType>> emitted;
   auto emit = [&](const std::string& name, const TensorView& v, std::string_view layout) {
     io::write_npy(out_dir / (name + ".npy"), v);
     outputs[name] = tensor_meta(v, name + ".npy", layout);
@@ -714,12 +725,14 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
   };
   emit("qkv", ct.get("qkv")->view(), "[T, (Hq + 2*Hkv) * D], per token [Q heads | K heads | V heads]");
   emit("k_cache", in.cache.k_cache, "x-packed [NB, Hkv, D/x, BS, x]");
-  emit("v_cache", in.cache.v_cache, v_layout_written(record, result.has_value(), s.layer, in.cache.v_cache));
-  if (is_fp8(c.kv_cache_dtype)) {
+  emit("v_cache", in.cache.v_cache,
+       v_layout_written(call.record, call.result.has_value(), s.layer, in.cache.v_cache));
+  if (is_fp8(s.layer.attn.kv_cache_dtype)) {
     emit("k_scale", in.cache.k_scale, "per-token dequant scale [NB, Hkv, BS]");
     emit("v_scale", in.cache.v_scale, "per-token dequant scale [NB, Hkv, BS]");
     // What attention reads: every element decoded and scaled by rcsim itself, so an outside
     // model that decodes the codes above can check the fp8 decoder (independent_reference/).
+    const AttentionConfig& c = s.layer.attn;
     const VCacheLayout v_read =
         s.layer.use_triton_attn() ? VCacheLayout::kPlain : VCacheLayout::kShuffle;
     for (const bool is_v : {false, true}) {
@@ -730,74 +743,163 @@ int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string
                        is_v ? (v_read == VCacheLayout::kPlain ? " plain" : " shuffle") : ""));
     }
   }
-  if (result) {
-    emit("q", result->q, "[T, Hq, D] as attention reads it");
-    emit("k", result->k, "[T, Hkv, D] as attention reads it");
+  if (call.result) {
+    emit("q", call.result->q, "[T, Hq, D] as attention reads it");
+    emit("k", call.result->k, "[T, Hkv, D] as attention reads it");
   }
-  json meta = {{"config",
-                {{"num_heads_q", c.num_heads_q},
-                 {"num_heads_kv", c.num_heads_kv},
-                 {"head_dim", c.head_dim},
-                 {"rotary_dim", c.rotary_dim},
-                 {"is_neox", c.is_neox},
-                 {"eps", c.eps},
-                 {"act_dtype", dtype_name(c.act_dtype)},
-                 {"kv_cache_dtype", kv_cache_dtype_name(c.kv_cache_dtype)},
-                 {"cache_storage_dtype", dtype_name(c.cache_storage_dtype())},
-                 {"x", c.x()},
-                 {"block_size", c.block_size},
-                 {"num_blocks", c.num_blocks},
-                 {"max_position", c.max_position},
-                 {"amax_floor", c.amax_floor},
-                 {"rope_theta", s.rope_theta},
-                 {"use_triton_attn", s.layer.use_triton_attn()}}},
-               {"sentinels", {{"cache_byte", kCacheSentinelByte}, {"scale_byte", kScaleSentinelByte}}},
-               {"outputs", outputs},
-               {"inputs", inputs_meta}};
-  write_json(out_dir / "meta.json", meta);
-  json rec = record_json(record);
+  return outputs;
+}
+
+// DIR/meta.json: the real dtypes, shapes and layouts of every file, and the sentinels.
+json meta_json(const CaseSpec& s, json outputs, json inputs_meta) {
+  const AttentionConfig& c = s.layer.attn;
+  return {{"config",
+           {{"num_heads_q", c.num_heads_q},
+            {"num_heads_kv", c.num_heads_kv},
+            {"head_dim", c.head_dim},
+            {"rotary_dim", c.rotary_dim},
+            {"is_neox", c.is_neox},
+            {"eps", c.eps},
+            {"act_dtype", dtype_name(c.act_dtype)},
+            {"kv_cache_dtype", kv_cache_dtype_name(c.kv_cache_dtype)},
+            {"cache_storage_dtype", dtype_name(c.cache_storage_dtype())},
+            {"x", c.x()},
+            {"block_size", c.block_size},
+            {"num_blocks", c.num_blocks},
+            {"max_position", c.max_position},
+            {"amax_floor", c.amax_floor},
+            {"rope_theta", s.rope_theta},
+            {"use_triton_attn", s.layer.use_triton_attn()}}},
+          {"sentinels", {{"cache_byte", kCacheSentinelByte}, {"scale_byte", kScaleSentinelByte}}},
+          {"outputs", std::move(outputs)},
+          {"inputs", std::move(inputs_meta)}};
+}
+
+// Everything record.json says about one case run besides the dispatch record itself.
+struct CaseRun {
+  const CaseSpec& spec;
+  Mutant mutant;
+  bool fidelity_from_cli;
+  const FaultPlan& plan;
+  const FaultyKernelSet* faulty;  // null without a fault plan
+  const DispatchProcess& process;
+  const CallOutcome& call;
+};
+
+// Calls that reached each kernel site (counted by the fault decorators; null without faults):
+// "surfaced, no fallback" is checked on these, not only on the error class.
+json kernel_calls_json(const FaultyKernelSet* faulty) {
+  if (faulty == nullptr) return nullptr;
+  json calls = json::object();
+  for (int i = 0; i < kFaultSiteCount; ++i) {
+    const auto site = static_cast<FaultSite>(i);
+    calls[std::string(fault_site_name(site))] = faulty->stats().call_count(site);
+  }
+  return calls;
+}
+
+// DIR/record.json (docs/schemas/case-record.schema.json).
+json case_record_file_json(const CaseRun& run) {
+  const CaseSpec& s = run.spec;
+  json rec = record_json(run.call.record);
   rec["schema"] = "rcsim-case-record";
   rec["schema_version"] = kRecordSchemaVersion;
-  rec["outcome"] = result ? "ok" : "dispatch_error";
+  rec["outcome"] = run.call.result ? "ok" : "dispatch_error";
   // The branch the dispatcher was on (as the console line says); whether it completed is separate.
-  rec["branch_completed"] = result.has_value();
-  rec["error"] = error;
-  rec["log_lines"] = process.log_lines();
+  rec["branch_completed"] = run.call.result.has_value();
+  rec["error"] = run.call.error;
+  rec["log_lines"] = run.process.log_lines();
   rec["policy"] = policy_name(s.layer.policy);
   rec["logic"] = s.layer.logic == DecisionLogic::kPr279 ? "pr279" : "pr-base";
   rec["decided_branch"] = branch_name(RopeCacheDispatcher::decide(s.layer, s.qkv_present));
   rec["seed"] = s.seed;
-  rec["mutant"] = mutant_name(*mutant);
+  rec["mutant"] = mutant_name(run.mutant);
   rec["backend"] = s.backend;
-  rec["fault_plan"] = to_string(plan);
-  rec["device_poisoned"] = faulty ? faulty->device_poisoned() : false;
-  // Calls that reached each kernel site (counted by the fault decorators; null without faults):
-  // "surfaced, no fallback" is checked on these, not only on the error class.
-  rec["kernel_calls"] = nullptr;
-  if (faulty) {
-    rec["kernel_calls"] = json::object();
-    for (int i = 0; i < kFaultSiteCount; ++i) {
-      const auto site = static_cast<FaultSite>(i);
-      rec["kernel_calls"][std::string(fault_site_name(site))] = faulty->stats().call_count(site);
-    }
-  }
+  rec["fault_plan"] = to_string(run.plan);
+  rec["device_poisoned"] = run.faulty != nullptr ? run.faulty->device_poisoned() : false;
+  rec["kernel_calls"] = kernel_calls_json(run.faulty);
   rec["fallback_counts"] = json::object();
   for (FailureClass fc : kAllFailureClasses) {
-    rec["fallback_counts"][std::string(failure_class_name(fc))] = process.fallback_count(fc);
+    rec["fallback_counts"][std::string(failure_class_name(fc))] = run.process.fallback_count(fc);
   }
-  rec["fidelity"] = fidelity_text;
-  rec["fidelity_source"] = fidelity_from_cli ? "--fidelity" : "case file";
+  rec["fidelity"] = std::string(fidelity_name(s.layer.fidelity));
+  rec["fidelity_source"] = run.fidelity_from_cli ? "--fidelity" : "case file";
   const std::optional<std::string> miscomputed = fidelity_miscomputes(s.layer.attn, s.layer.fidelity);
   rec["fidelity_miscomputes"] = miscomputed ? json(*miscomputed) : json(nullptr);
-  if (miscomputed) fmt::print("rcsim case: note: {}\n", *miscomputed);
   rec["case"] = s.echo;
+  return rec;
+}
+
+// The kernels the call runs on: the fidelity's CPU kernels or the device's, wrapped in the fault
+// decorators when the case has a fault plan.
+KernelSet case_kernels(const CaseSpec& s, const FaultPlan& plan, sim::SimDevice& device,
+                       cpu::CpuBackend& fidelity_backend, std::optional<FaultyKernelSet>& faulty) {
+  KernelSet kernels = s.backend == "cpu" ? fidelity_backend.kernels() : device.kernels();
+  if (plan.empty()) return kernels;
+  faulty.emplace(kernels, plan, mix_seed(s.seed, label_hash("faults")));
+  if (DeviceMemoryAccess access = device.memory_access(); access.download) {
+    faulty->set_device_memory_access(std::move(access));
+  }
+  return faulty->kernels();
+}
+
+int run_case(const fs::path& in_path, const fs::path& out_dir, const std::string& mutant_name_arg,
+             const std::string& fidelity_arg, const std::string& backend_arg,
+             const std::string& compare_to) {
+  // Before any work: a --out that cannot be created fails now, not after the call has run.
+  check_output_dir("--out", out_dir.string());
+  const Mutant mutant = case_mutant(mutant_name_arg);
+  const ScopedMutant scoped_mutant(mutant);
+  CaseSpec s = parse_case(in_path);
+  const bool fidelity_from_cli = apply_command_line(s, fidelity_arg, backend_arg);
+  FaultPlan plan = parse_fault_plan(s.faults);  // InvalidInput names the column
+  CaseTensors ct = build_inputs(s);
+  const CaseTensors inputs_as_given = ct;  // snapshot before the in-place call
+  const RopeCacheInputs in = views_of(ct, s);
+
+  const std::unique_ptr<sim::SimDevice> device = sim::make_sim_device(s.backend);
+  std::optional<CaseDeviceMirror> mirror;
+  if (s.backend != "cpu") mirror.emplace(*device, ct);
+  const RopeCacheInputs call_in = mirror ? mirror->to_device(in) : in;
+  cpu::CpuBackend fidelity_backend(s.layer.fidelity);
+  std::optional<FaultyKernelSet> faulty;
+  const KernelSet kernels = case_kernels(s, plan, *device, fidelity_backend, faulty);
+  DispatchProcess process;
+  RopeCacheDispatcher dispatcher(s.layer, kernels, process);
+  const std::string fidelity_text(fidelity_name(s.layer.fidelity));
+  fmt::print("rcsim case: seed {}, policy {}, fidelity {}, backend {}, {} (repro: rcsim case --in {} "
+             "--fidelity {} --backend {} --out DIR)\n",
+             s.seed, policy_name(s.layer.policy), fidelity_text, s.backend,
+             s.layer.attn.describe(), in_path.string(), fidelity_text, s.backend);
+
+  CallOutcome call = call_dispatcher(dispatcher, call_in);
+  if (mirror) {
+    // Outputs come back to the host tensors; q/k views are remapped onto them.
+    mirror->download_all();
+    if (call.result) {
+      call.result->q = mirror->to_host(call.result->q);
+      call.result->k = mirror->to_host(call.result->k);
+      call.result->v = mirror->to_host(call.result->v);
+    }
+  }
+  json inputs_meta = write_inputs(out_dir, inputs_as_given, s);
+  std::vector<std::pair<std::string, DType>> emitted;
+  json outputs = write_outputs(out_dir, ct, in, call, s, emitted);
+  write_json(out_dir / "meta.json", meta_json(s, std::move(outputs), std::move(inputs_meta)));
+  const CaseRun run{s, mutant, fidelity_from_cli, plan, faulty ? &*faulty : nullptr, process, call};
+  const json rec = case_record_file_json(run);
+  if (!rec["fidelity_miscomputes"].is_null()) {
+    fmt::print("rcsim case: note: {}\n", rec["fidelity_miscomputes"].get<std::string>());
+  }
   write_json(out_dir / "record.json", rec);
-  fmt::print("rcsim case: {}, fused {}{}{} -> {}\n", branch_name(record.branch),
-             record.fused_attempted ? "attempted" : "not attempted",
-             record.failure ? fmt::format(", failure {}", failure_class_name(*record.failure)) : "",
-             result ? "" : ", DispatchError (branch did not complete)", out_dir.string());
+  fmt::print("rcsim case: {}, fused {}{}{} -> {}\n", branch_name(call.record.branch),
+             call.record.fused_attempted ? "attempted" : "not attempted",
+             call.record.failure
+                 ? fmt::format(", failure {}", failure_class_name(*call.record.failure))
+                 : "",
+             call.result ? "" : ", DispatchError (branch did not complete)", out_dir.string());
   if (!compare_to.empty()) {
-    if (auto d = compare_case_outputs(c, out_dir, compare_to, emitted)) {
+    if (auto d = compare_case_outputs(s.layer.attn, out_dir, compare_to, emitted)) {
       fmt::print("rcsim case: COMPARE FAIL vs {}: {}\n", compare_to, *d);
       return kExitCheckFailed;
     }

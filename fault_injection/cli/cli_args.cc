@@ -123,4 +123,24 @@ void check_output_file(std::string_view what, const std::string& path) {
   }
 }
 
+void check_output_dir(std::string_view what, const std::string& path) {
+  namespace fs = std::filesystem;
+  RCSIM_REQUIRE(!path.empty(), "{}: empty path", what);
+  std::error_code ec;
+  fs::path existing = fs::absolute(fs::path(path), ec).lexically_normal();
+  RCSIM_REQUIRE(!ec, "{}: '{}': {}", what, path, ec.message());
+  // Walk up to the nearest path that exists; the loop is bounded by the path's depth.
+  while (!fs::exists(existing, ec) && existing.has_parent_path() &&
+         existing.parent_path() != existing) {
+    existing = existing.parent_path();
+  }
+  RCSIM_REQUIRE(fs::is_directory(existing, ec), "{}: '{}' is not a directory{}", what,
+                existing.string(),
+                existing == fs::absolute(fs::path(path)).lexically_normal()
+                    ? ""
+                    : fmt::format(" (so '{}' cannot be created)", path));
+  RCSIM_REQUIRE(access(existing.c_str(), W_OK) == 0, "{}: directory '{}' is not writable", what,
+                existing.string());
+}
+
 }  // namespace rcsim::cli

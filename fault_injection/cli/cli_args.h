@@ -41,4 +41,9 @@ std::optional<std::string> env_value(const char* name);
 // be a directory or an unwritable file. Checked before any work; nothing is created.
 void check_output_file(std::string_view what, const std::string& path);
 
+// A directory the command will create (with its parents) or write into: the path must not be an
+// existing file, and its nearest existing ancestor must be a writable directory (a file anywhere on
+// the way, e.g. --out a.json/dir, is refused). Checked before any work; nothing is created.
+void check_output_dir(std::string_view what, const std::string& path);
+
 }  // namespace rcsim::cli

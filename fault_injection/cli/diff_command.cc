@@ -140,12 +140,100 @@ nlohmann::json pair_json(const std::string& pair, const gpu::HostCase& got,
   return j;
 }
 
-int run_diff(const DiffOptions& o) {
-  std::printf("rcsim diff: seed 0x%llx\n", static_cast<unsigned long long>(o.seed));
-  gpu::GpuBackend gpu;
-  cpu::CpuBackend cpu;
-  const gpu::DeviceInfo& info = gpu.device_info();
-  std::printf("device: %s (%s)\n", info.name.c_str(), info.platform.c_str());
+// --dump-dir: one case's inputs and GPU outputs as raw files plus meta.json, for
+// tools/torch_reference.py.
+void dump_case(const std::string& dump_dir, int64_t case_index, const NamedShape& shape, int64_t t,
+               const std::string& kv_name, KvCacheDtype kv, const gpu::HostCase& host,
+               const gpu::HostCase& got) {
+  const std::string p = fmt::format("{}/case{}_", dump_dir, case_index);
+  write_bytes(p + "qkv_in.bin", host.qkv);
+  write_bytes(p + "q_weight.bin", host.q_weight);
+  write_bytes(p + "k_weight.bin", host.k_weight);
+  write_bytes(p + "cos_sin.bin", host.cos_sin);
+  write_bytes(p + "positions.bin", host.positions);
+  write_bytes(p + "slots.bin", host.slots);
+  write_bytes(p + "gpu_qkv.bin", got.qkv);
+  write_bytes(p + "gpu_k_cache.bin", got.k_cache);
+  write_bytes(p + "gpu_v_cache.bin", got.v_cache);
+  if (is_fp8(kv)) {
+    write_bytes(p + "gpu_k_scale.bin", got.k_scale);
+    write_bytes(p + "gpu_v_scale.bin", got.v_scale);
+  }
+  nlohmann::json meta = {{"case", case_index},      {"shape", shape.name},
+                         {"tokens", t},             {"num_heads_q", shape.hq},
+                         {"num_heads_kv", shape.hkv}, {"head_dim", shape.d},
+                         {"rotary_dim", host.cfg.rotary_dim},
+                         {"is_neox", host.cfg.is_neox}, {"eps", host.cfg.eps},
+                         {"kv_cache_dtype", kv_name}, {"block_size", host.cfg.block_size},
+                         {"num_blocks", host.cfg.num_blocks}, {"x", host.cfg.x()},
+                         {"max_position", host.cfg.max_position}};
+  std::ofstream(p + "meta.json") << meta.dump(1);
+}
+
+// One table row per pair; a pair that must be bit-exact and is not also gets a CONTRACT BROKEN
+// line. Returns whether it did.
+bool print_pair(const NamedShape& shape, int64_t t, const std::string& kv_name,
+                const gpu::CaseShape& s, const nlohmann::json& pj) {
+  const bool broken = pj["expect_bit_exact"].get<bool>() && !pj["bit_exact"].get<bool>();
+  if (broken) {
+    std::printf("CONTRACT BROKEN: %s %s: %s\n", s.describe().c_str(),
+                pj["pair"].get<std::string>().c_str(),
+                pj.value("first_bad_detail", std::string("?")).c_str());
+  }
+  std::printf("%-28s %-5lld %-12s %-34s %10.7f %9.3g %7lld %9lld %8lld %8lld\n",
+              shape.name.c_str(), static_cast<long long>(t), kv_name.c_str(),
+              pj["pair"].get<std::string>().c_str(), pj["cosine_similarity"].get<double>(),
+              pj["max_abs_error"].get<double>(),
+              static_cast<long long>(pj["max_ulp"].get<int64_t>()),
+              static_cast<long long>(pj["mismatches"].get<int64_t>()),
+              static_cast<long long>(pj["k_cache_mismatched_elements"].get<int64_t>()),
+              static_cast<long long>(pj["v_cache_mismatched_elements"].get<int64_t>()));
+  return broken;
+}
+
+enum class Weights { kRealistic, kSymmetric, kStress };
+
+// One case under one kind of norm weights: the GPU fused kernel and both GPU non-fused orders on
+// copies of the same inputs, compared pairwise (with realistic weights also against the CPU
+// fused kernel and, with --dump-dir, dumped).
+std::vector<nlohmann::json> diff_weights(gpu::GpuBackend& gpu, cpu::CpuBackend& cpu,
+                                         const DiffOptions& o, gpu::CaseShape& s, Weights weights,
+                                         uint64_t case_seed, int64_t case_index,
+                                         const NamedShape& shape, int64_t t,
+                                         const std::string& kv_name) {
+  s.pair_symmetric_weights = weights == Weights::kSymmetric;
+  s.stress_random_sign_weights = weights == Weights::kStress;
+  gpu::HostCase host = gpu::make_case(s, case_seed);
+  gpu::DeviceCase fused = gpu::upload_case(host);
+  gpu::DeviceCase model = gpu::upload_case(host);
+  gpu::DeviceCase pr = gpu::upload_case(host);
+  gpu.kernels().fused->run(fused.fused_args());
+  auto chain = [&](gpu::DeviceCase& d, FallbackOrder order) {
+    gpu::run_nonfused(gpu.kernels(), order, d.cfg, d.qkv->view(), d.q_weight->view(),
+                      d.k_weight->view(), d.cos_sin->view(), d.positions->view(), d.slots->view(),
+                      d.cache_views(VCacheLayout::kShuffle));
+  };
+  chain(model, FallbackOrder::kNormThenRope);
+  chain(pr, FallbackOrder::kRopeThenNorm);
+  const gpu::HostCase got = fused.download_all();
+  const std::string w = weights == Weights::kSymmetric ? " (symmetric w)"
+                        : weights == Weights::kStress  ? " (stress: random-sign w)"
+                                                       : "";
+  std::vector<nlohmann::json> pairs;
+  if (weights == Weights::kRealistic) {
+    gpu::HostCase ref = host;
+    cpu.kernels().fused->run(ref.fused_args());
+    pairs.push_back(pair_json("gpu-fused vs cpu-fused", got, ref, true));
+    pairs.push_back(pair_json("gpu-fused vs gpu-nonfused-model", got, model.download_all(),
+                              !is_fp8(s.kv)));
+    if (!o.dump_dir.empty()) dump_case(o.dump_dir, case_index, shape, t, kv_name, s.kv, host, got);
+  }
+  pairs.push_back(pair_json("gpu-fused vs gpu-nonfused-pr279" + w, got, pr.download_all(), false));
+  return pairs;
+}
+
+// The report's header fields: seed, device and the ULP histogram's bin labels.
+nlohmann::json diff_report_header(const DiffOptions& o, const gpu::DeviceInfo& info) {
   nlohmann::json report;
   report["seed"] = o.seed;
   report["device"] = info.name;
@@ -153,6 +241,16 @@ int run_diff(const DiffOptions& o) {
   report["ulp_bins"] = nlohmann::json::array();
   for (int b = 0; b < gpu::kUlpHistogramBins; ++b) report["ulp_bins"].push_back(gpu::ulp_bin_label(b));
   report["cases"] = nlohmann::json::array();
+  return report;
+}
+
+int run_diff(const DiffOptions& o) {
+  std::printf("rcsim diff: seed 0x%llx\n", static_cast<unsigned long long>(o.seed));
+  gpu::GpuBackend gpu;
+  cpu::CpuBackend cpu;
+  const gpu::DeviceInfo& info = gpu.device_info();
+  std::printf("device: %s (%s)\n", info.name.c_str(), info.platform.c_str());
+  nlohmann::json report = diff_report_header(o, info);
   bool contract_broken = false;
   int64_t case_index = 0;
   std::printf("%-28s %-5s %-12s %-34s %10s %9s %7s %9s %8s %8s\n", "shape", "T", "kv", "pair",
@@ -168,82 +266,13 @@ int run_diff(const DiffOptions& o) {
         s.num_heads_kv = shape.hkv;
         s.head_dim = shape.d;
         s.kv = *kv;
-        nlohmann::json cj;
-        cj["shape"] = shape.name;
-        cj["describe"] = s.describe();
-        cj["pairs"] = nlohmann::json::array();
+        nlohmann::json cj = {{"shape", shape.name}, {"describe", s.describe()},
+                             {"pairs", nlohmann::json::array()}};
         const uint64_t case_seed = mix_seed(o.seed, static_cast<uint64_t>(case_index));
-        enum class Weights { kRealistic, kSymmetric, kStress };
         for (Weights weights : {Weights::kRealistic, Weights::kSymmetric, Weights::kStress}) {
-          const bool symmetric = weights == Weights::kSymmetric;
-          s.pair_symmetric_weights = symmetric;
-          s.stress_random_sign_weights = weights == Weights::kStress;
-          gpu::HostCase host = gpu::make_case(s, case_seed);
-          gpu::DeviceCase fused = gpu::upload_case(host);
-          gpu::DeviceCase model = gpu::upload_case(host);
-          gpu::DeviceCase pr = gpu::upload_case(host);
-          gpu.kernels().fused->run(fused.fused_args());
-          auto chain = [&](gpu::DeviceCase& d, FallbackOrder order) {
-            gpu::run_nonfused(gpu.kernels(), order, d.cfg, d.qkv->view(), d.q_weight->view(),
-                              d.k_weight->view(), d.cos_sin->view(), d.positions->view(),
-                              d.slots->view(), d.cache_views(VCacheLayout::kShuffle));
-          };
-          chain(model, FallbackOrder::kNormThenRope);
-          chain(pr, FallbackOrder::kRopeThenNorm);
-          const gpu::HostCase got = fused.download_all();
-          const std::string w = weights == Weights::kSymmetric ? " (symmetric w)"
-                                : weights == Weights::kStress  ? " (stress: random-sign w)"
-                                                               : "";
-          std::vector<nlohmann::json> pairs;
-          if (weights == Weights::kRealistic) {
-            gpu::HostCase ref = host;
-            cpu.kernels().fused->run(ref.fused_args());
-            pairs.push_back(pair_json("gpu-fused vs cpu-fused", got, ref, true));
-            pairs.push_back(pair_json("gpu-fused vs gpu-nonfused-model", got, model.download_all(),
-                                      !is_fp8(s.kv)));
-            if (!o.dump_dir.empty()) {
-              const std::string p = fmt::format("{}/case{}_", o.dump_dir, case_index);
-              write_bytes(p + "qkv_in.bin", host.qkv);
-              write_bytes(p + "q_weight.bin", host.q_weight);
-              write_bytes(p + "k_weight.bin", host.k_weight);
-              write_bytes(p + "cos_sin.bin", host.cos_sin);
-              write_bytes(p + "positions.bin", host.positions);
-              write_bytes(p + "slots.bin", host.slots);
-              write_bytes(p + "gpu_qkv.bin", got.qkv);
-              write_bytes(p + "gpu_k_cache.bin", got.k_cache);
-              write_bytes(p + "gpu_v_cache.bin", got.v_cache);
-              if (is_fp8(s.kv)) {
-                write_bytes(p + "gpu_k_scale.bin", got.k_scale);
-                write_bytes(p + "gpu_v_scale.bin", got.v_scale);
-              }
-              nlohmann::json meta = {{"case", case_index},      {"shape", shape.name},
-                                     {"tokens", t},             {"num_heads_q", shape.hq},
-                                     {"num_heads_kv", shape.hkv}, {"head_dim", shape.d},
-                                     {"rotary_dim", host.cfg.rotary_dim},
-                                     {"is_neox", host.cfg.is_neox}, {"eps", host.cfg.eps},
-                                     {"kv_cache_dtype", kv_name}, {"block_size", host.cfg.block_size},
-                                     {"num_blocks", host.cfg.num_blocks}, {"x", host.cfg.x()},
-                                     {"max_position", host.cfg.max_position}};
-              std::ofstream(p + "meta.json") << meta.dump(1);
-            }
-          }
-          pairs.push_back(pair_json("gpu-fused vs gpu-nonfused-pr279" + w, got, pr.download_all(),
-                                    false));
-          for (nlohmann::json& pj : pairs) {
-            if (pj["expect_bit_exact"].get<bool>() && !pj["bit_exact"].get<bool>()) {
-              contract_broken = true;
-              std::printf("CONTRACT BROKEN: %s %s: %s\n", s.describe().c_str(),
-                          pj["pair"].get<std::string>().c_str(),
-                          pj.value("first_bad_detail", std::string("?")).c_str());
-            }
-            std::printf("%-28s %-5lld %-12s %-34s %10.7f %9.3g %7lld %9lld %8lld %8lld\n",
-                        shape.name.c_str(), static_cast<long long>(t), kv_name.c_str(),
-                        pj["pair"].get<std::string>().c_str(),
-                        pj["cosine_similarity"].get<double>(), pj["max_abs_error"].get<double>(),
-                        static_cast<long long>(pj["max_ulp"].get<int64_t>()),
-                        static_cast<long long>(pj["mismatches"].get<int64_t>()),
-                        static_cast<long long>(pj["k_cache_mismatched_elements"].get<int64_t>()),
-                        static_cast<long long>(pj["v_cache_mismatched_elements"].get<int64_t>()));
+          for (nlohmann::json& pj :
+               diff_weights(gpu, cpu, o, s, weights, case_seed, case_index, shape, t, kv_name)) {
+            contract_broken = print_pair(shape, t, kv_name, s, pj) || contract_broken;
             cj["pairs"].push_back(pj);
           }
         }

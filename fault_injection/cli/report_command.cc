@@ -69,7 +69,9 @@ std::string matrix_html(const json& report) {
       const std::string text =
           runs == 0 ? "&ndash;"
                     : fmt::format("{}/{}{}{}<small>{} inj.</small>", passed, runs,
-                                  hazards > 0 ? fmt::format("<br>{} hazard", hazards) : "",
+                                  hazards > 0 ? fmt::format("<br>{} hazard{}", hazards,
+                                                            hazards > 1 ? "s" : "")
+                                              : "",
                                   failed > 0 ? fmt::format("<br>{} FAIL", failed) : "",
                                   injections);
       html += fmt::format(
@@ -122,7 +124,8 @@ std::string costs_html(const json& report) {
 
 std::string coverage_html(const json& report) {
   const json& by_site_kind = report.at("faults_by_site_kind");
-  std::string html = "<table class=\"coverage\" id=\"coverage\"><tr><th>site \\ kind</th>";
+  std::string html =
+      "<div class=\"scroll\"><table class=\"coverage\" id=\"coverage\"><tr><th>site \\ kind</th>";
   for (FaultKind k : all_fault_kinds()) html += fmt::format("<th>{}</th>", fault_kind_name(k));
   html += "<th>calls</th></tr>\n";
   for (FaultSite s : all_fault_sites()) {
@@ -132,13 +135,13 @@ std::string coverage_html(const json& report) {
       const std::string key = fmt::format("{}:{}", site, fault_kind_name(k));
       const int64_t n = by_site_kind.contains(key) ? by_site_kind.at(key).get<int64_t>() : 0;
       html += fmt::format("<td class=\"{}\" data-site=\"{}\" data-kind=\"{}\" data-injections=\"{}\">{}</td>",
-                          !fault_kind_valid_at(s, k) ? "na" : n > 0 ? "pass" : "none",
+                          !fault_kind_valid_at(s, k) ? "na" : n > 0 ? "pass" : "zero",
                           escape_html(site), fault_kind_name(k), n,
                           fault_kind_valid_at(s, k) ? std::to_string(n) : "");
     }
     html += fmt::format("<td>{}</td></tr>\n", int_at(report.at("calls_by_site"), site.c_str()));
   }
-  html += "</table>\n<p>Fallbacks by reason:";
+  html += "</table></div>\n<p>Fallbacks by reason:";
   for (const auto& [reason, n] : report.at("fallbacks_by_class").items()) {
     html += fmt::format(" <b>{}</b> {}", escape_html(reason), n.get<int64_t>());
   }
@@ -148,7 +151,7 @@ std::string coverage_html(const json& report) {
     html += fmt::format("<p class=\"ok\">Coverage gate: {}.</p>\n",
                         report.value("coverage_gate", true) ? "met" : "not applied");
   } else {
-    html += "<p class=\"bad\">Coverage gate missed:</p><ul>";
+    html += "<p class=\"bad\">Coverage gate missed:</p><ul class=\"missing\">";
     for (const json& m : missing) html += fmt::format("<li>{}</li>", escape_html(m.get<std::string>()));
     html += "</ul>\n";
   }
@@ -179,12 +182,22 @@ body {{ font-family: sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; font-size: 13px; }}
 th, td {{ border: 1px solid #bbb; padding: 4px 6px; text-align: right; position: relative; }}
 th {{ background: #f0f0f0; }}
-td.pass {{ background: #d9f2d9; }} td.hazard {{ background: #ffe4a8; }}
-td.fail {{ background: #f7b4b4; font-weight: bold; }} td.none {{ background: #fafafa; color: #999; }}
-td.na {{ background: #e6e6e6; }}
+.scroll {{ overflow-x: auto; max-width: 100%; }}
+th {{ white-space: nowrap; }}
+table.matrix td, table.matrix tr:first-child th {{ text-align: center; min-width: 4.5em; }}
+.pass {{ background: #d9f2d9; }} .hazard {{ background: #ffe4a8; }}
+.fail {{ background: #f7b4b4; font-weight: bold; }} .none {{ background: #e8e8e8; color: #777; }}
+.zero {{ background: #fff; color: #999; }}
+.na {{ background: repeating-linear-gradient(45deg, #ececec, #ececec 4px,
+  #d6d6d6 4px, #d6d6d6 6px); }}
 td small {{ display: block; color: #666; }}
 .bar {{ position: absolute; left: 0; bottom: 0; height: 4px; background: #4a7fd4; }}
 .ok {{ color: #1a7f1a; }} .bad {{ color: #b00; font-weight: bold; }}
+li code {{ overflow-wrap: anywhere; }} ul.missing {{ columns: 3; }}
+.legend span {{ display: inline-block; border: 1px solid #bbb; padding: 1px 8px;
+  margin-right: 6px; }}
+.legend .barkey {{ display: inline-block; width: 40px; height: 4px; background: #4a7fd4;
+  vertical-align: middle; border: 0; padding: 0; }}
 </style></head><body>
 <h1>rcsim campaign report</h1>
 <p>Seeds {first}:{last} ({runs} runs of {planned} planned), build <code>{build}</code>, faults
@@ -192,11 +205,18 @@ td small {{ display: block; color: #666; }}
 <p class="{line_class}" id="last-line">{last_line}</p>
 <h2>Policy &times; fault kind: outcome of the runs in which the kind fired</h2>
 <p>Cell: passed/runs, hazards (a documented policy weakness, e.g. a scribble the policy cannot
-undo), failures, injections. Green: all passed; amber: hazards; red: failures; grey: never fired.</p>
-{matrix}
+undo), failures, injections.</p>
+<p class="legend"><span class="pass">all passed</span><span class="hazard">hazards</span><span
+class="fail">failures</span><span class="none">&ndash; never fired</span></p>
+<div class="scroll">{matrix}</div>
 <h2>Per-policy costs</h2>
-{costs}
+<p class="legend"><span class="barkey"></span> the value as a share of the largest in its column
+(summed over the policy's runs; "max" columns: the largest in one process).</p>
+<div class="scroll">{costs}</div>
 <h2>Coverage: injections per site and kind</h2>
+<p class="legend"><span class="pass">reached</span><span class="zero">0 never reached</span><span
+class="na">&nbsp;&nbsp;&nbsp;</span> the kind does not apply to the site; calls: every call of the
+site, faulty or not.</p>
 {coverage}
 <h2>Failures</h2>
 <ul>{failures}</ul>

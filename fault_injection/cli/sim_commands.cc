@@ -110,7 +110,9 @@ std::string policy_names() {
 std::string mutant_names() {
   return "none | " + names_of(all_mutants(), [](Mutant m) { return mutant_name(m); }) + " | " +
          names_of(device_only_mutants(), [](Mutant m) { return mutant_name(m); }) +
-         " (gpu backend only)";
+         " (gpu backend only) | " +
+         names_of(campaign_only_mutants(), [](Mutant m) { return mutant_name(m); }) +
+         " (caught by a campaign's determinism recheck only)";
 }
 
 nlohmann::json run_report(const sim::SimConfig& cfg, const sim::RunResult& r,
@@ -499,10 +501,8 @@ int campaign_on_devices(const sim::CampaignOptions& base, const std::string& dev
   return print_campaign_summary(merged.options, merged.result);
 }
 
-}  // namespace
-
-void register_sim_commands(CLI::App& app, int& exit_code) {
-  // ---- run ----
+// ---- run ----
+void register_run(CLI::App& app, int& exit_code) {
   auto* run = app.add_subcommand("run", "one simulated serving run (safety phase, then liveness)");
   // Option storage lives as long as the process (the app's callbacks point into it); static
   // storage instead of `new`, so LeakSanitizer sees no leak.
@@ -525,8 +525,10 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
       return run_and_report(cfg, run_opts->report);
     });
   });
+}
 
-  // ---- replay ----
+// ---- replay ----
+void register_replay(CLI::App& app, int& exit_code) {
   auto* replay = app.add_subcommand("replay", "re-run exactly the run a replay token names");
   static std::string replay_token_storage;
   static std::string replay_report_storage;
@@ -546,8 +548,28 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
       return run_and_report(t.cfg, *replay_report);
     });
   });
+}
 
-  // ---- shrink ----
+// ---- shrink ----
+// Shrinks the run a token names and prints what was cut, the smallest failing run and its repro.
+int shrink_and_report(const std::string& token_text, const std::string& runs_text) {
+  const int64_t max_runs = parse_int_arg("--max-runs", runs_text, 1, kShrinkRunsMax);
+  const sim::DecodedToken t = sim::decode_token(token_text);
+  fmt::print("SEED={}\n{}\n", t.cfg.seed, t.cfg.describe());
+  const sim::ShrinkResult s = sim::shrink_config(t.cfg, max_runs);
+  const std::string token = sim::encode_token(s.smallest, kBuildId);
+  fmt::print("SHRUNK after {} runs: steps {}->{} layers {}->{} requests {}->{} fault rules "
+             "{}->{} faulty_calls_max {}\n",
+             s.runs, t.cfg.steps, s.smallest.steps, t.cfg.layers, s.smallest.layers,
+             t.cfg.requests, s.smallest.requests, parse_fault_plan(t.cfg.faults).rules.size(),
+             parse_fault_plan(s.smallest.faults).rules.size(), s.smallest.faulty_calls_max);
+  fmt::print("{}\n", s.smallest.describe());
+  fmt::print("RESULT FAIL ({}) {}\n", sim::verdict_name(s.result.verdict), s.result.failure);
+  fmt::print("REPLAY={}\nREPRO: rcsim replay {}\n", token, token);
+  return exit_code_of(s.result.verdict);
+}
+
+void register_shrink(CLI::App& app, int& exit_code) {
   auto* shrink = app.add_subcommand("shrink", "reduce a failing run while it fails the same way");
   static std::string shrink_token_storage;
   static std::string shrink_runs_storage = "200";
@@ -560,38 +582,26 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
   shrink->footer(std::string(exit_code_help()));
   shrink->callback([shrink_token, shrink_runs, &exit_code] {
     run_verb("shrink", exit_code, [shrink_token, shrink_runs] {
-      const int64_t max_runs = parse_int_arg("--max-runs", *shrink_runs, 1, kShrinkRunsMax);
-      const sim::DecodedToken t = sim::decode_token(*shrink_token);
-      fmt::print("SEED={}\n{}\n", t.cfg.seed, t.cfg.describe());
-      const sim::ShrinkResult s = sim::shrink_config(t.cfg, max_runs);
-      const std::string token = sim::encode_token(s.smallest, kBuildId);
-      fmt::print("SHRUNK after {} runs: steps {}->{} layers {}->{} requests {}->{} fault rules "
-                 "{}->{} faulty_calls_max {}\n",
-                 s.runs, t.cfg.steps, s.smallest.steps, t.cfg.layers, s.smallest.layers,
-                 t.cfg.requests, s.smallest.requests, parse_fault_plan(t.cfg.faults).rules.size(),
-                 parse_fault_plan(s.smallest.faults).rules.size(), s.smallest.faulty_calls_max);
-      fmt::print("{}\n", s.smallest.describe());
-      fmt::print("RESULT FAIL ({}) {}\n", sim::verdict_name(s.result.verdict), s.result.failure);
-      fmt::print("REPLAY={}\nREPRO: rcsim replay {}\n", token, token);
-      return exit_code_of(s.result.verdict);
+      return shrink_and_report(*shrink_token, *shrink_runs);
     });
   });
+}
 
-  // ---- campaign ----
-  auto* campaign = app.add_subcommand("campaign", "many seeds, swarm faults, every policy");
-  struct CampaignCli {
-    std::string seeds = "0:99";
-    std::string budget = "60s";
-    std::string shard = "0/1";
-    std::string progress_seconds = "10";
-    RunOptions run;
-    std::string devices;
-    bool cross_backend = false;
-    bool coverage_gate = false;
-    bool no_coverage_gate = false;
-  };
-  static CampaignCli campaign_storage;
-  auto* c = &campaign_storage;
+// ---- campaign ----
+// The campaign's option values as typed; parsed by campaign_plan_of before anything runs.
+struct CampaignCli {
+  std::string seeds = "0:99";
+  std::string budget = "60s";
+  std::string shard = "0/1";
+  std::string progress_seconds = "10";
+  RunOptions run;
+  std::string devices;
+  bool cross_backend = false;
+  bool coverage_gate = false;
+  bool no_coverage_gate = false;
+};
+
+void add_campaign_options(CLI::App* campaign, CampaignCli* c) {
   campaign->add_option("--seeds", c->seeds,
                        "inclusive seed range A:B, 0 <= A <= B < 2^64 (default: 0:99)")
       ->type_name("A:B");
@@ -628,48 +638,83 @@ void register_sim_commands(CLI::App& app, int& exit_code) {
                        "merged as rcsim merge does; per-device reports go beside --report as "
                        "REPORT.deviceD.json (default: the current GPU only, unsharded)");
   add_common_options(campaign, c->run, Verb::kCampaign);
+}
+
+// Every campaign option parsed and checked (exit 2 on the first bad one), nothing run yet.
+struct CampaignPlan {
+  sim::CampaignOptions options;
+  int64_t progress_every_seconds = 0;
+};
+CampaignPlan campaign_plan_of(const CampaignCli& c) {
+  CampaignPlan plan;
+  sim::CampaignOptions& o = plan.options;
+  const SeedRange seeds = parse_seed_range("--seeds", c.seeds, sim::kCampaignSeedsMax);
+  o.seed_first = seeds.first;
+  o.seed_last = seeds.last;
+  const Shard shard = parse_shard("--shard", c.shard, kShardsMax);
+  o.shard_index = shard.index;
+  o.shard_count = shard.count;
+  o.budget_seconds = parse_duration_seconds("--budget", c.budget, kBudgetSecondsMax);
+  plan.progress_every_seconds =
+      parse_int_arg("--progress-seconds", c.progress_seconds, 0, kProgressSecondsMax);
+  o.coverage_gate = c.coverage_gate || (!c.no_coverage_gate && o.shard_count == 1);
+  o.overrides = overrides_of(c.run);
+  o.cross_backend = c.cross_backend;
+  RCSIM_REQUIRE(!o.cross_backend || o.overrides.backend.value_or("cpu") == "gpu",
+                "--cross-backend compares the GPU backend with the CPU: it needs --backend gpu");
+  o.overrides.campaign_shape = true;
+  if (!o.overrides.faults) o.overrides.faults = "swarm";
+  o.build_id = std::string(kBuildId);
+  return plan;
+}
+
+// The campaign's first line: what runs, so that a log shows it before any result.
+void print_campaign_header(const sim::CampaignOptions& o) {
+  fmt::print("CAMPAIGN seeds={}:{} shard={}/{} budget={:g}s build={} faults={} mutant={} "
+             "coverage_gate={}\n",
+             o.seed_first, o.seed_last, o.shard_index, o.shard_count, o.budget_seconds,
+             o.build_id, *o.overrides.faults,
+             mutant_name(o.overrides.mutant ? *o.overrides.mutant : Mutant::kNone),
+             o.coverage_gate ? "on" : "off");
+  std::fflush(stdout);
+}
+
+int run_campaign_verb(const CampaignCli& c) {
+  const CampaignPlan plan = campaign_plan_of(c);
+  const sim::CampaignOptions& o = plan.options;
+  if (!c.run.report.empty()) check_output_file("--report", c.run.report);
+  print_campaign_header(o);
+  if (!c.devices.empty()) return campaign_on_devices(o, c.devices, c.shard, c.run.report);
+  CampaignProgressPrinter printer(plan.progress_every_seconds);
+  const sim::CampaignResult r =
+      sim::run_campaign(o, [&printer](int64_t done, const sim::CampaignResult& so_far) {
+        printer.update(done, so_far);
+      });
+  printer.finish(r);
+  if (!c.run.report.empty()) {
+    write_json_file("--report", c.run.report, campaign_report_with_outcome(o, r));
+  }
+  return print_campaign_summary(o, r);
+}
+
+void register_campaign(CLI::App& app, int& exit_code) {
+  auto* campaign = app.add_subcommand("campaign", "many seeds, swarm faults, every policy");
+  static CampaignCli campaign_storage;
+  auto* c = &campaign_storage;
+  add_campaign_options(campaign, c);
   campaign->footer(std::string(exit_code_help()));
   campaign->callback([c, &exit_code] {
-    run_verb("campaign", exit_code, [c] {
-      sim::CampaignOptions o;
-      const SeedRange seeds = parse_seed_range("--seeds", c->seeds, sim::kCampaignSeedsMax);
-      o.seed_first = seeds.first;
-      o.seed_last = seeds.last;
-      const Shard shard = parse_shard("--shard", c->shard, kShardsMax);
-      o.shard_index = shard.index;
-      o.shard_count = shard.count;
-      o.budget_seconds = parse_duration_seconds("--budget", c->budget, kBudgetSecondsMax);
-      const int64_t progress_every =
-          parse_int_arg("--progress-seconds", c->progress_seconds, 0, kProgressSecondsMax);
-      o.coverage_gate = c->coverage_gate || (!c->no_coverage_gate && o.shard_count == 1);
-      o.overrides = overrides_of(c->run);
-      o.cross_backend = c->cross_backend;
-      RCSIM_REQUIRE(!o.cross_backend || o.overrides.backend.value_or("cpu") == "gpu",
-                    "--cross-backend compares the GPU backend with the CPU: it needs --backend gpu");
-      o.overrides.campaign_shape = true;
-      if (!o.overrides.faults) o.overrides.faults = "swarm";
-      o.build_id = std::string(kBuildId);
-      if (!c->run.report.empty()) check_output_file("--report", c->run.report);
-      fmt::print("CAMPAIGN seeds={}:{} shard={}/{} budget={:g}s build={} faults={} mutant={} "
-                 "coverage_gate={}\n",
-                 o.seed_first, o.seed_last, o.shard_index, o.shard_count, o.budget_seconds,
-                 o.build_id, *o.overrides.faults,
-                 mutant_name(o.overrides.mutant ? *o.overrides.mutant : Mutant::kNone),
-                 o.coverage_gate ? "on" : "off");
-      std::fflush(stdout);
-      if (!c->devices.empty()) return campaign_on_devices(o, c->devices, c->shard, c->run.report);
-      CampaignProgressPrinter printer(progress_every);
-      const sim::CampaignResult r = sim::run_campaign(
-          o, [&printer](int64_t done, const sim::CampaignResult& so_far) {
-            printer.update(done, so_far);
-          });
-      printer.finish(r);
-      if (!c->run.report.empty()) {
-        write_json_file("--report", c->run.report, campaign_report_with_outcome(o, r));
-      }
-      return print_campaign_summary(o, r);
-    });
+    run_verb("campaign", exit_code, [c] { return run_campaign_verb(*c); });
   });
+}
+
+}  // namespace
+
+void register_sim_commands(CLI::App& app, int& exit_code) {
+  register_run(app, exit_code);
+  register_replay(app, exit_code);
+  register_shrink(app, exit_code);
+  register_campaign(app, exit_code);
 }
 
 }  // namespace rcsim::cli

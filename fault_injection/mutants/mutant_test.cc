@@ -118,6 +118,16 @@ INSTANTIATE_TEST_SUITE_P(AllMutants, MutantCaught, ::testing::ValuesIn(simulatio
                            return name;
                          });
 
+// Campaign-only mutants pass every single run by design (only a campaign's recheck sees them), so
+// they must stay out of the lists whose every member a single run has to catch.
+TEST(CampaignOnlyMutant, NotInTheSingleRunLists) {
+  ASSERT_FALSE(campaign_only_mutants().empty());
+  for (Mutant m : campaign_only_mutants()) {
+    for (const Mutant listed : all_mutants()) EXPECT_NE(listed, m) << mutant_name(m);
+    EXPECT_TRUE(mutant_from_name(mutant_name(m)).has_value()) << "campaign-only mutant unnamed";
+  }
+}
+
 // The device-only mutant (issue 14) lives in the GPU kernels alone: on the CPU backend a run with
 // it is the run without it, bit for bit (same verdict, same digest). Its GPU side - the campaign
 // and the property suite fail - is shown on the GPU machine by scripts/gpu_testbed_run.sh.

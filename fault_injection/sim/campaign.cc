@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <optional>
 
 #include <fmt/format.h>
@@ -145,7 +146,9 @@ void PolicyTotals::merge(const PolicyTotals& o) {
   graph_replay_backup_bytes += o.graph_replay_backup_bytes;
 }
 
-CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& progress) {
+namespace {
+
+void validate_campaign_options(const CampaignOptions& o) {
   RCSIM_REQUIRE(o.seed_first <= o.seed_last, "--seeds A:B needs A <= B");
   RCSIM_REQUIRE(o.seed_last - o.seed_first < kCampaignSeedsMax, "--seeds: more than {} seeds",
                 kCampaignSeedsMax);
@@ -155,9 +158,99 @@ CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& pr
   RCSIM_REQUIRE(o.recheck_one_in >= 1, "recheck_one_in must be >= 1");
   RCSIM_REQUIRE(!o.cross_backend || o.overrides.backend.value_or("cpu") != "cpu",
                 "--cross-backend compares a backend with the CPU: it needs --backend gpu");
+}
+
+// One run's counts added to the campaign's totals (per policy, faults, hazards, digest).
+void add_run_totals(CampaignResult& r, const SimConfig& cfg, uint64_t seed, const RunResult& run) {
+  ++r.runs;
+  r.last_seed_run = seed;
+  ++r.runs_by_policy[static_cast<std::size_t>(cfg.policy)];
+  if (cfg.graph_mode == GraphMode::kCaptureReplay) ++r.runs_graph_mode;
+  r.by_policy[static_cast<std::size_t>(cfg.policy)].add(run);
+  r.digest += run_digest_term(seed, run.digest);
+  r.steps += run.steps_run;
+  r.calls += run.calls;
+  r.fallbacks += run.fallbacks;
+  r.restores += run.restores;
+  r.surfaced_errors += run.surfaced_errors;
+  r.steps_aborted += run.steps_aborted;
+  r.process_restarts += run.process_restarts;
+  r.checks_passed += run.checks_passed;
+  if (!run.hazard.empty()) {
+    ++r.hazards;
+    if (r.hazard_examples.size() < kHazardExamplesMax) {
+      r.hazard_examples.push_back({seed, std::string(policy_name(cfg.policy)), run.hazard});
+    }
+  }
+  r.attention_reads_differing += run.attention_reads_differing;
+  r.attention_max_abs_diff = std::max(r.attention_max_abs_diff, run.attention_max_abs_diff);
+  for (std::size_t c = 0; c < r.fallbacks_by_class.size(); ++c) {
+    r.fallbacks_by_class[c] += run.fallbacks_by_class[c];
+  }
+  r.faults.merge(run.faults);
+}
+
+// Determinism self-check (FoundationDB): a share of seeds run twice, digests must match. Returns
+// false (and records the failure) when the second run differs.
+bool recheck_determinism(CampaignResult& r, const CampaignOptions& o, const SimConfig& cfg,
+                         uint64_t seed, const RunResult& run) {
+  if (mix_seed(seed, label_hash("recheck")) % static_cast<uint64_t>(o.recheck_one_in) != 0) {
+    return true;
+  }
+  ++r.rechecked;
+  const RunResult again = run_simulation(cfg);
+  if (again.digest == run.digest && again.verdict == run.verdict) return true;
+  r.failures.push_back({seed, run.verdict, true, false,
+                        fmt::format("nondeterminism: digest {:016x} then {:016x}", run.digest,
+                                    again.digest),
+                        encode_token(cfg, o.build_id), ""});
+  return false;
+}
+
+// The same seed on the CPU reference: one seed, one digest, whatever the backend. Returns false
+// (and records the failure with a token per side) when they differ.
+bool check_cross_backend(CampaignResult& r, const CampaignOptions& o, const SimConfig& cfg,
+                         uint64_t seed, const RunResult& run,
+                         const std::function<double()>& elapsed) {
+  SimConfig twin = cfg;
+  twin.backend = "cpu";
+  const double twin_start = elapsed();
+  const RunResult cpu = run_simulation(twin);
+  r.run_seconds_twin += elapsed() - twin_start;
+  ++r.cross_checked;
+  if (cpu.digest == run.digest && cpu.verdict == run.verdict) return true;
+  r.failures.push_back(
+      {seed, run.verdict, false, true,
+       fmt::format("cross-backend: {} gave {} digest {:016x}, cpu gave {} digest {:016x}{}",
+                   cfg.backend, verdict_name(run.verdict), run.digest, verdict_name(cpu.verdict),
+                   cpu.digest, cpu.failure.empty() ? "" : " (cpu: " + cpu.failure + ")"),
+       encode_token(cfg, o.build_id), encode_token(twin, o.build_id)});
+  return false;
+}
+
+// The run counted in the policy x fault-kind cell of every kind that fired in it.
+void add_to_outcome_matrix(CampaignResult& r, FallbackPolicy policy, const RunResult& run,
+                           bool ok) {
+  for (FaultKind k : all_fault_kinds()) {
+    int64_t fired = 0;
+    for (FaultSite site : all_fault_sites()) fired += run.faults.injection_count(site, k);
+    if (fired == 0) continue;
+    OutcomeCell& cell =
+        r.outcome_matrix[static_cast<std::size_t>(policy)][static_cast<std::size_t>(k)];
+    ++cell.runs;
+    cell.injections += fired;
+    (ok ? cell.passed : cell.failed) += 1;
+    if (ok && !run.hazard.empty()) ++cell.hazards;
+  }
+}
+
+}  // namespace
+
+CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& progress) {
+  validate_campaign_options(o);
   CampaignResult r;
   const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
+  const std::function<double()> elapsed = [start] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   const uint64_t n = o.seed_last - o.seed_first + 1;
@@ -174,80 +267,16 @@ CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& pr
     const double run_start = elapsed();
     const RunResult run = run_simulation(cfg);
     r.run_seconds += elapsed() - run_start;
-    ++r.runs;
-    r.last_seed_run = seed;
-    ++r.runs_by_policy[static_cast<std::size_t>(cfg.policy)];
-    if (cfg.graph_mode == GraphMode::kCaptureReplay) ++r.runs_graph_mode;
-    r.by_policy[static_cast<std::size_t>(cfg.policy)].add(run);
-    r.digest += run_digest_term(seed, run.digest);
-    r.steps += run.steps_run;
-    r.calls += run.calls;
-    r.fallbacks += run.fallbacks;
-    r.restores += run.restores;
-    r.surfaced_errors += run.surfaced_errors;
-    r.steps_aborted += run.steps_aborted;
-    r.process_restarts += run.process_restarts;
-    r.checks_passed += run.checks_passed;
-    if (!run.hazard.empty()) {
-      ++r.hazards;
-      if (r.hazard_examples.size() < kHazardExamplesMax) {
-        r.hazard_examples.push_back({seed, std::string(policy_name(cfg.policy)), run.hazard});
-      }
-    }
-    r.attention_reads_differing += run.attention_reads_differing;
-    r.attention_max_abs_diff = std::max(r.attention_max_abs_diff, run.attention_max_abs_diff);
-    for (std::size_t c = 0; c < r.fallbacks_by_class.size(); ++c) {
-      r.fallbacks_by_class[c] += run.fallbacks_by_class[c];
-    }
-    r.faults.merge(run.faults);
+    add_run_totals(r, cfg, seed, run);
     bool ok = run.verdict == RunVerdict::kPass;
     if (!ok) {
       r.failures.push_back(
           {seed, run.verdict, false, false, run.failure, encode_token(cfg, o.build_id), ""});
     }
-    // Determinism self-check (FoundationDB): a share of seeds run twice, digests must match.
-    if (ok && mix_seed(seed, label_hash("recheck")) % static_cast<uint64_t>(o.recheck_one_in) == 0) {
-      ++r.rechecked;
-      const RunResult again = run_simulation(cfg);
-      if (again.digest != run.digest || again.verdict != run.verdict) {
-        ok = false;
-        r.failures.push_back({seed, run.verdict, true, false,
-                              fmt::format("nondeterminism: digest {:016x} then {:016x}", run.digest,
-                                          again.digest),
-                              encode_token(cfg, o.build_id), ""});
-      }
-    }
-    if (o.cross_backend) {
-      // The same seed on the CPU reference: one seed, one digest, whatever the backend.
-      SimConfig twin = cfg;
-      twin.backend = "cpu";
-      const double twin_start = elapsed();
-      const RunResult cpu = run_simulation(twin);
-      r.run_seconds_twin += elapsed() - twin_start;
-      ++r.cross_checked;
-      if (cpu.digest != run.digest || cpu.verdict != run.verdict) {
-        ok = false;
-        r.failures.push_back(
-            {seed, run.verdict, false, true,
-             fmt::format("cross-backend: {} gave {} digest {:016x}, cpu gave {} digest {:016x}{}",
-                         cfg.backend, verdict_name(run.verdict), run.digest,
-                         verdict_name(cpu.verdict), cpu.digest,
-                         cpu.failure.empty() ? "" : " (cpu: " + cpu.failure + ")"),
-             encode_token(cfg, o.build_id), encode_token(twin, o.build_id)});
-      }
-    }
+    if (ok) ok = recheck_determinism(r, o, cfg, seed, run);
+    if (o.cross_backend) ok = check_cross_backend(r, o, cfg, seed, run, elapsed) && ok;
     (ok ? r.passed : r.failed) += 1;
-    for (FaultKind k : all_fault_kinds()) {
-      int64_t fired = 0;
-      for (FaultSite site : all_fault_sites()) fired += run.faults.injection_count(site, k);
-      if (fired == 0) continue;
-      OutcomeCell& cell =
-          r.outcome_matrix[static_cast<std::size_t>(cfg.policy)][static_cast<std::size_t>(k)];
-      ++cell.runs;
-      cell.injections += fired;
-      (ok ? cell.passed : cell.failed) += 1;
-      if (ok && !run.hazard.empty()) ++cell.hazards;
-    }
+    add_to_outcome_matrix(r, cfg.policy, run, ok);
     if (progress) progress(r.runs, r);
   }
   r.elapsed_seconds = elapsed();
@@ -662,97 +691,120 @@ MergedCampaign merge_campaign_reports(const std::vector<nlohmann::json>& reports
   return m;
 }
 
-ShrinkResult shrink_config(const SimConfig& original, int64_t max_runs) {
-  ShrinkResult out;
-  out.smallest = original;
-  out.result = run_simulation(original);
-  out.runs = 1;
-  RCSIM_REQUIRE(out.result.verdict != RunVerdict::kPass, "shrink: the token's run passes");
-  const RunVerdict target = out.result.verdict;
-  auto try_candidate = [&](SimConfig cand) {
-    if (out.runs >= max_runs) return false;
+namespace {
+
+// Greedy shrinking of one failing run: each step proposes smaller configurations and keeps the
+// first that still fails with the same verdict. Every candidate run counts against max_runs.
+class Shrinker {
+ public:
+  Shrinker(const SimConfig& original, int64_t max_runs) : max_runs_(max_runs) {
+    out_.smallest = original;
+    out_.result = run_simulation(original);
+    out_.runs = 1;
+    RCSIM_REQUIRE(out_.result.verdict != RunVerdict::kPass, "shrink: the token's run passes");
+    target_ = out_.result.verdict;
+  }
+
+  // Passes until nothing shrinks (at most 32, and bounded by max_runs).
+  ShrinkResult run() {
+    for (int pass = 0; pass < 32 && out_.runs < max_runs_; ++pass) {
+      const bool progress = shrink_steps() || shrink_layers() || shrink_workload() ||
+                            drop_fault_rule() || shrink_faulty_calls();
+      if (!progress) break;
+    }
+    return std::move(out_);
+  }
+
+ private:
+  bool try_candidate(SimConfig cand) {
+    if (out_.runs >= max_runs_) return false;
     try {
       validate_sim_config(cand);
     } catch (const InvalidInput&) {
       return false;
     }
-    ++out.runs;
+    ++out_.runs;
     RunResult r = run_simulation(cand);
-    if (r.verdict != target) return false;
-    out.smallest = std::move(cand);
-    out.result = std::move(r);
+    if (r.verdict != target_) return false;
+    out_.smallest = std::move(cand);
+    out_.result = std::move(r);
     return true;
-  };
-  // Greedy passes until nothing shrinks (bounded by max_runs).
-  for (int pass = 0; pass < 32 && out.runs < max_runs; ++pass) {
-    bool progress = false;
-    const SimConfig cur = out.smallest;
-    // Steps: cut right after the failing step, then halve.
-    if (target != RunVerdict::kLiveness && out.result.failure_step >= 0 &&
-        out.result.failure_step + 1 < cur.steps) {
-      SimConfig c = cur;
-      c.steps = out.result.failure_step + 1;
-      progress |= try_candidate(c);
-    }
-    if (!progress && cur.steps > 1) {
-      SimConfig c = cur;
-      c.steps = cur.steps / 2;
-      progress |= try_candidate(c);
-    }
-    if (!progress && cur.layers > 1) {
-      SimConfig c = out.smallest;
-      c.layers = 1;
-      if (!try_candidate(c)) {
-        c.layers = out.smallest.layers - 1;
-        progress |= try_candidate(c);
-      } else {
-        progress = true;
-      }
-    }
-    if (!progress && out.smallest.requests > 1) {
-      SimConfig c = out.smallest;
-      c.requests = std::max<int64_t>(1, c.requests / 2);
-      progress |= try_candidate(c);
-    }
-    if (!progress && out.smallest.token_budget > 1) {
-      SimConfig c = out.smallest;
-      c.token_budget = std::max<int64_t>(1, c.token_budget / 2);
-      progress |= try_candidate(c);
-    }
-    if (!progress && out.smallest.prompt_tokens_max > 1) {
-      SimConfig c = out.smallest;
-      c.prompt_tokens_max = std::max<int64_t>(1, c.prompt_tokens_max / 2);
-      progress |= try_candidate(c);
-    }
-    if (!progress) {
-      // Fault rules: drop one at a time.
-      const FaultPlan plan = parse_fault_plan(out.smallest.faults);
-      for (std::size_t i = 0; i < plan.rules.size() && !progress; ++i) {
-        FaultPlan fewer = plan;
-        fewer.rules.erase(fewer.rules.begin() + static_cast<std::ptrdiff_t>(i));
-        SimConfig c = out.smallest;
-        c.faults = to_string(fewer);
-        progress |= try_candidate(c);
-      }
-    }
-    if (!progress) {
-      // Fault events: only the first N calls may be faulty.
-      const int64_t calls = out.smallest.faulty_calls_max >= 0 ? out.smallest.faulty_calls_max
-                                                               : out.result.calls;
-      if (calls > 1) {
-        SimConfig c = out.smallest;
-        c.faulty_calls_max = calls / 2;
-        if (!try_candidate(c)) {
-          c.faulty_calls_max = calls - 1;
-          progress |= try_candidate(c);
-        } else {
-          progress = true;
-        }
-      }
-    }
-    if (!progress) break;
   }
-  return out;
+  // Steps: cut right after the failing step, then halve.
+  bool shrink_steps() {
+    const SimConfig cur = out_.smallest;
+    if (target_ != RunVerdict::kLiveness && out_.result.failure_step >= 0 &&
+        out_.result.failure_step + 1 < cur.steps) {
+      SimConfig c = cur;
+      c.steps = out_.result.failure_step + 1;
+      if (try_candidate(c)) return true;
+    }
+    if (cur.steps <= 1) return false;
+    SimConfig c = cur;
+    c.steps = cur.steps / 2;
+    return try_candidate(c);
+  }
+  // Layers: one, else one fewer.
+  bool shrink_layers() {
+    if (out_.smallest.layers <= 1) return false;
+    SimConfig c = out_.smallest;
+    c.layers = 1;
+    if (try_candidate(c)) return true;
+    c.layers = out_.smallest.layers - 1;
+    return try_candidate(c);
+  }
+  // Requests, then the token budget, then the longest prompt: halved, the first that keeps failing.
+  bool shrink_workload() {
+    if (out_.smallest.requests > 1) {
+      SimConfig c = out_.smallest;
+      c.requests = std::max<int64_t>(1, c.requests / 2);
+      if (try_candidate(c)) return true;
+    }
+    if (out_.smallest.token_budget > 1) {
+      SimConfig c = out_.smallest;
+      c.token_budget = std::max<int64_t>(1, c.token_budget / 2);
+      if (try_candidate(c)) return true;
+    }
+    if (out_.smallest.prompt_tokens_max > 1) {
+      SimConfig c = out_.smallest;
+      c.prompt_tokens_max = std::max<int64_t>(1, c.prompt_tokens_max / 2);
+      if (try_candidate(c)) return true;
+    }
+    return false;
+  }
+  // Fault rules: drop one at a time.
+  bool drop_fault_rule() {
+    const FaultPlan plan = parse_fault_plan(out_.smallest.faults);
+    for (std::size_t i = 0; i < plan.rules.size(); ++i) {
+      FaultPlan fewer = plan;
+      fewer.rules.erase(fewer.rules.begin() + static_cast<std::ptrdiff_t>(i));
+      SimConfig c = out_.smallest;
+      c.faults = to_string(fewer);
+      if (try_candidate(c)) return true;
+    }
+    return false;
+  }
+  // Fault events: only the first N calls may be faulty (half, else one fewer).
+  bool shrink_faulty_calls() {
+    const int64_t calls = out_.smallest.faulty_calls_max >= 0 ? out_.smallest.faulty_calls_max
+                                                              : out_.result.calls;
+    if (calls <= 1) return false;
+    SimConfig c = out_.smallest;
+    c.faulty_calls_max = calls / 2;
+    if (try_candidate(c)) return true;
+    c.faulty_calls_max = calls - 1;
+    return try_candidate(c);
+  }
+
+  int64_t max_runs_;
+  ShrinkResult out_;
+  RunVerdict target_ = RunVerdict::kPass;
+};
+
+}  // namespace
+
+ShrinkResult shrink_config(const SimConfig& original, int64_t max_runs) {
+  return Shrinker(original, max_runs).run();
 }
 
 }  // namespace rcsim::sim

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Exit codes that no real run produces on purpose (4 nondeterminism, 7 liveness, 8 cross-backend:
+# Exit codes reached here through merge (7 liveness: no real run produces it; 4 nondeterminism, also
+# reached by a real campaign in cli_exit_4_nondeterminism; 8 cross-backend:
 # a CPU build cannot run the GPU side) and the
 # precedence between outcomes, through `rcsim merge`: two real shard reports of a fault-free
 # campaign, with one failure of a given verdict edited into one of them. Also merge's refusals

@@ -19,6 +19,8 @@ fail() { printf 'FAIL: %s\n--- command: %s %s\n--- output:\n%s\n' "$1" "${envs[*
 [[ "${out}" == *"${want_text}"* ]] || fail "output lacks '${want_text}'"
 if [[ "${want_code}" == 2 ]]; then
   [[ -z "$(ls -A "${work}")" ]] || fail "a rejected command wrote $(ls -A "${work}")"
-  [[ "${out}" != *"RUNS "* && "${out}" != *"SUMMARY"* ]] || fail "a rejected command ran"
+  # RUNS/SUMMARY: a campaign or run started; "rcsim case: seed": a case call started.
+  [[ "${out}" != *"RUNS "* && "${out}" != *"SUMMARY"* && "${out}" != *"rcsim case: seed"* ]] ||
+    fail "a rejected command ran"
 fi
 echo "ok: exit ${code}, output has '${want_text}'"
