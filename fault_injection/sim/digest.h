@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <span>
 #include <string_view>
@@ -30,7 +32,14 @@ class Digest {
   Digest(const Digest&) = delete;
   Digest& operator=(const Digest&) = delete;
 
-  void bytes(const void* data, std::size_t size) { XXH3_64bits_update(state_, data, size); }
+  void bytes(const void* data, std::size_t size) {
+    XXH3_64bits_update(state_, data, size);
+    if (trace_enabled()) {
+      std::fprintf(stderr, "DIGEST_TRACE %lld bytes=%zu running=%016llx\n",
+                   static_cast<long long>(updates_++), size,
+                   static_cast<unsigned long long>(XXH3_64bits_digest(state_)));
+    }
+  }
   template <typename T>
     requires std::is_integral_v<T> || std::is_enum_v<T>
   void value(T v) {
@@ -56,8 +65,20 @@ class Digest {
   }
   uint64_t result() const { return XXH3_64bits_digest(state_); }
 
+  // RCSIM_DIGEST_TRACE=1: every update prints its size and the running digest to stderr, so two
+  // runs whose digests differ (a CPU and a GPU replay of one token) can be diffed to the first
+  // differing update. Debugging aid; it changes no digest.
+  static bool trace_enabled() {
+    static const bool on = [] {
+      const char* v = std::getenv("RCSIM_DIGEST_TRACE");
+      return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+    }();
+    return on;
+  }
+
  private:
   XXH3_state_t* state_;
+  int64_t updates_ = 0;
 };
 
 }  // namespace rcsim::sim
