@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <span>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -61,13 +62,25 @@ class Digest {
     copy_view(v, copy.view());
     const std::span<std::byte> raw(copy.data(), static_cast<std::size_t>(copy.bytes()));
     if (rule == NanRule::kNanClass) canonicalise_nans(v.dtype, raw);
+    if (trace_dir() != nullptr) {  // RCSIM_DIGEST_DUMP=DIR: each buffer as hashed, by update
+      const std::string path = std::string(trace_dir()) + "/digest_" + std::to_string(updates_) + ".bin";
+      if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
+        std::fwrite(raw.data(), 1, raw.size(), f);
+        std::fclose(f);
+      }
+    }
     bytes(raw.data(), raw.size());
   }
   uint64_t result() const { return XXH3_64bits_digest(state_); }
 
   // RCSIM_DIGEST_TRACE=1: every update prints its size and the running digest to stderr, so two
   // runs whose digests differ (a CPU and a GPU replay of one token) can be diffed to the first
-  // differing update. Debugging aid; it changes no digest.
+  // differing update; RCSIM_DIGEST_DUMP=DIR also writes each hashed buffer to
+  // DIR/digest_<update>.bin. Debugging aids; they change no digest.
+  static const char* trace_dir() {
+    static const char* dir = std::getenv("RCSIM_DIGEST_DUMP");
+    return dir != nullptr && *dir != '\0' ? dir : nullptr;
+  }
   static bool trace_enabled() {
     static const bool on = [] {
       const char* v = std::getenv("RCSIM_DIGEST_TRACE");
