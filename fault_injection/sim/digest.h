@@ -37,9 +37,10 @@ class Digest {
     XXH3_64bits_update(state_, data, size);
     if (trace_enabled()) {
       std::fprintf(stderr, "DIGEST_TRACE %lld bytes=%zu running=%016llx\n",
-                   static_cast<long long>(updates_++), size,
+                   static_cast<long long>(updates_), size,
                    static_cast<unsigned long long>(XXH3_64bits_digest(state_)));
     }
+    ++updates_;
   }
   template <typename T>
     requires std::is_integral_v<T> || std::is_enum_v<T>
