@@ -74,6 +74,20 @@ class Digest {
   }
   uint64_t result() const { return XXH3_64bits_digest(state_); }
 
+  // Under RCSIM_DIGEST_DUMP=DIR only: writes a view's elements to DIR/<name>.bin, hashing nothing.
+  static void dump_only(const char* name, const TensorView& v) {
+    if (trace_dir() == nullptr || v.is_null()) return;
+    std::vector<int64_t> shape(static_cast<std::size_t>(v.rank));
+    for (int d = 0; d < v.rank; ++d) shape[static_cast<std::size_t>(d)] = v.size(d);
+    HostTensor copy(v.dtype, std::move(shape));
+    copy_view(v, copy.view());
+    const std::string path = std::string(trace_dir()) + "/" + name + ".bin";
+    if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
+      std::fwrite(copy.data(), 1, static_cast<std::size_t>(copy.bytes()), f);
+      std::fclose(f);
+    }
+  }
+
   // RCSIM_DIGEST_TRACE=1: every update prints its size and the running digest to stderr, so two
   // runs whose digests differ (a CPU and a GPU replay of one token) can be diffed to the first
   // differing update; RCSIM_DIGEST_DUMP=DIR also writes each hashed buffer to

@@ -493,6 +493,12 @@ void Engine::check_call_data(const Step& step, int64_t l, LayerState& layer, con
   data.cache_expected = layer.scratch.host_views(ref);
   const std::vector<std::string> problems = data_problems(attn_, data, rec.v_cache_layout);
   if (!problems.empty()) {
+    // RCSIM_DIGEST_DUMP: the returned qkv and the caches of a call that failed its data checks
+    // (not hashed), to compare two backends' replays where the run ends before the digest sees them.
+    Digest::dump_only("problem_qkv_after", data.qkv_after);
+    Digest::dump_only("problem_v_cache", data.cache_got.v_cache);
+    Digest::dump_only("problem_v_scale", data.cache_got.v_scale);
+    Digest::dump_only("problem_slots", in.slots.view());
     release_host_views();
     if (step_late_armed_) return;
     judge_data_problems(context(l), rec, problems, before, after);
