@@ -125,14 +125,16 @@ void write_cache_head(const FusedQkNormRopeCacheArgs& a, const FidelitySwitches&
   if (fid.fused_amax_from_first_element) {
     // AITER: each lane starts from its first element (warp_max = elements[0]), folds the rest
     // with fmaxf(|a|, |b|), and the butterfly combines lanes with the same fmaxf(|a|, |b|).
-    // fmaxf drops a NaN operand, so only an all-NaN head ends NaN (the spec's 0-start gives 0).
+    // fmaxf drops a NaN operand (qk_math::butterfly_max_step: signaling ones too, as on the GPU),
+    // so only an all-NaN head ends NaN (the spec's 0-start gives 0).
     const int64_t n = cfg.head_dim / qk_math::kLanesPerHead;
     for (int64_t lane = 0; lane < qk_math::kLanesPerHead; ++lane) {
       float lane_max = x[static_cast<std::size_t>(lane * n)];
       for (int64_t i = 1; i < n; ++i) {
-        lane_max = fmaxf(fabsf(lane_max), fabsf(x[static_cast<std::size_t>(lane * n + i)]));
+        lane_max = qk_math::butterfly_max_step(fabsf(lane_max),
+                                               fabsf(x[static_cast<std::size_t>(lane * n + i)]));
       }
-      amax = lane == 0 ? lane_max : fmaxf(fabsf(amax), fabsf(lane_max));
+      amax = lane == 0 ? lane_max : qk_math::butterfly_max_step(fabsf(amax), fabsf(lane_max));
     }
   } else {
     for (int64_t d = 0; d < cfg.head_dim; ++d) {
