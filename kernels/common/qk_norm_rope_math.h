@@ -59,8 +59,8 @@ RCSIM_HD float butterfly_sum_step(float mine, float partner) {
   return mine + partner;
 }
 // The larger of two values; a NaN operand, quiet or signaling, is dropped (only NaN with NaN gives
-// NaN). That is LLVM's maxnum as the AMDGPU and NVPTX back ends lower fmaxf: AITER's kernel on
-// AMD and rcsim's on NVIDIA both drop a signaling NaN. x86 glibc's fmaxf follows IEEE 754-2008
+// NaN). That is LLVM's maxnum, which the AMDGPU and NVPTX back ends lower fmaxf to: rcsim's kernels
+// on an H200 drop a signaling NaN (measured), and AITER's on AMD should by the same definition. x86 glibc's fmaxf follows IEEE 754-2008
 // maxNum instead and returns NaN for a signaling operand, so the host's running amax restarted
 // after one: the H200 testbed's seed 874 (a garbage V head holding 0xFF9A) found it. The host
 // therefore spells the rule out; device code keeps the one-instruction fmaxf.
