@@ -57,19 +57,10 @@ class Digest {
   // dtype's canonical pattern, so one seed hashes the same on the CPU and on a GPU.
   void elements(const TensorView& v, NanRule rule) {
     if (v.is_null()) return;
-    std::vector<int64_t> shape(static_cast<std::size_t>(v.rank));
-    for (int d = 0; d < v.rank; ++d) shape[static_cast<std::size_t>(d)] = v.size(d);
-    HostTensor copy(v.dtype, std::move(shape));
-    copy_view(v, copy.view());
+    HostTensor copy = contiguous_copy(v);
     const std::span<std::byte> raw(copy.data(), static_cast<std::size_t>(copy.bytes()));
     if (rule == NanRule::kNanClass) canonicalise_nans(v.dtype, raw);
-    if (trace_dir() != nullptr) {  // RCSIM_DIGEST_DUMP=DIR: each buffer as hashed, by update
-      const std::string path = std::string(trace_dir()) + "/digest_" + std::to_string(updates_) + ".bin";
-      if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
-        std::fwrite(raw.data(), 1, raw.size(), f);
-        std::fclose(f);
-      }
-    }
+    if (trace_dir() != nullptr) dump("digest_" + std::to_string(updates_), raw);  // as hashed
     bytes(raw.data(), raw.size());
   }
   uint64_t result() const { return XXH3_64bits_digest(state_); }
@@ -77,15 +68,8 @@ class Digest {
   // Under RCSIM_DIGEST_DUMP=DIR only: writes a view's elements to DIR/<name>.bin, hashing nothing.
   static void dump_only(const char* name, const TensorView& v) {
     if (trace_dir() == nullptr || v.is_null()) return;
-    std::vector<int64_t> shape(static_cast<std::size_t>(v.rank));
-    for (int d = 0; d < v.rank; ++d) shape[static_cast<std::size_t>(d)] = v.size(d);
-    HostTensor copy(v.dtype, std::move(shape));
-    copy_view(v, copy.view());
-    const std::string path = std::string(trace_dir()) + "/" + name + ".bin";
-    if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
-      std::fwrite(copy.data(), 1, static_cast<std::size_t>(copy.bytes()), f);
-      std::fclose(f);
-    }
+    const HostTensor copy = contiguous_copy(v);
+    dump(name, std::span<const std::byte>(copy.data(), static_cast<std::size_t>(copy.bytes())));
   }
 
   // RCSIM_DIGEST_TRACE=1: every update prints its size and the running digest to stderr, so two
@@ -105,6 +89,24 @@ class Digest {
   }
 
  private:
+  // The elements of a host view (any strides) in index order, contiguous.
+  static HostTensor contiguous_copy(const TensorView& v) {
+    std::vector<int64_t> shape(static_cast<std::size_t>(v.rank));
+    for (int d = 0; d < v.rank; ++d) shape[static_cast<std::size_t>(d)] = v.size(d);
+    HostTensor copy(v.dtype, std::move(shape));
+    copy_view(v, copy.view());
+    return copy;
+  }
+  // RCSIM_DIGEST_DUMP=DIR: writes DIR/<name>.bin; nothing without the variable.
+  static void dump(const std::string& name, std::span<const std::byte> raw) {
+    if (trace_dir() == nullptr) return;
+    const std::string path = std::string(trace_dir()) + "/" + name + ".bin";
+    if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
+      std::fwrite(raw.data(), 1, raw.size(), f);
+      std::fclose(f);
+    }
+  }
+
   XXH3_state_t* state_;
   int64_t updates_ = 0;
 };
