@@ -195,20 +195,13 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
       if (need & (1u << h)) e[h] = tile::load16(row + h * D);
     }
     if constexpr (C != CacheType::kActivation) {
-      constexpr numeric::Fp8Format fmt = tile::fp8_format<C>();
       const int64_t block_head0 = (slot / p.cache.block_size) * p.num_heads_kv + kv0;
 #pragma unroll
       for (int h = 0; h < kHeads; ++h) {
         float v[kElems];
         tile::unpack<A>(e[h], v);
         const bool needed = (need & (1u << h)) != 0;
-        // A head this token does not store holds zeros: without the amax floor its scale would
-        // be 0 and every division 0/0, which takes the GPU's slow division path. Its quotients
-        // are never stored, so any non-zero divisor will do.
-        const float amax = tile::head_amax<D>(v);  // every thread: it shuffles
-        const float scale =
-            needed ? qk_math::fp8_scale_from_amax(amax, numeric::fp8_max(fmt), p.amax_floor)
-                   : 1.0f;
+        const float scale = tile::per_token_scale<D, C>(v, needed, p.amax_floor);
         float q[kElems];
 #pragma unroll
         for (int i = 0; i < kElems; ++i) q[i] = qk_math::fp8_divide_quotient(v[i], scale);

@@ -183,18 +183,11 @@ __device__ __forceinline__ Vec16 cache_elements(const CacheJob& j, const Vec16& 
   if constexpr (C == CacheType::kActivation) {
     return raw;
   } else {
-    constexpr numeric::Fp8Format fmt = tile::fp8_format<C>();
     float v[kElems];
     tile::unpack<A>(raw, v);
     float scale = is_key ? j.k_scale : j.v_scale;
-    if (j.per_token) {
-      // Callers pass store_scale = false exactly when these codes are not stored (padded slot,
-      // past the work limit, a V token staged by no run): such a head may be all zeros, whose
-      // scale 0 would send 1/scale down the GPU's slow division path. Any divisor will do there.
-      const float amax = tile::head_amax<D>(v);  // every thread: it shuffles
-      scale = store_scale ? qk_math::fp8_scale_from_amax(amax, numeric::fp8_max(fmt), j.amax_floor)
-                          : 1.0f;
-    }
+    // Callers pass store_scale = false exactly when these codes are not stored.
+    if (j.per_token) scale = tile::per_token_scale<D, C>(v, store_scale, j.amax_floor);
     const float rcp = qk_math::scale_reciprocal(scale);
     float q[kElems];
 #pragma unroll

@@ -247,6 +247,19 @@ template <CacheType C>
 __device__ __forceinline__ constexpr numeric::Fp8Format fp8_format() {
   return C == CacheType::kFp8E4M3FN ? numeric::Fp8Format::kE4M3FN : numeric::Fp8Format::kE4M3FNUZ;
 }
+// The per-token scale of one head: amax / fp8 max, the amax floored iff `floor_amax`. Every thread
+// of the head must call it (the amax shuffles). A head whose codes are not stored (`stored`
+// false: padded slot, past the work limit, a V token no run stages) may hold zeros, whose scale 0
+// would send every division, or the reciprocal, down the GPU's slow path (Nsight Compute: 1.27 M
+// slow divisions per fused fp8 launch); its codes are discarded, so it divides by 1.
+template <int D, CacheType C>
+__device__ __forceinline__ float per_token_scale(const float (&v)[kElems], bool stored,
+                                                 bool floor_amax) {
+  const float amax = head_amax<D>(v);
+  return stored ? qk_math::fp8_scale_from_amax(amax, numeric::fp8_max(fp8_format<C>()), floor_amax)
+                : 1.0f;
+}
+
 // fp8 codes of 8 quotients, packed little-endian into w[0..1] (w[2..3] zero), exactly
 // numeric::float_to_fp8_bits. e4m3fn uses the packed saturating convert where the device has it;
 // a thread holding a NaN quotient redoes its 8 in software (the one input where they differ).
