@@ -85,6 +85,8 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
   const int64_t pos = p.positions[tc];
   const int rot = static_cast<int>(p.rotary_dim);
   const tile::RopeCoeffs rc = tile::load_rope<A, kNeox>(p.cos_sin, pos, rot, t);
+  float w[kElems];
+  tile::unpack<A>(wbits, w);
 
   // Heads [0, writable) of this token may be stored: unit g = token*(Hq+2Hkv) + head is written
   // iff g < max_units (dev::unit_allowed), and units grow with the head.
@@ -123,8 +125,6 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
     // Uniform across the block. `continue`, not `break`: hipcc cannot fully unroll a loop whose
     // exit depends on a run-time value (heads past `count` are all skipped either way).
     if (h >= count) continue;
-    float w[kElems];
-    tile::unpack<A>(wbits, w);
     float v[kElems];
     tile::unpack<A>(raw[h], v);
     const float rcp = qk_math::rms_inverse(tile::head_sum_squares<D>(v), D, p.eps);
