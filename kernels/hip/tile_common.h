@@ -309,13 +309,18 @@ __device__ __forceinline__ int64_t v_cache_offset(bool shuffle, int64_t block_he
   if (shuffle) return ((block_head * (block_size / X) + off / X) * D + d) * X + off % X;
   return (block_head * D + d) * block_size + off;
 }
-// The 16-byte chunk holding dim d of the x tokens [off, off + x) of one page (off % x == 0): in
-// the shuffle layout those x values are contiguous by construction; in the plain layout too,
-// because one page's tokens are the innermost dimension.
-template <int D, int X>
-__device__ __forceinline__ int64_t v_chunk_offset(bool shuffle, int64_t block_head,
-                                                  int64_t block_size, int64_t off, int d) {
-  return v_cache_offset<D, X>(shuffle, block_head, block_size, off, d);
+// Strides of v_cache_offset, for walking it without recomputing the page: the next dim is X
+// elements on (shuffle) or a page of block_size tokens on (plain); the next KV head of the same
+// page is block_size * D elements on in both layouts. The 16-byte chunk holding dim d of the x
+// tokens [off, off + x) of a page (off % x == 0) starts at v_cache_offset(..., off, d): those x
+// values are contiguous in both layouts.
+template <int X>
+__device__ __forceinline__ int64_t v_dim_stride(bool shuffle, int64_t block_size) {
+  return shuffle ? X : block_size;
+}
+template <int D>
+__device__ __forceinline__ int64_t v_head_stride(int64_t block_size) {
+  return block_size * D;
 }
 
 }  // namespace rcsim::gpu::tile

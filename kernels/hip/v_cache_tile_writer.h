@@ -195,8 +195,8 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
   // so (head, leader) comes from shifts, not a run-time division (~20 instructions each).
   static_assert(M::kBlockThreads == 2 * D && kMaxLeaders <= 2, "chunk loop shape");
   const int leaders = s_num_leaders;
-  const int64_t head_elems = a.block_size * D;  // one KV head of one page, in both layouts
-  const int64_t dim_stride = a.shuffle ? X : a.block_size;
+  const int64_t head_stride = v_head_stride<D>(a.block_size);
+  const int64_t dim_stride = v_dim_stride<X>(a.shuffle, a.block_size);
   const int d = tid % D;
   for (int hk = tid / D; hk < a.count * leaders; hk += 2) {
     const int h = leaders == 2 ? hk >> 1 : hk;
@@ -215,7 +215,7 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
       chunk.w[w] = word;
     }
     const int dst_d = a.planted_v_index_bug ? d ^ 1 : d;
-    store16(static_cast<Elem*>(a.cache) + s_leader_base[k] + h * head_elems + dst_d * dim_stride,
+    store16(static_cast<Elem*>(a.cache) + s_leader_base[k] + h * head_stride + dst_d * dim_stride,
             chunk);
   }
 }
