@@ -138,7 +138,7 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
     if (allowed) tile::store16(dst + h * dst_head_stride, bits);
     if constexpr (!kIsKey) continue;
 
-    const int64_t head_off = k_off + static_cast<int64_t>(h) * D * p.cache.block_size;
+    const int64_t head_off = k_off + h * tile::cache_head_stride<D>(p.cache.block_size);
     if constexpr (C == CacheType::kActivation) {
       if (allowed && cache_row) {
         tile::store16(static_cast<uint16_t*>(p.cache.k_cache) + head_off, bits);

@@ -309,18 +309,18 @@ __device__ __forceinline__ int64_t v_cache_offset(bool shuffle, int64_t block_he
   if (shuffle) return ((block_head * (block_size / X) + off / X) * D + d) * X + off % X;
   return (block_head * D + d) * block_size + off;
 }
-// Strides of v_cache_offset, for walking it without recomputing the page: the next dim is X
-// elements on (shuffle) or a page of block_size tokens on (plain); the next KV head of the same
-// page is block_size * D elements on in both layouts. The 16-byte chunk holding dim d of the x
-// tokens [off, off + x) of a page (off % x == 0) starts at v_cache_offset(..., off, d): those x
-// values are contiguous in both layouts.
+// Strides for walking the offsets above without recomputing the page. The next KV head of the
+// same page is block_size * D elements on, in the K layout and both V layouts. In V the next dim
+// is X elements on (shuffle) or a page of block_size tokens on (plain). The 16-byte chunk holding
+// dim d of the x tokens [off, off + x) of a page (off % x == 0) starts at v_cache_offset(..., off,
+// d): those x values are contiguous in both layouts.
+template <int D>
+__device__ __forceinline__ int64_t cache_head_stride(int64_t block_size) {
+  return block_size * D;
+}
 template <int X>
 __device__ __forceinline__ int64_t v_dim_stride(bool shuffle, int64_t block_size) {
   return shuffle ? X : block_size;
-}
-template <int D>
-__device__ __forceinline__ int64_t v_head_stride(int64_t block_size) {
-  return block_size * D;
 }
 
 }  // namespace rcsim::gpu::tile

@@ -195,7 +195,7 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
   // so (head, leader) comes from shifts, not a run-time division (~20 instructions each).
   static_assert(M::kBlockThreads == 2 * D && kMaxLeaders <= 2, "chunk loop shape");
   const int leaders = s_num_leaders;
-  const int64_t head_stride = v_head_stride<D>(a.block_size);
+  const int64_t head_stride = cache_head_stride<D>(a.block_size);
   const int64_t dim_stride = v_dim_stride<X>(a.shuffle, a.block_size);
   const int d = tid % D;
   for (int hk = tid / D; hk < a.count * leaders; hk += 2) {
