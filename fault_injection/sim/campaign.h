@@ -1,8 +1,11 @@
 // Many simulation runs: the campaign (seeds, swarm faults, every policy, a determinism
 // self-check, a coverage gate, a JSON report) and the shrinker (the smallest config that still
 // fails the same way). Both are plain functions of their options, used by the CLI and the tests.
+// Implemented in campaign.cc (running), campaign_report.cc (the JSON report),
+// campaign_report_reader.cc and campaign_merge.cc (`rcsim merge`), shrink.cc (the shrinker).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -18,6 +21,8 @@ namespace rcsim::sim {
 
 // The most seeds one campaign (or one merged set of shard reports) may name.
 inline constexpr uint64_t kCampaignSeedsMax = uint64_t{1} << 40;
+// The hazard examples a campaign (or a merge) keeps: the first ones in seed order.
+inline constexpr std::size_t kCampaignHazardExamplesMax = 8;
 // Version of the campaign report's layout (docs/schemas/campaign-report.schema.json).
 inline constexpr int kCampaignReportSchemaVersion = 2;
 
@@ -26,6 +31,9 @@ inline constexpr int kCampaignReportSchemaVersion = 2;
 // both modes (issue 16 item 4).
 FallbackPolicy campaign_policy_of_seed(uint64_t seed);
 GraphMode campaign_graph_mode_of_seed(uint64_t seed);
+// How many of `seeds` consecutive seeds shard `shard_index` of `shard_count` runs (the seeds at
+// offsets i with i % shard_count == shard_index); a merge counts the missing shards' seeds with it.
+int64_t campaign_seeds_in_shard(uint64_t seeds, int64_t shard_index, int64_t shard_count);
 
 struct CampaignOptions {
   uint64_t seed_first = 0;

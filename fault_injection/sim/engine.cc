@@ -1,7 +1,8 @@
 // The engine's step loop and simulated-process lifecycle (see engine.h for what a run checks).
 // The parts live apart: layer_state.* (caches, weights, inputs), oracle.* (expected and shadow
 // runs), graph_mode.* (capture/replay), checkers/ (one file per checker, each reading the
-// dispatch record), sim_device.* (the memory and kernels everything runs on).
+// dispatch record), sim_device.* (the memory and kernels everything runs on), run_inputs.* (the
+// attention shape and requests a run is fed).
 #include "fault_injection/sim/engine.h"
 
 #include <map>
@@ -29,6 +30,7 @@
 #include "fault_injection/sim/graph_mode.h"
 #include "fault_injection/sim/layer_state.h"
 #include "fault_injection/sim/oracle.h"
+#include "fault_injection/sim/run_inputs.h"
 #include "fault_injection/sim/sim_device.h"
 #include "fault_injection/sim/workload.h"
 
@@ -46,54 +48,11 @@ std::string_view verdict_name(RunVerdict v) {
 
 namespace {
 
-constexpr int64_t kLivenessRequests = 2;
-
-AttentionConfig engine_attention(const SimConfig& cfg) {
-  const ModelShape* model = model_by_name(cfg.model);
-  AttentionConfig a;
-  a.num_heads_q = model->num_heads_q;
-  a.num_heads_kv = model->num_heads_kv;
-  a.head_dim = model->head_dim;
-  a.rotary_dim = model->head_dim;
-  a.is_neox = true;
-  a.eps = 1e-6f;
-  a.act_dtype = DType::kBF16;
-  a.kv_cache_dtype = cfg.kv_cache_dtype;
-  a.block_size = cfg.block_size;
-  const int64_t pages_per_request =
-      (cfg.prompt_tokens_max + cfg.output_tokens_max + cfg.block_size - 1) / cfg.block_size;
-  a.num_blocks = cfg.num_blocks + kLivenessRequests * pages_per_request;
-  a.max_position = cfg.max_position;
-  validate_attention_config(a);
-  return a;
-}
-
-// The requests of a run: the seed's workload, then a few that arrive when the faults stop (the
-// liveness phase needs work).
-std::vector<Request> run_requests(const SimConfig& cfg) {
-  WorkloadShape shape;
-  shape.requests = cfg.requests;
-  shape.prompt_tokens_max = cfg.prompt_tokens_max;
-  shape.output_tokens_max = cfg.output_tokens_max;
-  shape.arrival_spread_steps = std::max<int64_t>(1, cfg.steps / 2);
-  std::vector<Request> requests = generate_requests(cfg.seed, shape);
-  WorkloadShape live_shape = shape;
-  live_shape.requests = kLivenessRequests;
-  live_shape.arrival_spread_steps = 1;
-  std::vector<Request> live = generate_requests(mix_seed(cfg.seed, 1), live_shape);
-  for (Request& r : live) {
-    r.id += cfg.requests;
-    r.arrival_step = cfg.steps;
-    requests.push_back(r);
-  }
-  return requests;
-}
-
 class Engine {
  public:
   explicit Engine(const SimConfig& cfg)
       : cfg_((validate_sim_config(cfg), cfg)),
-        attn_(engine_attention(cfg_)),
+        attn_(run_attention(cfg_)),
         plan_(parse_fault_plan(cfg_.faults)),
         device_(make_sim_device(cfg_.backend)),
         oracle_device_(cfg_.backend == "cpu" ? nullptr : make_cpu_sim_device()),
