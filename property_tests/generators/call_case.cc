@@ -138,6 +138,78 @@ T pick_weighted(std::initializer_list<std::pair<int64_t, T>> entries) {
   return entries.begin()->second;
 }
 
+// The token class and count (draws in the generator's order, so stored regressions replay): the
+// AITER grid only up to the budget's cap (the big ones are nightly).
+void draw_token_count(const CaseOptions& options, CallCase& c) {
+  const AttentionConfig& cfg = c.cfg;
+  const int64_t tokens_max =
+      options.tokens_max ? std::min(*options.tokens_max, budget().tokens_max) : budget().tokens_max;
+  std::size_t grid_allowed = 0;
+  while (grid_allowed < kAiterGridTokens.size() &&
+         kAiterGridTokens[grid_allowed] <= tokens_max) {
+    ++grid_allowed;
+  }
+  c.token_class =
+      grid_allowed > 0
+          ? pick_weighted<TokenClass>({{3, TokenClass::kOne},
+                                       {4, TokenClass::kSmall},
+                                       {2, TokenClass::kPageBoundary},
+                                       {2, TokenClass::kAiterGrid}})
+          : pick_weighted<TokenClass>(
+                {{3, TokenClass::kOne}, {4, TokenClass::kSmall}, {2, TokenClass::kPageBoundary}});
+  const int64_t small_value = pick_int(2, 17);
+  const int64_t edge_pages = pick_int(1, 3);
+  const int64_t edge_delta = pick_int(-1, 2);
+  const std::size_t grid_index =
+      grid_allowed > 0 ? pick_index(grid_allowed) : 0;
+  c.num_tokens = std::min(pick_tokens(c.token_class, cfg.block_size, small_value, edge_pages,
+                                      edge_delta, grid_index),
+                          std::max<int64_t>(tokens_max, 1));
+}
+
+// Positions and slots come from the data seed, not from RapidCheck draws: structure shrinks,
+// values replay.
+void fill_positions_and_slots(CallCase& c) {
+  const AttentionConfig& cfg = c.cfg;
+  const int64_t t = c.num_tokens;
+  Prng prng = Prng::stream(c.data_seed, "batch");
+  c.positions.resize(static_cast<std::size_t>(t));
+  const int64_t max_pos = cfg.max_position;
+  const int64_t run_start = max_pos >= t ? prng.range(0, max_pos - t) : 0;
+  for (int64_t i = 0; i < t; ++i) {
+    int64_t p = 0;
+    switch (c.position_pattern) {
+      case PositionPattern::kRandom: p = prng.range(0, max_pos - 1); break;
+      case PositionPattern::kPrefillRun: p = (run_start + i) % max_pos; break;
+      case PositionPattern::kBoundary: p = prng.chance(1, 2) ? 0 : max_pos - 1; break;
+    }
+    c.positions[static_cast<std::size_t>(i)] = p;
+  }
+  const int64_t total_slots = cfg.num_slots();
+  switch (c.slot_pattern) {
+    case SlotPattern::kRandomSubset:
+      c.slots = random_distinct_slots(prng, total_slots, t);
+      break;
+    case SlotPattern::kRunAcrossPage: {
+      // Start r slots before the end of page k, r in [1, BS-1]: the run crosses into page k+1
+      // whenever T > r.
+      const int64_t last_page = (total_slots - t) / cfg.block_size;
+      const int64_t page = prng.range(1, std::max<int64_t>(1, last_page));
+      const int64_t r = prng.range(1, cfg.block_size - 1);
+      const int64_t start = std::min(page * cfg.block_size - r, total_slots - t);
+      c.slots.resize(static_cast<std::size_t>(t));
+      for (int64_t i = 0; i < t; ++i) c.slots[static_cast<std::size_t>(i)] = start + i;
+      break;
+    }
+    case SlotPattern::kTrailingPadding: {
+      c.slots = random_distinct_slots(prng, total_slots, t);
+      const int64_t pad = prng.range(1, std::max<int64_t>(1, t / 2));
+      for (int64_t i = t - pad; i < t; ++i) c.slots[static_cast<std::size_t>(i)] = -1;
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 rc::Gen<CallCase> gen_call_case(CaseOptions options) {
@@ -176,30 +248,7 @@ rc::Gen<CallCase> gen_call_case(CaseOptions options) {
     cfg.block_size = kBlockSizes[pick_index(kBlockSizes.size())];
     cfg.max_position = kMaxPositions[pick_weighted<std::size_t>({{4, 0}, {4, 1}, {2, 2}, {1, 3}})];
 
-    // Token count: the AITER grid only up to the budget's cap (the big ones are nightly).
-    const int64_t tokens_max =
-        options.tokens_max ? std::min(*options.tokens_max, budget().tokens_max) : budget().tokens_max;
-    std::size_t grid_allowed = 0;
-    while (grid_allowed < kAiterGridTokens.size() &&
-           kAiterGridTokens[grid_allowed] <= tokens_max) {
-      ++grid_allowed;
-    }
-    c.token_class =
-        grid_allowed > 0
-            ? pick_weighted<TokenClass>({{3, TokenClass::kOne},
-                                         {4, TokenClass::kSmall},
-                                         {2, TokenClass::kPageBoundary},
-                                         {2, TokenClass::kAiterGrid}})
-            : pick_weighted<TokenClass>(
-                  {{3, TokenClass::kOne}, {4, TokenClass::kSmall}, {2, TokenClass::kPageBoundary}});
-    const int64_t small_value = pick_int(2, 17);
-    const int64_t edge_pages = pick_int(1, 3);
-    const int64_t edge_delta = pick_int(-1, 2);
-    const std::size_t grid_index =
-        grid_allowed > 0 ? pick_index(grid_allowed) : 0;
-    c.num_tokens = std::min(pick_tokens(c.token_class, cfg.block_size, small_value, edge_pages,
-                                        edge_delta, grid_index),
-                            std::max<int64_t>(tokens_max, 1));
+    draw_token_count(options, c);
     const int64_t t = c.num_tokens;
 
     // Cache big enough for T distinct slots plus at least one free page (so "untouched" exists).
@@ -221,43 +270,7 @@ rc::Gen<CallCase> gen_call_case(CaseOptions options) {
     c.input_class = inputs[pick_index(inputs.size())];
     c.data_seed = *rc::gen::resize(rc::kNominalSize, rc::gen::noShrink(rc::gen::arbitrary<uint64_t>()));
 
-    // Positions and slots come from the data seed: structure shrinks, values replay.
-    Prng prng = Prng::stream(c.data_seed, "batch");
-    c.positions.resize(static_cast<std::size_t>(t));
-    const int64_t max_pos = cfg.max_position;
-    const int64_t run_start = max_pos >= t ? prng.range(0, max_pos - t) : 0;
-    for (int64_t i = 0; i < t; ++i) {
-      int64_t p = 0;
-      switch (c.position_pattern) {
-        case PositionPattern::kRandom: p = prng.range(0, max_pos - 1); break;
-        case PositionPattern::kPrefillRun: p = (run_start + i) % max_pos; break;
-        case PositionPattern::kBoundary: p = prng.chance(1, 2) ? 0 : max_pos - 1; break;
-      }
-      c.positions[static_cast<std::size_t>(i)] = p;
-    }
-    const int64_t total_slots = cfg.num_slots();
-    switch (c.slot_pattern) {
-      case SlotPattern::kRandomSubset:
-        c.slots = random_distinct_slots(prng, total_slots, t);
-        break;
-      case SlotPattern::kRunAcrossPage: {
-        // Start r slots before the end of page k, r in [1, BS-1]: the run crosses into page k+1
-        // whenever T > r.
-        const int64_t last_page = (total_slots - t) / cfg.block_size;
-        const int64_t page = prng.range(1, std::max<int64_t>(1, last_page));
-        const int64_t r = prng.range(1, cfg.block_size - 1);
-        const int64_t start = std::min(page * cfg.block_size - r, total_slots - t);
-        c.slots.resize(static_cast<std::size_t>(t));
-        for (int64_t i = 0; i < t; ++i) c.slots[static_cast<std::size_t>(i)] = start + i;
-        break;
-      }
-      case SlotPattern::kTrailingPadding: {
-        c.slots = random_distinct_slots(prng, total_slots, t);
-        const int64_t pad = prng.range(1, std::max<int64_t>(1, t / 2));
-        for (int64_t i = t - pad; i < t; ++i) c.slots[static_cast<std::size_t>(i)] = -1;
-        break;
-      }
-    }
+    fill_positions_and_slots(c);
     return c;
   });
 }
@@ -323,17 +336,18 @@ HostTensor make_cos_sin_cache(const AttentionConfig& cfg) {
   return it->second;
 }
 
-CallTensors make_call_tensors(const CallCase& c) {
+namespace {
+
+// Q, K and V: random non-zero activations from the data seed, then the input class's plant
+// (a few special values, a zeroed KV head, or heads at the eps and fp8 edges).
+HostTensor make_qkv(const CallCase& c) {
   const AttentionConfig& cfg = c.cfg;
-  CallTensors t;
-  t.cfg = cfg;
   const int64_t tokens = c.num_tokens;
   const int64_t d = cfg.head_dim;
   const int64_t heads_total = cfg.num_heads_q + 2 * cfg.num_heads_kv;
-
   Prng values = Prng::stream(c.data_seed, "qkv");
-  t.qkv = HostTensor(cfg.act_dtype, {tokens, cfg.qkv_width()});
-  auto qkv = t.qkv.as<uint16_t>();
+  HostTensor out(cfg.act_dtype, {tokens, cfg.qkv_width()});
+  auto qkv = out.as<uint16_t>();
   for (auto& e : qkv) e = random_activation(values, cfg.act_dtype);
   if (c.input_class == InputClass::kSpecialValues) {
     const int64_t count = values.range(1, 4);
@@ -379,7 +393,13 @@ CallTensors make_call_tensors(const CallCase& c) {
     head_at(v_head, top) = act_bits(at_floor ? 1e-8f : fp8_max + 2.0f, cfg.act_dtype);
     head_at(v_head, (top + 1) % d) = act_bits(at_floor ? 0.95e-8f : fp8_max, cfg.act_dtype);
   }
+  return out;
+}
 
+// The q and k norm weights, from their own stream of the data seed.
+void fill_norm_weights(const CallCase& c, CallTensors& t) {
+  const AttentionConfig& cfg = c.cfg;
+  const int64_t d = cfg.head_dim;
   Prng weights = Prng::stream(c.data_seed, "weights");
   for (HostTensor* w : {&t.q_weight, &t.k_weight}) {
     *w = HostTensor(cfg.act_dtype, {d});
@@ -399,6 +419,18 @@ CallTensors make_call_tensors(const CallCase& c) {
       }
     }
   }
+}
+
+}  // namespace
+
+CallTensors make_call_tensors(const CallCase& c) {
+  const AttentionConfig& cfg = c.cfg;
+  CallTensors t;
+  t.cfg = cfg;
+  const int64_t tokens = c.num_tokens;
+  const int64_t d = cfg.head_dim;
+  t.qkv = make_qkv(c);
+  fill_norm_weights(c, t);
 
   t.cos_sin = make_cos_sin_cache(cfg);
   t.positions = HostTensor(DType::kI64, {tokens});

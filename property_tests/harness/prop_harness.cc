@@ -148,6 +148,32 @@ class CountingListener final : public rc::detail::TestListener {
   int accepted_count = 0;
 };
 
+// A falsified property: the shrunk counterexample, how shrinking went, and the seeds and
+// command that reproduce it (style.md 3: a one-line repro on failure).
+void report_failure(const std::string& id, const rc::detail::FailureResult& bad,
+                    const CountingListener& listener, uint64_t seed, Outcome& out,
+                    std::ostringstream& report) {
+  out.num_success = bad.numSuccess;
+  out.description = bad.description;
+  out.counterexample = bad.counterExample;
+  out.reproduce = reproduce_string(id, bad.reproduce);
+  report << "[" << id << "] FALSIFIED after " << bad.numSuccess << " passing cases"
+         << (out.from_regression ? " (stored regression)" : "") << "\n";
+  report << "  shrunk counterexample:\n";
+  for (const auto& [type, value] : bad.counterExample) {
+    report << "    " << type << ": " << value << "\n";
+  }
+  report << "  failure: " << bad.description << "\n";
+  report << "  shrinking: " << listener.accepted_count << " steps accepted of "
+         << listener.tried << " tried\n";
+  out.shrink_steps = listener.accepted_count;
+  report << "  project seed: " << seed << "   mutant: " << mutant_name(active_mutant())
+         << "\n";
+  report << "  reproduce: " << out.reproduce << "\n";
+  report << "  repro: RCSIM_SEED=" << seed << " RC_PARAMS=\"" << out.reproduce
+         << "\" <test binary> --gtest_filter=" << id << "\n";
+}
+
 }  // namespace
 
 const Budget& budget() {
@@ -231,26 +257,8 @@ Outcome run_property(const std::string& id, const rc::detail::Property& property
            << out.rc_seed << " = mix(project seed " << b.seed << ", id))\n";
     if (!options.quiet) print_marginals(id, ok.distribution, ok.numSuccess);
   } else if (result.template is<rc::detail::FailureResult>()) {
-    const auto& bad = result.template get<rc::detail::FailureResult>();
-    out.num_success = bad.numSuccess;
-    out.description = bad.description;
-    out.counterexample = bad.counterExample;
-    out.reproduce = reproduce_string(id, bad.reproduce);
-    report << "[" << id << "] FALSIFIED after " << bad.numSuccess << " passing cases"
-           << (out.from_regression ? " (stored regression)" : "") << "\n";
-    report << "  shrunk counterexample:\n";
-    for (const auto& [type, value] : bad.counterExample) {
-      report << "    " << type << ": " << value << "\n";
-    }
-    report << "  failure: " << bad.description << "\n";
-    report << "  shrinking: " << listener.accepted_count << " steps accepted of "
-           << listener.tried << " tried\n";
-    out.shrink_steps = listener.accepted_count;
-    report << "  project seed: " << b.seed << "   mutant: " << mutant_name(active_mutant())
-           << "\n";
-    report << "  reproduce: " << out.reproduce << "\n";
-    report << "  repro: RCSIM_SEED=" << b.seed << " RC_PARAMS=\"" << out.reproduce
-           << "\" <test binary> --gtest_filter=" << id << "\n";
+    report_failure(id, result.template get<rc::detail::FailureResult>(), listener, b.seed, out,
+                   report);
   } else if (result.template is<rc::detail::GaveUpResult>()) {
     const auto& gave = result.template get<rc::detail::GaveUpResult>();
     out.gave_up = true;

@@ -113,6 +113,48 @@ DispatchRun run_dispatch(const CallCase& c, const LayerSpec& spec, const FaultPl
   return run;
 }
 
+namespace {
+
+// Oracle 2: the independent CPU composition in the policy's order must agree with oracle 1 on
+// what the fallback returns and caches (this keeps oracle 1 honest). The first difference, if any.
+std::optional<std::string> composition_difference(const CallCase& c, FallbackPolicy policy,
+                                                  const LayerSpec& spec, const DispatchRun& run) {
+  CallTensors ref = make_call_tensors(c);
+  cpu::NonFusedArgs args = nonfused_args(ref);
+  args.v_layout = spec.use_triton_attn() ? VCacheLayout::kPlain : VCacheLayout::kShuffle;
+  cpu::CpuBackend backend;
+  cpu::run_nonfused(backend.kernels(), fallback_order_of(policy), args);
+  const QkvViews views = ref.split();
+  HostTensor q_ref(c.cfg.act_dtype, {c.num_tokens, c.cfg.num_heads_q, c.cfg.head_dim});
+  HostTensor k_ref(c.cfg.act_dtype, {c.num_tokens, c.cfg.num_heads_kv, c.cfg.head_dim});
+  copy_view(views.q, q_ref.view());
+  copy_view(views.k, k_ref.view());
+  // The run is on the property backend (a GPU with RCSIM_PROPERTY_BACKEND=gpu), the
+  // composition on the CPU: computed outputs compare by NaN class (core/nan_class.h); a
+  // bf16/fp16 V cache is V copied and stays bit-exact.
+  const NanRule v_cache_rule =
+      is_fp8(c.cfg.kv_cache_dtype) ? NanRule::kNanClass : NanRule::kBitExact;
+  if (auto d = first_byte_difference(run.q_result, q_ref, "returned q vs CPU composition",
+                                     NanRule::kNanClass)) {
+    return d;
+  }
+  if (auto d = first_byte_difference(run.k_result, k_ref, "returned k vs CPU composition",
+                                     NanRule::kNanClass)) {
+    return d;
+  }
+  if (auto d = first_byte_difference(run.tensors.k_cache, ref.k_cache,
+                                     "k_cache vs CPU composition", NanRule::kNanClass)) {
+    return d;
+  }
+  if (auto d = first_byte_difference(run.tensors.v_cache, ref.v_cache,
+                                     "v_cache vs CPU composition", v_cache_rule)) {
+    return d;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 RestoreCheck check_restore(const CallCase& c, FallbackPolicy policy, const FaultPlan& plan,
                            uint64_t fault_seed) {
   RestoreCheck out;
@@ -158,42 +200,8 @@ RestoreCheck check_restore(const CallCase& c, FallbackPolicy policy, const Fault
       return corrupted("fused branch taken but " + *d);
     }
   }
-  // Oracle 2: the independent CPU composition in the policy's order must agree with oracle 1 on
-  // what the fallback returns and caches (this keeps oracle 1 honest).
   if (fell_back) {
-    CallTensors ref = make_call_tensors(c);
-    cpu::NonFusedArgs args = nonfused_args(ref);
-    args.v_layout = spec.use_triton_attn() ? VCacheLayout::kPlain : VCacheLayout::kShuffle;
-    cpu::CpuBackend backend;
-    cpu::run_nonfused(backend.kernels(),
-                      fallback_order_of(policy),
-                      args);
-    const QkvViews views = ref.split();
-    HostTensor q_ref(c.cfg.act_dtype, {c.num_tokens, c.cfg.num_heads_q, c.cfg.head_dim});
-    HostTensor k_ref(c.cfg.act_dtype, {c.num_tokens, c.cfg.num_heads_kv, c.cfg.head_dim});
-    copy_view(views.q, q_ref.view());
-    copy_view(views.k, k_ref.view());
-    // The run is on the property backend (a GPU with RCSIM_PROPERTY_BACKEND=gpu), the
-    // composition on the CPU: computed outputs compare by NaN class (core/nan_class.h); a
-    // bf16/fp16 V cache is V copied and stays bit-exact.
-    const NanRule v_cache_rule =
-        is_fp8(c.cfg.kv_cache_dtype) ? NanRule::kNanClass : NanRule::kBitExact;
-    if (auto d = first_byte_difference(run.q_result, q_ref, "returned q vs CPU composition",
-                                       NanRule::kNanClass)) {
-      return corrupted(*d);
-    }
-    if (auto d = first_byte_difference(run.k_result, k_ref, "returned k vs CPU composition",
-                                       NanRule::kNanClass)) {
-      return corrupted(*d);
-    }
-    if (auto d = first_byte_difference(run.tensors.k_cache, ref.k_cache,
-                                       "k_cache vs CPU composition", NanRule::kNanClass)) {
-      return corrupted(*d);
-    }
-    if (auto d = first_byte_difference(run.tensors.v_cache, ref.v_cache,
-                                       "v_cache vs CPU composition", v_cache_rule)) {
-      return corrupted(*d);
-    }
+    if (auto d = composition_difference(c, policy, spec, run)) return corrupted(*d);
   }
   return out;
 }
