@@ -181,8 +181,8 @@ def main():
         limit = int(opts.get("--max-lines", 80))
         lengths, problems = check_tree(opts["--tree"], limit, opts["--allow"])
         print("\n".join(problems) if problems else
-              f"no function over {limit} lines but the allowed ones, in "
-              f"{len({k.rsplit(':', 1)[0] for k in lengths})} files with functions")
+              f"no function over {limit} lines but the allowed ones, of {len(lengths)} "
+              f"functions in {len(source_files(opts['--tree']))} sources")
         return 1 if problems else 0
     if len(args) < 2:
         print(__doc__)
