@@ -175,7 +175,8 @@ def main():
         return self_test()
     if "--tree" in args:
         opts = dict(zip(args[0::2], args[1::2]))
-        if len(args) % 2 or set(opts) - {"--tree", "--allow", "--max-lines"} or "--allow" not in opts:
+        if (len(args) % 2 or set(opts) - {"--tree", "--allow", "--max-lines"}
+                or not {"--tree", "--allow"} <= set(opts)):
             print(__doc__)
             return 2
         limit = int(opts.get("--max-lines", 80))
@@ -184,7 +185,7 @@ def main():
               f"no function over {limit} lines but the allowed ones, of {len(lengths)} "
               f"functions in {len(source_files(opts['--tree']))} sources")
         return 1 if problems else 0
-    if len(args) < 2:
+    if len(args) < 2 or not args[0].isdigit():
         print(__doc__)
         return 2
     long_ones = check(int(args[0]), args[1:])

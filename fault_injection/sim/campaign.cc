@@ -209,7 +209,8 @@ CampaignResult run_campaign(const CampaignOptions& o, const CampaignProgress& pr
   };
   const uint64_t n = o.seed_last - o.seed_first + 1;
   r.seeds_planned = campaign_seeds_in_shard(n, o.shard_index, o.shard_count);
-  // This shard's seeds only: first + index, then every shard_count-th (bounded by the planned count).
+  // This shard's seeds only: first + index, then every shard_count-th (bounded by the planned
+  // count).
   for (int64_t pick = 0; pick < r.seeds_planned; ++pick) {
     const uint64_t seed = o.seed_first + static_cast<uint64_t>(o.shard_index) +
                           static_cast<uint64_t>(pick) * static_cast<uint64_t>(o.shard_count);

@@ -116,13 +116,12 @@ void add_shard(CampaignResult& r, const CampaignResult& s) {
 // and the seeds of shards not given counted as planned but not run: the merge is then incomplete.
 void finish_merge(MergedCampaign& m, int64_t shard_count) {
   CampaignResult& r = m.result;
-  std::stable_sort(r.hazard_examples.begin(), r.hazard_examples.end(),
-                   [](const CampaignHazard& a, const CampaignHazard& b) { return a.seed < b.seed; });
+  const auto by_seed = [](const auto& a, const auto& b) { return a.seed < b.seed; };
+  std::stable_sort(r.hazard_examples.begin(), r.hazard_examples.end(), by_seed);
   if (r.hazard_examples.size() > kCampaignHazardExamplesMax) {
     r.hazard_examples.resize(kCampaignHazardExamplesMax);
   }
-  std::stable_sort(r.failures.begin(), r.failures.end(),
-                   [](const CampaignFailure& a, const CampaignFailure& b) { return a.seed < b.seed; });
+  std::stable_sort(r.failures.begin(), r.failures.end(), by_seed);
   const uint64_t n = m.options.seed_last - m.options.seed_first + 1;
   for (int64_t index = 0; index < shard_count; ++index) {
     if (std::find(m.shards_merged.begin(), m.shards_merged.end(), index) == m.shards_merged.end()) {

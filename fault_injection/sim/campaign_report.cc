@@ -101,7 +101,8 @@ void write_fault_counts(nlohmann::json& j, const FaultStats& f) {
 void write_policy_counts(nlohmann::json& j, const CampaignResult& r) {
   nlohmann::json fallbacks = nlohmann::json::object();
   for (FailureClass c : kAllFailureClasses) {
-    fallbacks[std::string(failure_class_name(c))] = r.fallbacks_by_class[static_cast<std::size_t>(c)];
+    fallbacks[std::string(failure_class_name(c))] =
+        r.fallbacks_by_class[static_cast<std::size_t>(c)];
   }
   j["fallbacks_by_class"] = fallbacks;
   nlohmann::json policies = nlohmann::json::object();
