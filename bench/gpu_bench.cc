@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/gpu_timing.h"
 #include "core/dtype.h"
 #include "core/errors.h"
 #include "core/prng.h"
@@ -31,7 +32,6 @@ namespace {
 
 using namespace rcsim::gpu;
 
-constexpr int kRepeats = 7;
 constexpr int64_t kMaxTokens = 32768;
 constexpr int64_t kBlockSize = 16;
 constexpr int64_t kMaxPosition = 4096;
@@ -46,64 +46,10 @@ const Shape kShapes[] = {{"qwen3-0.6b", 16, 8, 128},
                          {"qwen3-235b-tp8", 8, 1, 128}};
 const int64_t kTokens[] = {1, 8, 64, 256, 1024, 4096, 32768};
 
-struct DeviceMem {
-  void* p = nullptr;
-  int64_t bytes = 0;
-  explicit DeviceMem(int64_t b) : p(device_alloc(b)), bytes(b) {}
-  ~DeviceMem() { device_free(p); }
-  DeviceMem(const DeviceMem&) = delete;
-  DeviceMem& operator=(const DeviceMem&) = delete;
-};
-
 void upload_random_bf16(void* dst, int64_t count, Prng& rng, float lo, float hi) {
   std::vector<uint16_t> h(static_cast<std::size_t>(count));
   for (auto& b : h) b = numeric::float_to_bf16_bits(rng.nonzero_float(lo, hi));
   copy_to_device(dst, h.data(), count * 2);
-}
-
-// Times fn(set) calls: a graph of `sets` calls (one per input set) replayed; returns us per call.
-double time_us_per_call(GraphRunner& g, int sets, const std::function<void(int, void*)>& fn) {
-  g.begin_capture();
-  for (int s = 0; s < sets; ++s) fn(s, g.stream());
-  g.end_capture();
-  EventTimer timer;
-  // At least ~1 ms per measurement so event resolution does not matter.
-  g.replay();
-  timer.start(g.stream());
-  g.replay();
-  timer.stop(g.stream());
-  const double one_ms = std::max(1e-3, static_cast<double>(timer.elapsed_ms()));
-  const int replays = static_cast<int>(std::clamp(1.0 / one_ms, 1.0, 200.0));
-  std::vector<double> samples;
-  for (int r = 0; r < kRepeats; ++r) {
-    timer.start(g.stream());
-    for (int i = 0; i < replays; ++i) g.replay();
-    timer.stop(g.stream());
-    samples.push_back(static_cast<double>(timer.elapsed_ms()) * 1000.0 / (replays * sets));
-  }
-  std::sort(samples.begin(), samples.end());
-  return samples[samples.size() / 2];
-}
-
-// Times eager calls (no graph): host work between launches counts, as it does for a policy that
-// throws and catches per call. Events around a loop of calls; us per call, median.
-double time_us_eager(const std::function<void(int, void*)>& fn) {
-  EventTimer timer;
-  for (int i = 0; i < 3; ++i) fn(0, nullptr);
-  timer.start(nullptr);
-  fn(0, nullptr);
-  timer.stop(nullptr);
-  const double one_ms = std::max(1e-3, static_cast<double>(timer.elapsed_ms()));
-  const int calls = static_cast<int>(std::clamp(2.0 / one_ms, 5.0, 400.0));
-  std::vector<double> samples;
-  for (int r = 0; r < kRepeats; ++r) {
-    timer.start(nullptr);
-    for (int i = 0; i < calls; ++i) fn(0, nullptr);
-    timer.stop(nullptr);
-    samples.push_back(static_cast<double>(timer.elapsed_ms()) * 1000.0 / calls);
-  }
-  std::sort(samples.begin(), samples.end());
-  return samples[samples.size() / 2];
 }
 
 struct Config {
@@ -177,17 +123,393 @@ Bytes sector_floor_bytes(const Config& c) {
   return b;
 }
 
-int run(int argc, char** argv) {
+// ---- command line ---------------------------------------------------------------------------
+
+struct Options {
   std::string out_path = "gpu_bench.json";
-  bool quick = false;
-  bool profile = false;
+  bool quick = false;    // Qwen3-8B only
+  bool profile = false;  // one eager launch of each kernel, no graphs, no timing
+};
+
+Options parse_options(int argc, char** argv) {
+  Options o;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
-    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) o.out_path = argv[++i];
+    if (std::strcmp(argv[i], "--quick") == 0) o.quick = true;
     // One eager launch of each kernel at Qwen3-8B, T=32768, bf16 and fp8, for Nsight Compute
     // (bench/run_on_gpu.sh profile): no graphs, no timing.
-    if (std::strcmp(argv[i], "--profile") == 0) profile = true;
+    if (std::strcmp(argv[i], "--profile") == 0) o.profile = true;
   }
+  return o;
+}
+
+// ---- device buffers of a shape and of a cache dtype ---------------------------------------
+
+// The device inputs of one shape (owned by bench_shape), shared by every T, cache dtype and slot
+// pattern: smaller T use row windows of them.
+struct ShapeInputs {
+  // Rows beyond kMaxTokens give cold sets their own memory.
+  static constexpr int64_t kRowsTotal = kMaxTokens * 2;
+  // One page per row is enough for both slot patterns (decode uses a page per token).
+  static constexpr int64_t kNumBlocks = kRowsTotal;
+  int64_t width;
+  const DeviceMem &qkv, &qkv_backup, &qw, &kw, &cos_sin, &pos, &prefill_dev, &decode_dev;
+};
+
+// The K and V caches (V in the shuffle layout) and per-token scales of one shape, bf16 or fp8.
+struct CacheBuffers {
+  DeviceMem kc, vc, ks, vs;
+  CacheParams params;
+
+  CacheBuffers(const Shape& sh, bool fp8)
+      : kc(elements(sh) * elt(fp8)),
+        vc(elements(sh) * elt(fp8)),
+        ks(ShapeInputs::kNumBlocks * sh.hkv * kBlockSize * 4),
+        vs(ShapeInputs::kNumBlocks * sh.hkv * kBlockSize * 4) {
+    params.k_cache = kc.p;
+    params.v_cache = vc.p;
+    params.k_scale = static_cast<float*>(ks.p);
+    params.v_scale = static_cast<float*>(vs.p);
+    params.num_blocks = ShapeInputs::kNumBlocks;
+    params.block_size = kBlockSize;
+    params.x = 16 / elt(fp8);
+    params.type = fp8 ? CacheType::kFp8E4M3FN : CacheType::kActivation;
+    params.v_shuffle = true;
+  }
+  static int64_t elt(bool fp8) { return fp8 ? 1 : 2; }
+  static int64_t elements(const Shape& sh) {
+    return ShapeInputs::kNumBlocks * sh.hkv * sh.d * kBlockSize;
+  }
+};
+
+// ---- one case: its kernel launches on input set s (rows s*T .. s*T+T-1) --------------------
+
+// A shape, T, a cache dtype and a slot pattern; each launcher writes one kernel's params for
+// input set s and launches it on stream st (nullptr: the default stream).
+struct BenchCase {
+  const Shape& sh;
+  const ShapeInputs& in;
+  const CacheParams& cache;
+  const DeviceMem& slots;  // prefill or decode pattern
+  int64_t T;
+  bool fp8;
+
+  uint16_t* qkv_at(int s) const {
+    return static_cast<uint16_t*>(in.qkv.p) + static_cast<int64_t>(s) * T * in.width;
+  }
+  FusedParams fused_params(int s) const {
+    FusedParams p;
+    p.qkv = qkv_at(s);
+    p.q_weight = in.qw.p;
+    p.k_weight = in.kw.p;
+    p.cos_sin = in.cos_sin.p;
+    p.positions = static_cast<int64_t*>(in.pos.p) + s * T;
+    p.slots = static_cast<int64_t*>(slots.p) + s * T;
+    p.cache = cache;
+    p.num_tokens = T;
+    p.num_heads_q = sh.hq;
+    p.num_heads_kv = sh.hkv;
+    p.head_dim = sh.d;
+    p.rotary_dim = sh.d;
+    return p;
+  }
+  HeadsView heads(int s, int64_t head0) const {
+    return HeadsView{qkv_at(s) + head0 * sh.d, in.width, sh.d};
+  }
+  void rms(int s, bool q, void* st) const {
+    RmsNormParams p;
+    p.in = p.out = heads(s, q ? 0 : sh.hq);
+    p.weight = q ? in.qw.p : in.kw.p;
+    p.num_tokens = T;
+    p.num_heads = q ? sh.hq : sh.hkv;
+    p.head_dim = sh.d;
+    launch_rms_norm(p, st);
+  }
+  void rotary(int s, void* st) const {
+    RotaryParams p;
+    p.q = heads(s, 0);
+    p.k = heads(s, sh.hq);
+    p.cos_sin = in.cos_sin.p;
+    p.positions = static_cast<int64_t*>(in.pos.p) + s * T;
+    p.num_tokens = T;
+    p.num_heads_q = sh.hq;
+    p.num_heads_kv = sh.hkv;
+    p.head_dim = sh.d;
+    p.rotary_dim = sh.d;
+    launch_rotary(p, st);
+  }
+  void cache_write(int s, void* st) const {
+    if (fp8) {
+      PerTokenQuantParams p;
+      p.key = heads(s, sh.hq);
+      p.value = heads(s, sh.hq + sh.hkv);
+      p.slots = static_cast<int64_t*>(slots.p) + s * T;
+      p.cache = cache;
+      p.num_tokens = T;
+      p.num_heads_kv = sh.hkv;
+      p.head_dim = sh.d;
+      launch_per_token_quant_cache(p, st);
+    } else {
+      ReshapeCacheParams p;
+      p.key = heads(s, sh.hq);
+      p.value = heads(s, sh.hq + sh.hkv);
+      p.slots = static_cast<int64_t*>(slots.p) + s * T;
+      p.cache = cache;
+      p.num_tokens = T;
+      p.num_heads_kv = sh.hkv;
+      p.head_dim = sh.d;
+      launch_reshape_and_cache(p, st);
+    }
+  }
+  void nonfused(int s, void* st) const {
+    rms(s, true, st);
+    rms(s, false, st);
+    rotary(s, st);
+    cache_write(s, st);
+  }
+};
+
+// One row family of the report: a kernel (or a policy's call sequence) and its byte model.
+struct Kernel {
+  const char* name;
+  double bytes;
+  std::function<void(int, void*)> fn;
+  bool eager = false;  // timed without a graph (host work per call included), warm only
+};
+
+// Every case: the fused kernel and the cache writer; prefill slots add the other non-fused
+// kernels and their chain; from T = 1024, the fused kernel with AITER's own thread mapping.
+std::vector<Kernel> case_kernels(const BenchCase& c, const Bytes& bytes, bool decode) {
+  std::vector<Kernel> kernels = {
+      {"fused", bytes.fused,
+       [&c](int s, void* st) { launch_fused_qk_norm_rope_cache(c.fused_params(s), st); }},
+      {c.fp8 ? "per_token_quant_cache" : "reshape_and_cache", bytes.cache,
+       [&c](int s, void* st) { c.cache_write(s, st); }},
+  };
+  if (!decode) {
+    kernels.push_back({"rms_norm_q", bytes.rms_q, [&c](int s, void* st) { c.rms(s, true, st); }});
+    kernels.push_back({"rms_norm_k", bytes.rms_k, [&c](int s, void* st) { c.rms(s, false, st); }});
+    kernels.push_back({"rotary", bytes.rotary, [&c](int s, void* st) { c.rotary(s, st); }});
+    kernels.push_back(
+        {"nonfused_chain", bytes.nonfused, [&c](int s, void* st) { c.nonfused(s, st); }});
+  }
+  if (c.T >= 1024) {
+    // AITER's own thread mapping (the reference-mapping kernel), same bits, for the ratio.
+    kernels.push_back({"fused_reference_mapping", bytes.fused, [&c](int s, void* st) {
+                         FusedParams p = c.fused_params(s);
+                         p.mapping = KernelMapping::kReference;
+                         launch_fused_qk_norm_rope_cache(p, st);
+                       }});
+  }
+  return kernels;
+}
+
+// What the fused op costs when it is unavailable: it raises before launching.
+void failed_attempt() {
+  try {
+    throw KernelError(FailureClass::kUnavailable, "fused_qk_norm_rope_cache_quant_shuffle",
+                      "module not built (CK-free)", true);
+  } catch (const KernelError&) {
+  }
+}
+
+// Fallback policies once the fused kernel is known to fail (Qwen3-8B only; issue 8), and the
+// healthy eager paths they are compared with; all eager.
+void add_policy_kernels(std::vector<Kernel>& kernels, const BenchCase& c, const Bytes& bytes) {
+  const int64_t T = c.T, width = c.in.width;
+  const int64_t qkv_bytes = T * width * 2;
+  const int64_t qk_row_bytes = (c.sh.hq + c.sh.hkv) * c.sh.d * 2;
+  void* const backup = c.in.qkv_backup.p;
+  kernels.push_back({"policy_nonfused_alone", bytes.nonfused,
+                     [&c](int s, void* st) { c.nonfused(s, st); }, true});
+  kernels.push_back({"policy_pr279", bytes.nonfused, [&c, backup, qkv_bytes](int s, void* st) {
+                       copy_device_to_device(backup, c.qkv_at(s), qkv_bytes, st);
+                       failed_attempt();
+                       copy_device_to_device(c.qkv_at(s), backup, qkv_bytes, st);
+                       c.nonfused(s, st);
+                     }, true});
+  bool sticky_failed = false;  // sticky: the first failure is remembered, no retries
+  kernels.push_back({"policy_sticky", bytes.nonfused, [&c, sticky_failed](int s, void* st) mutable {
+                       if (!sticky_failed) {
+                         failed_attempt();
+                         sticky_failed = true;
+                       }
+                       c.nonfused(s, st);
+                     }, true});
+  kernels.push_back({"policy_qk_slice_backup", bytes.nonfused,
+                     [&c, backup, qk_row_bytes, width, T](int s, void* st) {
+                       copy_device_2d(backup, qk_row_bytes, c.qkv_at(s), width * 2, qk_row_bytes,
+                                      T, st);
+                       failed_attempt();
+                       copy_device_2d(c.qkv_at(s), width * 2, backup, qk_row_bytes, qk_row_bytes,
+                                      T, st);
+                       c.nonfused(s, st);
+                     }, true});
+  kernels.push_back({"policy_out_of_place", bytes.nonfused, [&c](int s, void* st) {
+                       failed_attempt();
+                       c.nonfused(s, st);
+                     }, true});
+  kernels.push_back({"healthy_pr279_backup_plus_fused", bytes.fused,
+                     [&c, backup, qkv_bytes](int s, void* st) {
+                       copy_device_to_device(backup, c.qkv_at(s), qkv_bytes, st);
+                       launch_fused_qk_norm_rope_cache(c.fused_params(s), st);
+                     }, true});
+  kernels.push_back({"healthy_fused_eager", bytes.fused, [&c](int s, void* st) {
+                       launch_fused_qk_norm_rope_cache(c.fused_params(s), st);
+                     }, true});
+}
+
+// ---- timing, rows of the report and the table ----------------------------------------------
+
+// What names a row, and the copy bandwidth it is measured against.
+struct RowLabels {
+  const char* shape;
+  int64_t tokens;
+  bool fp8;
+  const char* slots;
+  double copy_gbps;
+};
+
+void time_eager(const Kernel& k, const RowLabels& r, nlohmann::json& report) {
+  const double us = time_us_eager(k.fn);
+  const double gbps = k.bytes / (us * 1e3);
+  report["rows"].push_back({{"shape", r.shape}, {"tokens", r.tokens},
+                            {"kv", r.fp8 ? "fp8_e4m3fn" : "bf16"}, {"slots", r.slots},
+                            {"kernel", k.name}, {"cold", false}, {"eager", true},
+                            {"us_per_call", us}, {"min_bytes", k.bytes}, {"gbps", gbps},
+                            {"fraction_of_copy", gbps / r.copy_gbps}});
+  std::printf("%-15s %6lld %4s %-5s %-22s %10.2f %8.0f %5.0f%% (eager)\n", r.shape,
+              static_cast<long long>(r.tokens), r.fp8 ? "fp8" : "bf16", "warm", k.name, us, gbps,
+              100.0 * gbps / r.copy_gbps);
+}
+
+// Warm: 8 calls on one input set per graph. Cold: one call on each of up to 64 input sets.
+void time_graphed(const Kernel& k, bool cold, int64_t sets_cold, const RowLabels& r,
+                  nlohmann::json& report) {
+  const int sets = cold ? static_cast<int>(std::min<int64_t>(sets_cold, 64)) : 1;
+  const int calls = cold ? sets : 8;  // warm: 8 calls on one set per graph
+  GraphRunner g;
+  const double us = time_us_per_call(g, calls, [&](int s, void* st) { k.fn(cold ? s : 0, st); });
+  const double gbps = k.bytes / (us * 1e3);
+  nlohmann::json row = {{"shape", r.shape}, {"tokens", r.tokens},
+                        {"kv", r.fp8 ? "fp8_e4m3fn" : "bf16"}, {"slots", r.slots},
+                        {"kernel", k.name}, {"cold", cold}, {"sets", sets},
+                        {"us_per_call", us}, {"min_bytes", k.bytes}, {"gbps", gbps},
+                        {"fraction_of_copy", gbps / r.copy_gbps}};
+  report["rows"].push_back(row);
+  std::printf("%-15s %6lld %4s %-5s %-7s %-24s %10.2f %8.0f %5.0f%%\n", r.shape,
+              static_cast<long long>(r.tokens), r.fp8 ? "fp8" : "bf16", cold ? "cold" : "warm",
+              r.slots, k.name, us, gbps, 100.0 * gbps / r.copy_gbps);
+}
+
+// Each kernel in list order, warm then cold (eager kernels warm only).
+void time_kernels(const std::vector<Kernel>& kernels, int64_t sets_cold, const RowLabels& r,
+                  nlohmann::json& report) {
+  for (const Kernel& k : kernels) {
+    for (bool cold : {false, true}) {
+      if (k.eager && cold) continue;
+      if (k.eager) {
+        time_eager(k, r, report);
+        continue;
+      }
+      time_graphed(k, cold, sets_cold, r, report);
+    }
+  }
+}
+
+// --profile: one eager launch of each graphed kernel, in list order.
+void profile_kernels(const std::vector<Kernel>& kernels, bool fp8, const char* pattern_name) {
+  for (const Kernel& k : kernels) {
+    if (k.eager) continue;
+    std::printf("profile launch: %s %s %s\n", k.name, fp8 ? "fp8" : "bf16", pattern_name);
+    k.fn(0, nullptr);
+  }
+  synchronize();
+}
+
+// ---- the run: shapes, cache dtypes, T, slot patterns ---------------------------------------
+
+// What every case of a run shares.
+struct RunSettings {
+  bool profile = false;
+  double copy_gbps = 0.0;
+  int64_t cold_span_bytes = 0;  // cold input sets together span at least this many bytes
+};
+
+// One case: its kernels launched once each (--profile), or timed and reported.
+void bench_case(const Shape& sh, const ShapeInputs& in, const CacheParams& cache, bool fp8,
+                int64_t T, SlotPattern pattern, const RunSettings& run, nlohmann::json& report) {
+  const bool decode = pattern == SlotPattern::kDecode;
+  const DeviceMem& slots = decode ? in.decode_dev : in.prefill_dev;
+  const char* pattern_name = decode ? "decode" : "prefill";
+  const Config cfg{sh, T, fp8};
+  const Bytes bytes = decode ? sector_floor_bytes(cfg) : min_bytes(cfg);
+  const int64_t set_bytes = static_cast<int64_t>(bytes.fused);
+  const int64_t sets_cold = std::clamp<int64_t>(
+      run.cold_span_bytes / std::max<int64_t>(set_bytes, 1) + 1, 1, ShapeInputs::kRowsTotal / T);
+  const BenchCase c{sh, in, cache, slots, T, fp8};
+  std::vector<Kernel> kernels = case_kernels(c, bytes, decode);
+  if (!decode && std::strcmp(sh.name, "qwen3-8b") == 0) add_policy_kernels(kernels, c, bytes);
+  if (run.profile) {
+    profile_kernels(kernels, fp8, pattern_name);
+    return;
+  }
+  time_kernels(kernels, sets_cold, RowLabels{sh.name, T, fp8, pattern_name, run.copy_gbps}, report);
+}
+
+// One cache dtype of a shape: every T, prefill slots, then decode slots where measured.
+void bench_cache_dtype(const Shape& sh, const ShapeInputs& in, bool fp8, const RunSettings& run,
+                       nlohmann::json& report) {
+  const CacheBuffers cache(sh, fp8);
+  for (int64_t T : kTokens) {
+    if (run.profile && T != kMaxTokens) continue;
+    for (const SlotPattern pattern : {SlotPattern::kPrefill, SlotPattern::kDecode}) {
+      // Decode slots: Qwen3-8B at T = 4096 and 32768 (issue 13's row), fused and cache writer.
+      const bool decode = pattern == SlotPattern::kDecode;
+      if (decode && (std::strcmp(sh.name, "qwen3-8b") != 0 || T < 4096)) continue;
+      bench_case(sh, in, cache.params, fp8, T, pattern, run, report);
+    }
+  }
+}
+
+// One big qkv, cos/sin, positions and slots per shape, then each cache dtype. The draws from rng
+// come in one fixed order (qkv, q weight, k weight, cos/sin, positions, prefill and decode slots).
+void bench_shape(const Shape& sh, Prng& rng, const RunSettings& run, nlohmann::json& report) {
+  const int64_t width = (sh.hq + 2 * sh.hkv) * sh.d;
+  const int64_t rows_total = ShapeInputs::kRowsTotal;
+  DeviceMem qkv(rows_total * width * 2);
+  upload_random_bf16(qkv.p, rows_total * width, rng, 0.05f, 4.0f);
+  DeviceMem qkv_backup(kMaxTokens * width * 2);
+  DeviceMem qw(sh.d * 2), kw(sh.d * 2);
+  upload_random_bf16(qw.p, sh.d, rng, 0.25f, 2.0f);
+  upload_random_bf16(kw.p, sh.d, rng, 0.25f, 2.0f);
+  DeviceMem cos_sin(kMaxPosition * sh.d * 2);
+  upload_random_bf16(cos_sin.p, kMaxPosition * sh.d, rng, 0.01f, 1.0f);
+  std::vector<int64_t> pos_h(static_cast<std::size_t>(rows_total));
+  for (auto& p : pos_h) p = rng.range(0, kMaxPosition - 1);
+  const std::vector<int64_t> prefill_h = prefill_slots(rows_total, rng);
+  const std::vector<int64_t> decode_h = decode_slots(rows_total, ShapeInputs::kNumBlocks, rng);
+  DeviceMem pos(rows_total * 8), prefill_dev(rows_total * 8), decode_dev(rows_total * 8);
+  copy_to_device(pos.p, pos_h.data(), rows_total * 8);
+  copy_to_device(prefill_dev.p, prefill_h.data(), rows_total * 8);
+  copy_to_device(decode_dev.p, decode_h.data(), rows_total * 8);
+  const ShapeInputs in{width, qkv, qkv_backup, qw, kw, cos_sin, pos, prefill_dev, decode_dev};
+  for (bool fp8 : {false, true}) bench_cache_dtype(sh, in, fp8, run, report);
+  std::fflush(stdout);
+}
+
+int write_report(const nlohmann::json& report, const std::string& out_path) {
+  std::FILE* f = std::fopen(out_path.c_str(), "w");
+  if (f == nullptr) return 1;
+  const std::string text = report.dump(1);
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
+  std::printf("wrote %s\n", out_path.c_str());
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  const Options opt = parse_options(argc, argv);
   const uint64_t seed = 0xBE7C4ull;
   std::printf("rcsim gpu_bench: seed 0x%llx\n", static_cast<unsigned long long>(seed));
   const DeviceInfo info = query_device();
@@ -203,283 +525,20 @@ int run(int argc, char** argv) {
   report["l2_bytes"] = info.l2_cache_bytes;
   report["seed"] = seed;
   GraphRunner graph_for_copy;
-
-  // ---- copy bandwidth: 2 GiB device-to-device, read + write bytes --------------------------
-  double copy_gbps = 0.0;
-  {
-    const int64_t bytes = int64_t{2} << 30;
-    DeviceMem a(bytes), b(bytes);
-    fill_device_bytes(a.p, 0x3C, bytes, nullptr);
-    synchronize();
-    EventTimer t;
-    std::vector<double> s;
-    for (int r = 0; r < kRepeats; ++r) {
-      t.start(nullptr);
-      copy_device_to_device(b.p, a.p, bytes, nullptr);
-      t.stop(nullptr);
-      s.push_back(2.0 * static_cast<double>(bytes) / (static_cast<double>(t.elapsed_ms()) * 1e6));
-    }
-    std::sort(s.begin(), s.end());
-    copy_gbps = s[s.size() / 2];
-    std::printf("copy bandwidth (2 GiB D2D, read+write): %.0f GB/s\n", copy_gbps);
-  }
-  report["copy_gbps"] = copy_gbps;
+  RunSettings settings;
+  settings.profile = opt.profile;
+  settings.copy_gbps = measure_copy_gbps();
+  report["copy_gbps"] = settings.copy_gbps;
   report["rows"] = nlohmann::json::array();
-
-  const int64_t cold_span_bytes = 4 * info.l2_cache_bytes + (64 << 20);
+  settings.cold_span_bytes = 4 * info.l2_cache_bytes + (64 << 20);
   Prng rng = Prng::stream(seed, "bench");
   std::printf("%-15s %6s %4s %-5s %-22s %10s %8s %6s\n", "shape", "T", "kv", "L2", "kernel",
               "us/call", "GB/s", "%copy");
   for (const Shape& sh : kShapes) {
-    if ((quick || profile) && std::strcmp(sh.name, "qwen3-8b") != 0) continue;
-    const int64_t width = (sh.hq + 2 * sh.hkv) * sh.d;
-    // One big qkv, cos/sin, positions and slots per shape; smaller T use row windows of it.
-    // Rows beyond kMaxTokens give cold sets their own memory.
-    const int64_t rows_total = kMaxTokens * 2;
-    DeviceMem qkv(rows_total * width * 2);
-    upload_random_bf16(qkv.p, rows_total * width, rng, 0.05f, 4.0f);
-    DeviceMem qkv_backup(kMaxTokens * width * 2);
-    DeviceMem qw(sh.d * 2), kw(sh.d * 2);
-    upload_random_bf16(qw.p, sh.d, rng, 0.25f, 2.0f);
-    upload_random_bf16(kw.p, sh.d, rng, 0.25f, 2.0f);
-    DeviceMem cos_sin(kMaxPosition * sh.d * 2);
-    upload_random_bf16(cos_sin.p, kMaxPosition * sh.d, rng, 0.01f, 1.0f);
-    std::vector<int64_t> pos_h(static_cast<std::size_t>(rows_total));
-    for (auto& p : pos_h) p = rng.range(0, kMaxPosition - 1);
-    // One page per row is enough for both slot patterns (decode uses a page per token).
-    const int64_t num_blocks = rows_total;
-    const std::vector<int64_t> prefill_h = prefill_slots(rows_total, rng);
-    const std::vector<int64_t> decode_h = decode_slots(rows_total, num_blocks, rng);
-    DeviceMem pos(rows_total * 8), prefill_dev(rows_total * 8), decode_dev(rows_total * 8);
-    copy_to_device(pos.p, pos_h.data(), rows_total * 8);
-    copy_to_device(prefill_dev.p, prefill_h.data(), rows_total * 8);
-    copy_to_device(decode_dev.p, decode_h.data(), rows_total * 8);
-    for (bool fp8 : {false, true}) {
-      const int64_t elt = fp8 ? 1 : 2;
-      const int64_t cache_elems = num_blocks * sh.hkv * sh.d * kBlockSize;
-      DeviceMem kc(cache_elems * elt), vc(cache_elems * elt);
-      DeviceMem ks(num_blocks * sh.hkv * kBlockSize * 4), vs(num_blocks * sh.hkv * kBlockSize * 4);
-      CacheParams cache;
-      cache.k_cache = kc.p;
-      cache.v_cache = vc.p;
-      cache.k_scale = static_cast<float*>(ks.p);
-      cache.v_scale = static_cast<float*>(vs.p);
-      cache.num_blocks = num_blocks;
-      cache.block_size = kBlockSize;
-      cache.x = 16 / elt;
-      cache.type = fp8 ? CacheType::kFp8E4M3FN : CacheType::kActivation;
-      cache.v_shuffle = true;
-      for (int64_t T : kTokens) {
-      if (profile && T != kMaxTokens) continue;
-      for (const SlotPattern pattern : {SlotPattern::kPrefill, SlotPattern::kDecode}) {
-        const bool decode = pattern == SlotPattern::kDecode;
-        // Decode slots: Qwen3-8B at T = 4096 and 32768 (issue 13's row), fused and cache writer.
-        if (decode && (std::strcmp(sh.name, "qwen3-8b") != 0 || T < 4096)) continue;
-        const DeviceMem& slots = decode ? decode_dev : prefill_dev;
-        const char* pattern_name = decode ? "decode" : "prefill";
-        const Config cfg{sh, T, fp8};
-        const Bytes bytes = decode ? sector_floor_bytes(cfg) : min_bytes(cfg);
-        const int64_t set_bytes = static_cast<int64_t>(bytes.fused);
-        const int64_t sets_cold = std::clamp<int64_t>(cold_span_bytes / std::max<int64_t>(set_bytes, 1) + 1, 1,
-                                                      rows_total / T);
-        auto qkv_at = [&](int s) {
-          return static_cast<uint16_t*>(qkv.p) + static_cast<int64_t>(s) * T * width;
-        };
-        auto fused_params = [&](int s) {
-          FusedParams p;
-          p.qkv = qkv_at(s);
-          p.q_weight = qw.p;
-          p.k_weight = kw.p;
-          p.cos_sin = cos_sin.p;
-          p.positions = static_cast<int64_t*>(pos.p) + s * T;
-          p.slots = static_cast<int64_t*>(slots.p) + s * T;
-          p.cache = cache;
-          p.num_tokens = T;
-          p.num_heads_q = sh.hq;
-          p.num_heads_kv = sh.hkv;
-          p.head_dim = sh.d;
-          p.rotary_dim = sh.d;
-          return p;
-        };
-        auto heads = [&](int s, int64_t head0) {
-          return HeadsView{qkv_at(s) + head0 * sh.d, width, sh.d};
-        };
-        auto rms = [&](int s, bool q, void* st) {
-          RmsNormParams p;
-          p.in = p.out = heads(s, q ? 0 : sh.hq);
-          p.weight = q ? qw.p : kw.p;
-          p.num_tokens = T;
-          p.num_heads = q ? sh.hq : sh.hkv;
-          p.head_dim = sh.d;
-          launch_rms_norm(p, st);
-        };
-        auto rotary = [&](int s, void* st) {
-          RotaryParams p;
-          p.q = heads(s, 0);
-          p.k = heads(s, sh.hq);
-          p.cos_sin = cos_sin.p;
-          p.positions = static_cast<int64_t*>(pos.p) + s * T;
-          p.num_tokens = T;
-          p.num_heads_q = sh.hq;
-          p.num_heads_kv = sh.hkv;
-          p.head_dim = sh.d;
-          p.rotary_dim = sh.d;
-          launch_rotary(p, st);
-        };
-        auto cache_write = [&](int s, void* st) {
-          if (fp8) {
-            PerTokenQuantParams p;
-            p.key = heads(s, sh.hq);
-            p.value = heads(s, sh.hq + sh.hkv);
-            p.slots = static_cast<int64_t*>(slots.p) + s * T;
-            p.cache = cache;
-            p.num_tokens = T;
-            p.num_heads_kv = sh.hkv;
-            p.head_dim = sh.d;
-            launch_per_token_quant_cache(p, st);
-          } else {
-            ReshapeCacheParams p;
-            p.key = heads(s, sh.hq);
-            p.value = heads(s, sh.hq + sh.hkv);
-            p.slots = static_cast<int64_t*>(slots.p) + s * T;
-            p.cache = cache;
-            p.num_tokens = T;
-            p.num_heads_kv = sh.hkv;
-            p.head_dim = sh.d;
-            launch_reshape_and_cache(p, st);
-          }
-        };
-        auto nonfused = [&](int s, void* st) {
-          rms(s, true, st);
-          rms(s, false, st);
-          rotary(s, st);
-          cache_write(s, st);
-        };
-        struct Kernel {
-          const char* name;
-          double bytes;
-          std::function<void(int, void*)> fn;
-          bool eager = false;  // timed without a graph (host work per call included), warm only
-        };
-        std::vector<Kernel> kernels = {
-            {"fused", bytes.fused, [&](int s, void* st) { launch_fused_qk_norm_rope_cache(fused_params(s), st); }},
-            {fp8 ? "per_token_quant_cache" : "reshape_and_cache", bytes.cache, cache_write},
-        };
-        if (!decode) {
-          kernels.push_back({"rms_norm_q", bytes.rms_q, [&](int s, void* st) { rms(s, true, st); }});
-          kernels.push_back({"rms_norm_k", bytes.rms_k, [&](int s, void* st) { rms(s, false, st); }});
-          kernels.push_back({"rotary", bytes.rotary, rotary});
-          kernels.push_back({"nonfused_chain", bytes.nonfused, nonfused});
-        }
-        if (T >= 1024) {
-          // AITER's own thread mapping (the reference-mapping kernel), same bits, for the ratio.
-          kernels.push_back({"fused_reference_mapping", bytes.fused, [&](int s, void* st) {
-                               FusedParams p = fused_params(s);
-                               p.mapping = KernelMapping::kReference;
-                               launch_fused_qk_norm_rope_cache(p, st);
-                             }});
-        }
-        // Fallback policies once the fused kernel is known to fail (Qwen3-8B only; issue 8).
-        const bool policies = !decode && std::strcmp(sh.name, "qwen3-8b") == 0;
-        const int64_t qkv_bytes = T * width * 2;
-        const int64_t qk_row_bytes = (sh.hq + sh.hkv) * sh.d * 2;
-        auto failed_attempt = [] {
-          // What the fused op costs when it is unavailable: it raises before launching.
-          try {
-            throw KernelError(FailureClass::kUnavailable, "fused_qk_norm_rope_cache_quant_shuffle",
-                              "module not built (CK-free)", true);
-          } catch (const KernelError&) {
-          }
-        };
-        if (policies) {
-          kernels.push_back({"policy_nonfused_alone", bytes.nonfused, nonfused, true});
-          kernels.push_back({"policy_pr279", bytes.nonfused, [&](int s, void* st) {
-                               copy_device_to_device(qkv_backup.p, qkv_at(s), qkv_bytes, st);
-                               failed_attempt();
-                               copy_device_to_device(qkv_at(s), qkv_backup.p, qkv_bytes, st);
-                               nonfused(s, st);
-                             }, true});
-          bool sticky_failed = false;  // sticky: the first failure is remembered, no retries
-          kernels.push_back({"policy_sticky", bytes.nonfused, [&, sticky_failed](int s, void* st) mutable {
-                               if (!sticky_failed) {
-                                 failed_attempt();
-                                 sticky_failed = true;
-                               }
-                               nonfused(s, st);
-                             }, true});
-          kernels.push_back({"policy_qk_slice_backup", bytes.nonfused, [&](int s, void* st) {
-                               copy_device_2d(qkv_backup.p, qk_row_bytes, qkv_at(s), width * 2,
-                                              qk_row_bytes, T, st);
-                               failed_attempt();
-                               copy_device_2d(qkv_at(s), width * 2, qkv_backup.p, qk_row_bytes,
-                                              qk_row_bytes, T, st);
-                               nonfused(s, st);
-                             }, true});
-          kernels.push_back({"policy_out_of_place", bytes.nonfused, [&](int s, void* st) {
-                               failed_attempt();
-                               nonfused(s, st);
-                             }, true});
-          kernels.push_back({"healthy_pr279_backup_plus_fused", bytes.fused, [&](int s, void* st) {
-                               copy_device_to_device(qkv_backup.p, qkv_at(s), qkv_bytes, st);
-                               launch_fused_qk_norm_rope_cache(fused_params(s), st);
-                             }, true});
-          kernels.push_back({"healthy_fused_eager", bytes.fused, [&](int s, void* st) {
-                               launch_fused_qk_norm_rope_cache(fused_params(s), st);
-                             }, true});
-        }
-        if (profile) {
-          for (const Kernel& k : kernels) {
-            if (k.eager) continue;
-            std::printf("profile launch: %s %s %s\n", k.name, fp8 ? "fp8" : "bf16", pattern_name);
-            k.fn(0, nullptr);
-          }
-          synchronize();
-          continue;
-        }
-        for (const Kernel& k : kernels) {
-          for (bool cold : {false, true}) {
-            if (k.eager && cold) continue;
-            if (k.eager) {
-              const double us = time_us_eager(k.fn);
-              const double gbps = k.bytes / (us * 1e3);
-              report["rows"].push_back({{"shape", sh.name}, {"tokens", T}, {"kv", fp8 ? "fp8_e4m3fn" : "bf16"},
-                                        {"slots", pattern_name},
-                                        {"kernel", k.name}, {"cold", false}, {"eager", true},
-                                        {"us_per_call", us}, {"min_bytes", k.bytes}, {"gbps", gbps},
-                                        {"fraction_of_copy", gbps / copy_gbps}});
-              std::printf("%-15s %6lld %4s %-5s %-22s %10.2f %8.0f %5.0f%% (eager)\n", sh.name,
-                          static_cast<long long>(T), fp8 ? "fp8" : "bf16", "warm", k.name, us, gbps,
-                          100.0 * gbps / copy_gbps);
-              continue;
-            }
-            const int sets = cold ? static_cast<int>(std::min<int64_t>(sets_cold, 64)) : 1;
-            const int calls = cold ? sets : 8;  // warm: 8 calls on one set per graph
-            GraphRunner g;
-            const double us = time_us_per_call(g, calls, [&](int s, void* st) { k.fn(cold ? s : 0, st); });
-            const double gbps = k.bytes / (us * 1e3);
-            nlohmann::json row = {{"shape", sh.name}, {"tokens", T}, {"kv", fp8 ? "fp8_e4m3fn" : "bf16"},
-                                  {"slots", pattern_name},
-                                  {"kernel", k.name}, {"cold", cold}, {"sets", sets},
-                                  {"us_per_call", us}, {"min_bytes", k.bytes}, {"gbps", gbps},
-                                  {"fraction_of_copy", gbps / copy_gbps}};
-            report["rows"].push_back(row);
-            std::printf("%-15s %6lld %4s %-5s %-7s %-24s %10.2f %8.0f %5.0f%%\n", sh.name,
-                        static_cast<long long>(T), fp8 ? "fp8" : "bf16", cold ? "cold" : "warm",
-                        pattern_name, k.name, us, gbps, 100.0 * gbps / copy_gbps);
-          }
-        }
-      }
-      }
-    }
-    std::fflush(stdout);
+    if ((opt.quick || opt.profile) && std::strcmp(sh.name, "qwen3-8b") != 0) continue;
+    bench_shape(sh, rng, settings, report);
   }
-  std::FILE* f = std::fopen(out_path.c_str(), "w");
-  if (f == nullptr) return 1;
-  const std::string text = report.dump(1);
-  std::fwrite(text.data(), 1, text.size(), f);
-  std::fclose(f);
-  std::printf("wrote %s\n", out_path.c_str());
-  return 0;
+  return write_report(report, opt.out_path);
 }
 
 }  // namespace

@@ -83,9 +83,12 @@ std::string CaseShape::describe() const {
                      pair_symmetric_weights ? " symmetric-w" : "");
 }
 
-HostCase make_case(const CaseShape& s, uint64_t seed) {
-  HostCase c;
-  AttentionConfig& cfg = c.cfg;
+namespace {
+
+// The attention config of a case: its shape, 16-token pages, 4096 positions, and pages for the
+// tokens (prefill: one partly used page per sequence at most; scattered: the tokens plus spares).
+AttentionConfig case_config(const CaseShape& s) {
+  AttentionConfig cfg;
   cfg.num_heads_q = s.num_heads_q;
   cfg.num_heads_kv = s.num_heads_kv;
   cfg.head_dim = s.head_dim;
@@ -103,11 +106,13 @@ HostCase make_case(const CaseShape& s, uint64_t seed) {
                        ? prefill_pages
                        : (s.num_tokens + spare_slots + cfg.block_size - 1) / cfg.block_size;
   validate_attention_config(cfg);
+  return cfg;
+}
 
-  Prng rng = Prng::stream(seed, "gpu-case");
-  const int64_t T = s.num_tokens, D = s.head_dim;
-  c.qkv = HostTensor(s.act, {T, cfg.qkv_width()});
-  fill_activation(c.qkv, rng, 0.05f, 4.0f);
+// q/k RMSNorm weights (realistic or the stress form), then, when the shape asks for it, each
+// rotation pair's partner made equal to the lower dim of the pair.
+void fill_norm_weights(HostCase& c, const CaseShape& s, Prng& rng) {
+  const int64_t D = s.head_dim;
   c.q_weight = HostTensor(s.act, {D});
   c.k_weight = HostTensor(s.act, {D});
   if (s.stress_random_sign_weights) {
@@ -121,16 +126,19 @@ HostCase make_case(const CaseShape& s, uint64_t seed) {
     for (HostTensor* w : {&c.q_weight, &c.k_weight}) {
       auto bits = w->as<uint16_t>();
       for (int64_t d = 0; d < D; ++d) {
-        const int64_t p = partner_dim(d, cfg.rotary_dim, cfg.is_neox);
+        const int64_t p = partner_dim(d, c.cfg.rotary_dim, c.cfg.is_neox);
         if (p > d) bits[static_cast<std::size_t>(p)] = bits[static_cast<std::size_t>(d)];
       }
     }
   }
-  // A real RoPE table, as ATOM builds it: inv_freq = theta^(-2j/rot), angle = p * inv_freq,
-  // cos | sin rounded to the activation dtype.
+}
+
+// A real RoPE table, as ATOM builds it: inv_freq = theta^(-2j/rot), angle = p * inv_freq,
+// cos | sin rounded to the activation dtype.
+HostTensor rope_table(const CaseShape& s, const AttentionConfig& cfg) {
   const int64_t rot = cfg.rotary_dim, half = rot / 2;
-  c.cos_sin = HostTensor(s.act, {cfg.max_position, rot});
-  auto cs = c.cos_sin.as<uint16_t>();
+  HostTensor cos_sin(s.act, {cfg.max_position, rot});
+  auto cs = cos_sin.as<uint16_t>();
   for (int64_t p = 0; p < cfg.max_position; ++p) {
     for (int64_t j = 0; j < half; ++j) {
       const double inv_freq = std::pow(s.rope_theta, -2.0 * static_cast<double>(j) / static_cast<double>(rot));
@@ -141,18 +149,29 @@ HostCase make_case(const CaseShape& s, uint64_t seed) {
           float_to_activation(static_cast<float>(std::sin(angle)), s.act);
     }
   }
-  c.positions = HostTensor(DType::kI64, {T});
-  for (auto& p : c.positions.as<int64_t>()) p = rng.range(0, cfg.max_position - 1);
-  // Distinct slots from a shuffled range, about one token in eight padded with -1.
-  const int64_t num_slots = cfg.num_slots();
+  return cos_sin;
+}
+
+// 0..num_slots-1 in a random order (Fisher-Yates). Drawn for every layout, prefill included, so
+// that the draws after it stay where they are.
+std::vector<int64_t> shuffled_slots(int64_t num_slots, Prng& rng) {
   std::vector<int64_t> order(static_cast<std::size_t>(num_slots));
   for (int64_t i = 0; i < num_slots; ++i) order[static_cast<std::size_t>(i)] = i;
   for (int64_t i = num_slots - 1; i > 0; --i) {
     const auto j = static_cast<std::size_t>(rng.range(0, i));
     std::swap(order[static_cast<std::size_t>(i)], order[j]);
   }
-  c.slots = HostTensor(DType::kI64, {T});
-  auto slots = c.slots.as<int64_t>();
+  return order;
+}
+
+// The slot of each token (see SlotLayout): scattered takes distinct slots from the shuffled range;
+// about one token in eight (scattered) or sixteen (prefill) is padded with -1.
+HostTensor case_slots(const CaseShape& s, const AttentionConfig& cfg, Prng& rng) {
+  const int64_t T = s.num_tokens;
+  const int64_t num_slots = cfg.num_slots();
+  const std::vector<int64_t> order = shuffled_slots(num_slots, rng);
+  HostTensor slot_tensor(DType::kI64, {T});
+  auto slots = slot_tensor.as<int64_t>();
   RCSIM_ASSERT(T <= num_slots, "case has more tokens than slots");
   if (s.slot_layout == SlotLayout::kPrefill) {
     int64_t page = 0, length = 0, in_seq = 0, next = 0;
@@ -172,9 +191,15 @@ HostCase make_case(const CaseShape& s, uint64_t seed) {
       slots[static_cast<std::size_t>(t)] = rng.chance(1, 8) ? -1 : order[static_cast<std::size_t>(t)];
     }
   }
+  return slot_tensor;
+}
 
+// K and V caches (and fp8 scales) filled with the sentinel, so that untouched memory is checked.
+void make_sentinel_caches(HostCase& c, const CaseShape& s) {
+  const AttentionConfig& cfg = c.cfg;
   const DType cdt = cfg.cache_storage_dtype();
   const int64_t x = cfg.x(), nb = cfg.num_blocks, h = cfg.num_heads_kv, bs = cfg.block_size;
+  const int64_t D = s.head_dim;
   c.k_cache = HostTensor(cdt, {nb, h, D / x, bs, x});
   c.v_cache = HostTensor(cdt, {nb, h, bs / x, D, x});
   c.k_cache.fill_pattern(kCacheSentinelByte);
@@ -185,6 +210,26 @@ HostCase make_case(const CaseShape& s, uint64_t seed) {
     c.k_scale.fill_pattern(kCacheSentinelByte);
     c.v_scale.fill_pattern(kCacheSentinelByte);
   }
+}
+
+}  // namespace
+
+// The draws from the case's stream come in a fixed order (qkv, weights, positions, slot shuffle,
+// slot padding): the same seed gives the same case on every platform.
+HostCase make_case(const CaseShape& s, uint64_t seed) {
+  HostCase c;
+  c.cfg = case_config(s);
+  const AttentionConfig& cfg = c.cfg;
+  Prng rng = Prng::stream(seed, "gpu-case");
+  const int64_t T = s.num_tokens;
+  c.qkv = HostTensor(s.act, {T, cfg.qkv_width()});
+  fill_activation(c.qkv, rng, 0.05f, 4.0f);
+  fill_norm_weights(c, s, rng);
+  c.cos_sin = rope_table(s, cfg);
+  c.positions = HostTensor(DType::kI64, {T});
+  for (auto& p : c.positions.as<int64_t>()) p = rng.range(0, cfg.max_position - 1);
+  c.slots = case_slots(s, cfg, rng);
+  make_sentinel_caches(c, s);
   return c;
 }
 

@@ -1,0 +1,78 @@
+// Device timing for the GPU benchmarks (see gpu_timing.h).
+#include "bench/gpu_timing.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+namespace rcsim::bench {
+
+using namespace rcsim::gpu;
+
+// Times fn(set) calls: a graph of `sets` calls (one per input set) replayed; returns us per call.
+double time_us_per_call(GraphRunner& g, int sets, const std::function<void(int, void*)>& fn) {
+  g.begin_capture();
+  for (int s = 0; s < sets; ++s) fn(s, g.stream());
+  g.end_capture();
+  EventTimer timer;
+  // At least ~1 ms per measurement so event resolution does not matter.
+  g.replay();
+  timer.start(g.stream());
+  g.replay();
+  timer.stop(g.stream());
+  const double one_ms = std::max(1e-3, static_cast<double>(timer.elapsed_ms()));
+  const int replays = static_cast<int>(std::clamp(1.0 / one_ms, 1.0, 200.0));
+  std::vector<double> samples;
+  for (int r = 0; r < kRepeats; ++r) {
+    timer.start(g.stream());
+    for (int i = 0; i < replays; ++i) g.replay();
+    timer.stop(g.stream());
+    samples.push_back(static_cast<double>(timer.elapsed_ms()) * 1000.0 / (replays * sets));
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
+// Times eager calls (no graph): host work between launches counts, as it does for a policy that
+// throws and catches per call. Events around a loop of calls; us per call, median.
+double time_us_eager(const std::function<void(int, void*)>& fn) {
+  EventTimer timer;
+  for (int i = 0; i < 3; ++i) fn(0, nullptr);
+  timer.start(nullptr);
+  fn(0, nullptr);
+  timer.stop(nullptr);
+  const double one_ms = std::max(1e-3, static_cast<double>(timer.elapsed_ms()));
+  const int calls = static_cast<int>(std::clamp(2.0 / one_ms, 5.0, 400.0));
+  std::vector<double> samples;
+  for (int r = 0; r < kRepeats; ++r) {
+    timer.start(nullptr);
+    for (int i = 0; i < calls; ++i) fn(0, nullptr);
+    timer.stop(nullptr);
+    samples.push_back(static_cast<double>(timer.elapsed_ms()) * 1000.0 / calls);
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
+// The bandwidth every kernel is compared against: 2 GiB device-to-device, read + write bytes,
+// median of kRepeats copies.
+double measure_copy_gbps() {
+  const int64_t bytes = int64_t{2} << 30;
+  DeviceMem a(bytes), b(bytes);
+  fill_device_bytes(a.p, 0x3C, bytes, nullptr);
+  synchronize();
+  EventTimer t;
+  std::vector<double> s;
+  for (int r = 0; r < kRepeats; ++r) {
+    t.start(nullptr);
+    copy_device_to_device(b.p, a.p, bytes, nullptr);
+    t.stop(nullptr);
+    s.push_back(2.0 * static_cast<double>(bytes) / (static_cast<double>(t.elapsed_ms()) * 1e6));
+  }
+  std::sort(s.begin(), s.end());
+  const double copy_gbps = s[s.size() / 2];
+  std::printf("copy bandwidth (2 GiB D2D, read+write): %.0f GB/s\n", copy_gbps);
+  return copy_gbps;
+}
+
+}  // namespace rcsim::bench

@@ -1,0 +1,35 @@
+// Device timing for the GPU benchmarks (bench/gpu_bench.cc): an owned device buffer, graph-
+// replayed and eager timing of a call sequence (median of kRepeats, each measurement long enough
+// for event resolution not to matter), and the copy bandwidth every kernel is compared against.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "kernels/hip/gpu_runtime.h"
+
+namespace rcsim::bench {
+
+inline constexpr int kRepeats = 7;
+
+// A device allocation freed with its owner.
+struct DeviceMem {
+  void* p = nullptr;
+  int64_t bytes = 0;
+  explicit DeviceMem(int64_t b) : p(gpu::device_alloc(b)), bytes(b) {}
+  ~DeviceMem() { gpu::device_free(p); }
+  DeviceMem(const DeviceMem&) = delete;
+  DeviceMem& operator=(const DeviceMem&) = delete;
+};
+
+// Times fn(set) calls: a graph of `sets` calls (one per input set) replayed; returns us per call.
+double time_us_per_call(gpu::GraphRunner& g, int sets, const std::function<void(int, void*)>& fn);
+
+// Times eager calls (no graph): host work between launches counts, as it does for a policy that
+// throws and catches per call. Events around a loop of calls; us per call, median.
+double time_us_eager(const std::function<void(int, void*)>& fn);
+
+// 2 GiB device-to-device, read + write bytes, median of kRepeats copies; printed and returned.
+double measure_copy_gbps();
+
+}  // namespace rcsim::bench
