@@ -23,6 +23,21 @@ using tile::Vec16;
 
 inline constexpr int kHeadsPerBlock = 4;
 
+// Occupancy bounds (minimum resident threads per SM, which caps registers per thread), chosen by
+// measurement on an H200 at Qwen3-8B T=32768, bf16, each variant in one run (gpu_bench --quick,
+// bit-exact in gpu_backend_test; BENCHMARKS.md, "Occupancy"):
+//  * rotary: unbounded, nvcc used 70 registers (3 blocks of 256 threads per SM) and ran at 72% of
+//    copy bandwidth; 1024 threads (56 registers) 78%; 1280 threads (48 registers, 24 bytes of
+//    stack) 85%; 1536 threads (40 registers, 64 bytes of stack) 65%.
+//  * cache writer, activation cache: unbounded 96 registers, 58%; 1024 threads (64 registers)
+//    68%; 1280 threads 62%. fp8 caches are not bounded (not measured; the fused kernel's fp8
+//    variants spilled under a bound).
+template <int D>
+inline constexpr int kRotaryMinBlocksPerSm = 1280 / HeadMap<D>::kBlockThreads;
+template <int D, CacheType C>
+inline constexpr int kCacheMinBlocksPerSm =
+    C == CacheType::kActivation ? 1024 / HeadMap<D>::kBlockThreads : 1;
+
 using dev::unit_allowed;
 using tile::aligned16;
 using tile::view_ok;
@@ -102,7 +117,8 @@ struct RmsNormLaunch {
 
 // ---- rotary: q units g = token*Hq + head, then k units T*Hq + token*Hkv + head -----------------
 template <int D, ActType A, bool kNeox>
-__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rotary_tiled(RotaryParams p) {
+__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kRotaryMinBlocksPerSm<D>)
+    rotary_tiled(RotaryParams p) {
   using M = HeadMap<D>;
   const int64_t q_groups = groups_of(p.num_heads_q);
   const int64_t k_heads = p.k.data != nullptr ? p.num_heads_kv : 0;
@@ -201,7 +217,8 @@ __device__ __forceinline__ Vec16 cache_elements(const CacheJob& j, const Vec16& 
 }
 
 template <int D, ActType A, CacheType C>
-__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) cache_tiled(CacheJob j) {
+__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kCacheMinBlocksPerSm<D, C>))
+    cache_tiled(CacheJob j) {
   using M = HeadMap<D>;
   constexpr int X = tile::kCacheX<C>;
   const int64_t k_groups = groups_of(j.num_heads_kv);

@@ -61,41 +61,51 @@ __device__ __forceinline__ int64_t allowed_end(const VTileArgs& a, int h) {
   return end < a.num_tokens ? end : a.num_tokens;
 }
 
-// produce(token, need_mask, slot, e) is called by every thread of the block (it may shuffle inside
-// a head): for each head h < kHeads whose bit is set in need_mask it loads the token's values and
-// fills e[h] with the thread's 8 cache elements (activation bits in all four words, or fp8 codes
-// in w[0..1]), storing the token's scale itself where it has one.
-template <int D, CacheType C, int kHeads, typename Produce>
-__device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produce) {
-  using M = HeadMap<D>;
-  constexpr int X = kCacheX<C>;
-  constexpr bool kFp8 = C != CacheType::kActivation;
-  constexpr int kSpan = kTileTokens + 2 * (X - 1);  // slots of tokens [start-(X-1), end+(X-1))
-  constexpr int kStage = kTileTokens + X - 1;       // staged tokens [start, end+(X-1))
-  constexpr int kNoRun = -1000;
-  constexpr int kMaxLeaders = (kTileTokens + X - 1) / X;
-  static_assert(kSpan <= M::kBlockThreads, "one slot per thread");
+// Shapes of a V tile for an x of X cache elements per 16 bytes.
+template <CacheType C>
+struct VTileShape {
+  static constexpr int X = kCacheX<C>;
+  static constexpr bool kFp8 = C != CacheType::kActivation;
+  // Slots of tokens [start-(X-1), end+(X-1)); staged tokens [start, end+(X-1)).
+  static constexpr int kSpan = kTileTokens + 2 * (X - 1);
+  static constexpr int kStage = kTileTokens + X - 1;
+  static constexpr int kMaxLeaders = (kTileTokens + X - 1) / X;
+  static constexpr int kNoRun = -1000;
   using Elem = std::conditional_t<kFp8, uint8_t, uint16_t>;
-  __shared__ int32_t s_slot[kSpan];
-  __shared__ int32_t s_lead[kStage];  // leader (tile-relative) of the token's run, or kNoRun
-  __shared__ int32_t s_leaders[kMaxLeaders];
-  __shared__ int64_t s_leader_base[kMaxLeaders];  // cache offset of (leader's page, head0, dim 0)
-  __shared__ int32_t s_num_leaders;
-  __shared__ Elem s_stage[kHeads][kStage * D] __attribute__((aligned(16)));
+};
 
+// The block's shared state: the slots around the tile, each staged token's run leader, the runs
+// this tile leads with their cache offsets, and the staged values of every head.
+template <int D, CacheType C, int kHeads>
+struct VTileShared {
+  using S = VTileShape<C>;
+  int32_t slot[S::kSpan];
+  int32_t lead[S::kStage];  // leader (tile-relative) of the token's run, or kNoRun
+  int32_t leaders[S::kMaxLeaders];
+  int64_t leader_base[S::kMaxLeaders];  // cache offset of (leader's page, head0, dim 0)
+  int32_t num_leaders;
+  alignas(16) typename S::Elem stage[kHeads][S::kStage * D];
+};
+
+// Step 1: load the slots around the tile and find the runs it leads. A run needs every token it
+// holds written for every head of the block; `run_end` is the last head's allowed end, the
+// shortest (units grow with the head).
+template <int D, CacheType C, int kHeads>
+__device__ __forceinline__ void find_runs(const VTileArgs& a, VTileShared<D, C, kHeads>& sh,
+                                          int64_t run_end) {
+  using S = VTileShape<C>;
+  constexpr int X = S::X;
+  static_assert(S::kSpan <= HeadMap<D>::kBlockThreads, "one slot per thread");
   const int tid = static_cast<int>(threadIdx.x);
-  // A run needs every token it holds written for every head of the block: the last head has the
-  // shortest allowed prefix (units grow with the head).
-  const int64_t run_end = allowed_end(a, a.count - 1);
-  if (tid < kSpan) {
+  if (tid < S::kSpan) {
     const int64_t j = a.tile_start - (X - 1) + tid;
-    s_slot[tid] = j >= 0 && j < a.num_tokens ? static_cast<int32_t>(a.slots[j]) : -2;
+    sh.slot[tid] = j >= 0 && j < a.num_tokens ? static_cast<int32_t>(a.slots[j]) : -2;
   }
-  if (tid == 0) s_num_leaders = 0;
+  if (tid == 0) sh.num_leaders = 0;
   __syncthreads();
-  if (tid < kStage) {
-    const int32_t s = s_slot[tid + X - 1];
-    int32_t lead = kNoRun;
+  if (tid < S::kStage) {
+    const int32_t s = sh.slot[tid + X - 1];
+    int32_t lead = S::kNoRun;
     if (s >= 0) {
       const int r = s % X;
       const int l = tid - r;  // tile-relative leader; >= -(X-1)
@@ -103,41 +113,73 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
       if ((tid < kTileTokens || l < kTileTokens) && a.tile_start + l + X <= run_end) {
         bool run = true;
 #pragma unroll
-        for (int m = 0; m < X; ++m) run = run && s_slot[l + m + X - 1] == s - r + m;
+        for (int m = 0; m < X; ++m) run = run && sh.slot[l + m + X - 1] == s - r + m;
         if (run) lead = l;
       }
     }
-    s_lead[tid] = lead;
+    sh.lead[tid] = lead;
     if (lead == tid && tid < kTileTokens) {
-      const int k = atomicAdd(&s_num_leaders, 1);
-      s_leaders[k] = tid;
+      const int k = atomicAdd(&sh.num_leaders, 1);
+      sh.leaders[k] = tid;
       // The run's page and offset, divided once per run here rather than once per chunk.
       const int64_t blk = s / a.block_size;
-      s_leader_base[k] = v_cache_offset<D, X>(a.shuffle, blk * a.num_heads_kv + a.head0,
-                                              a.block_size, s - blk * a.block_size, 0);
+      sh.leader_base[k] = v_cache_offset<D, X>(a.shuffle, blk * a.num_heads_kv + a.head0,
+                                               a.block_size, s - blk * a.block_size, 0);
     }
   }
   __syncthreads();
+}
 
+// A token in no run: the thread's 8 elements of each needed head, one store each.
+template <int D, CacheType C, int kHeads>
+__device__ __forceinline__ void store_loose_token(const VTileArgs& a, int32_t slot, unsigned need,
+                                                  const Vec16 (&e)[kHeads], int first) {
+  using S = VTileShape<C>;
+  using Elem = typename S::Elem;
+  const int64_t blk = slot / a.block_size;
+  const int64_t off = slot % a.block_size;
+  Elem* cache = static_cast<Elem*>(a.cache);
+#pragma unroll
+  for (int h = 0; h < kHeads; ++h) {
+    if (!(need & (1u << h))) continue;
+    const int64_t block_head = blk * a.num_heads_kv + a.head0 + h;
+#pragma unroll
+    for (int k = 0; k < kElems; ++k) {
+      const uint32_t word = S::kFp8 ? e[h].w[k / 4] : e[h].w[k / 2];
+      const Elem v = S::kFp8 ? static_cast<Elem>(word >> (8 * (k % 4)))
+                             : static_cast<Elem>(word >> (16 * (k % 2)));
+      const int d = a.planted_v_index_bug ? (first + k) ^ 1 : first + k;
+      cache[v_cache_offset<D, S::X>(a.shuffle, block_head, a.block_size, off, d)] = v;
+    }
+  }
+}
+
+// Step 2: every token's values through produce(); a token of a run this tile leads is staged in
+// shared memory, a token in no run is stored element by element. Pass 0 is the tile's own
+// tokens; pass 1 the tokens past its end that its last run needs.
+template <int D, CacheType C, int kHeads, typename Produce>
+__device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, C, kHeads>& sh,
+                                             Produce&& produce) {
+  using M = HeadMap<D>;
+  using S = VTileShape<C>;
+  const int tid = static_cast<int>(threadIdx.x);
   const int tok_local = tid / M::kThreadsPerHead;
-  const int t = tid % M::kThreadsPerHead;
-  const int first = t * kElems;
+  const int first = (tid % M::kThreadsPerHead) * kElems;
   int64_t head_end[kHeads];
 #pragma unroll
   for (int h = 0; h < kHeads; ++h) head_end[h] = h < a.count ? allowed_end(a, h) : 0;
-  // Pass 0: the tile's own tokens; pass 1: the tokens past its end that its last run needs.
   // Warps with no token in pass 1 skip it whole (their shuffles stay convergent).
   constexpr int kWarpTokens = kWarpSizeLanes / M::kThreadsPerHead;
 #pragma unroll
   for (int pass = 0; pass < 2; ++pass) {
-    if (pass == 1 && (tid / kWarpSizeLanes) * kWarpTokens >= X - 1) break;
+    if (pass == 1 && (tid / kWarpSizeLanes) * kWarpTokens >= S::X - 1) break;
     const int i = pass * kTileTokens + tok_local;
-    const bool staged_index = i < kStage;
+    const bool staged_index = i < S::kStage;
     const int64_t token = a.tile_start + i;
-    const int32_t slot = staged_index ? s_slot[i + X - 1] : -2;
-    const int32_t lead = staged_index ? s_lead[i] : kNoRun;
+    const int32_t slot = staged_index ? sh.slot[i + S::X - 1] : -2;
+    const int32_t lead = staged_index ? sh.lead[i] : S::kNoRun;
     const bool staged = slot >= 0 && lead >= 0 && lead < kTileTokens;
-    const bool loose = pass == 0 && slot >= 0 && lead == kNoRun;  // stored element by element
+    const bool loose = pass == 0 && slot >= 0 && lead == S::kNoRun;  // stored element by element
     unsigned need = 0;
 #pragma unroll
     for (int h = 0; h < kHeads; ++h) {
@@ -156,54 +198,45 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
     if (staged) {
 #pragma unroll
       for (int h = 0; h < kHeads; ++h) {
-        Elem* dst = s_stage[h] + i * D + first;
-        if constexpr (kFp8) {
+        typename S::Elem* dst = sh.stage[h] + i * D + first;
+        if constexpr (S::kFp8) {
           *reinterpret_cast<uint2*>(dst) = uint2{e[h].w[0], e[h].w[1]};
         } else {
           store16(dst, e[h]);
         }
       }
     } else if (loose) {
-      const int64_t blk = slot / a.block_size;
-      const int64_t off = slot % a.block_size;
-      Elem* cache = static_cast<Elem*>(a.cache);
-#pragma unroll
-      for (int h = 0; h < kHeads; ++h) {
-        if (!(need & (1u << h))) continue;
-        const int64_t block_head = blk * a.num_heads_kv + a.head0 + h;
-#pragma unroll
-        for (int k = 0; k < kElems; ++k) {
-          const uint32_t word = kFp8 ? e[h].w[k / 4] : e[h].w[k / 2];
-          const Elem v = kFp8 ? static_cast<Elem>(word >> (8 * (k % 4)))
-                              : static_cast<Elem>(word >> (16 * (k % 2)));
-          const int d = a.planted_v_index_bug ? (first + k) ^ 1 : first + k;
-          cache[v_cache_offset<D, X>(a.shuffle, block_head, a.block_size, off, d)] = v;
-        }
-      }
+      store_loose_token<D, C, kHeads>(a, slot, need, e, first);
     }
   }
-  __syncthreads();
+}
 
-  // Whole chunks: work item c -> (head, leader, dim d), d fastest, so that a warp's stores are
-  // consecutive 16-byte chunks (fully coalesced). A chunk is gathered from the x staged rows with
-  // narrow shared loads merged by byte permutes; the page offset of each run was divided once,
-  // above. Measured on the H200 (Nsight Compute source counters): the earlier form divided the
-  // slot per chunk in 64-bit, ~140 instructions per chunk and 9% of the fused kernel; a variant
-  // that transposed 8 chunks per thread in registers issued fewer instructions but stored at a
-  // 128-byte lane stride, and the bf16 cache writer fell from 79% to 21% of copy bandwidth.
-  // The block is two rows of D threads (kTileTokens * D / kElems threads); `leaders` is 1 or 2,
-  // so (head, leader) comes from shifts, not a run-time division (~20 instructions each).
-  static_assert(M::kBlockThreads == 2 * D && kMaxLeaders <= 2, "chunk loop shape");
-  const int leaders = s_num_leaders;
+// Step 3: whole chunks: work item c -> (head, leader, dim d), d fastest, so that a warp's stores
+// are consecutive 16-byte chunks (fully coalesced). A chunk is gathered from the x staged rows
+// with narrow shared loads merged by byte permutes; the page offset of each run was divided once,
+// in find_runs. Measured on the H200 (Nsight Compute source counters): the earlier form divided
+// the slot per chunk in 64-bit, ~140 instructions per chunk and 9% of the fused kernel; a variant
+// that transposed 8 chunks per thread in registers issued fewer instructions but stored at a
+// 128-byte lane stride, and the bf16 cache writer fell from 79% to 21% of copy bandwidth.
+// The block is two rows of D threads (kTileTokens * D / kElems threads); `leaders` is 1 or 2,
+// so (head, leader) comes from shifts, not a run-time division (~20 instructions each).
+template <int D, CacheType C, int kHeads>
+__device__ __forceinline__ void store_run_chunks(const VTileArgs& a,
+                                                 const VTileShared<D, C, kHeads>& sh) {
+  using S = VTileShape<C>;
+  using Elem = typename S::Elem;
+  static_assert(HeadMap<D>::kBlockThreads == 2 * D && S::kMaxLeaders <= 2, "chunk loop shape");
+  const int tid = static_cast<int>(threadIdx.x);
+  const int leaders = sh.num_leaders;
   const int64_t head_stride = cache_head_stride<D>(a.block_size);
-  const int64_t dim_stride = v_dim_stride<X>(a.shuffle, a.block_size);
+  const int64_t dim_stride = v_dim_stride<S::X>(a.shuffle, a.block_size);
   const int d = tid % D;
   for (int hk = tid / D; hk < a.count * leaders; hk += 2) {
     const int h = leaders == 2 ? hk >> 1 : hk;
     const int k = hk - h * leaders;
-    const Elem* rows = s_stage[h] + s_leaders[k] * D + d;
+    const Elem* rows = sh.stage[h] + sh.leaders[k] * D + d;
     Vec16 chunk;
-    constexpr int kPerWord = kFp8 ? 4 : 2;
+    constexpr int kPerWord = S::kFp8 ? 4 : 2;
 #pragma unroll
     for (int w = 0; w < 4; ++w) {
       uint32_t word = 0;
@@ -215,9 +248,22 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produ
       chunk.w[w] = word;
     }
     const int dst_d = a.planted_v_index_bug ? d ^ 1 : d;
-    store16(static_cast<Elem*>(a.cache) + s_leader_base[k] + h * head_stride + dst_d * dim_stride,
+    store16(static_cast<Elem*>(a.cache) + sh.leader_base[k] + h * head_stride + dst_d * dim_stride,
             chunk);
   }
+}
+
+// produce(token, need_mask, slot, e) is called by every thread of the block (it may shuffle inside
+// a head): for each head h < kHeads whose bit is set in need_mask it loads the token's values and
+// fills e[h] with the thread's 8 cache elements (activation bits in all four words, or fp8 codes
+// in w[0..1]), storing the token's scale itself where it has one.
+template <int D, CacheType C, int kHeads, typename Produce>
+__device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produce) {
+  __shared__ VTileShared<D, C, kHeads> sh;
+  find_runs<D, C, kHeads>(a, sh, allowed_end(a, a.count - 1));
+  stage_tokens<D, C, kHeads>(a, sh, produce);
+  __syncthreads();
+  store_run_chunks<D, C, kHeads>(a, sh);
 }
 
 }  // namespace rcsim::gpu::tile
