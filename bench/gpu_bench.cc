@@ -524,7 +524,6 @@ int run(int argc, char** argv) {
   report["platform"] = info.platform;
   report["l2_bytes"] = info.l2_cache_bytes;
   report["seed"] = seed;
-  GraphRunner graph_for_copy;
   RunSettings settings;
   settings.profile = opt.profile;
   settings.copy_gbps = measure_copy_gbps();
