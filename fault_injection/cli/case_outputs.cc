@@ -23,6 +23,8 @@ json shape_json(const TensorView& v) {
   return s;
 }
 
+// One meta.json entry: what an outside reader needs to interpret the file without rcsim (the
+// real dtype behind a uint8/uint16 .npy, and the memory layout).
 json tensor_meta(const TensorView& v, std::string_view file, std::string_view layout) {
   return {{"file", file},
           {"dtype", dtype_name(v.dtype)},

@@ -14,6 +14,7 @@ using json = nlohmann::json;
 // Layout version: docs/schemas/case-record.schema.json.
 constexpr int kRecordSchemaVersion = 1;
 
+// The dispatcher's own record of the call, one key per DispatchRecord field.
 json record_json(const DispatchRecord& r) {
   return {{"branch", branch_name(r.branch)},
           {"fused_attempted", r.fused_attempted},
