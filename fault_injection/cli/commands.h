@@ -34,8 +34,11 @@ void run_verb(std::string_view verb, int& exit_code, const std::function<int()>&
 
 // `rcsim case`: one rope_cache call from a JSON case file (fault_injection/cli/case_command.cc).
 void register_case_command(CLI::App& app, int& exit_code);
-// `rcsim run|replay|shrink|campaign`: the simulated serving engine (sim_commands.cc).
-void register_sim_commands(CLI::App& app, int& exit_code);
+// `rcsim run|replay|shrink`: one simulated serving run, its replay, its shrinking
+// (run_commands.cc; options shared with campaign in sim_options.h).
+void register_run_commands(CLI::App& app, int& exit_code);
+// `rcsim campaign`: many seeds, swarm faults, every policy (campaign_command.cc).
+void register_campaign_command(CLI::App& app, int& exit_code);
 // `rcsim merge REPORT...`: shard reports into one, coverage gate on the union (merge_command.cc).
 void register_merge_command(CLI::App& app, int& exit_code);
 // `rcsim report REPORT.json --html OUT.html`: a campaign report a person can read (report_command.cc).

@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
   app.footer(std::string(exit_code_help()));
   int exit_code = kExitPass;
   register_case_command(app, exit_code);
-  register_sim_commands(app, exit_code);
+  register_run_commands(app, exit_code);
+  register_campaign_command(app, exit_code);
   register_merge_command(app, exit_code);
   register_report_command(app, exit_code);
   register_diff_command(app, exit_code);

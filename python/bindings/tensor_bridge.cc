@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -89,6 +90,88 @@ void set_shape(TensorView& v, const std::string& name, int64_t ndim, const int64
   }
 }
 
+// A buffer-protocol object (NumPy array, memoryview) as a host view: its format mapped to a
+// dtype, its byte strides to element strides (a stride that is no whole number of elements is
+// refused), and a read-only buffer refused when the kernel writes it.
+TensorView view_of_buffer(py::handle object, const std::string& name, std::optional<DType> fp8,
+                          bool writable) {
+  const py::buffer_info info = py::reinterpret_borrow<py::buffer>(object).request();
+  const std::string& f = info.format;
+  const char code = f.empty() ? '?' : f.back();
+  const bool is_float = code == 'e' || code == 'f' || code == 'd';
+  const bool is_int = std::strchr("bBhHiIlLqQ", code) != nullptr;
+  TensorView v;
+  v.dtype = map_dtype(is_float, false, is_int, info.itemsize * 8, name, fp8,
+                      fmt::format("buffer format '{}'", f));
+  if (info.ndim > limits::kTensorRankMax) {
+    throw py::value_error(fmt::format("{}: rank {} exceeds rcsim's limit {}", name, info.ndim,
+                                      limits::kTensorRankMax));
+  }
+  std::array<int64_t, limits::kTensorRankMax> strides{};
+  std::array<int64_t, limits::kTensorRankMax> shape{};
+  for (py::ssize_t d = 0; d < info.ndim; ++d) {
+    const auto i = static_cast<std::size_t>(d);
+    if (info.strides[i] % info.itemsize != 0) {
+      throw py::value_error(fmt::format("{}: stride not a multiple of the element size", name));
+    }
+    strides[i] = info.strides[i] / info.itemsize;
+    shape[i] = info.shape[i];
+  }
+  set_shape(v, name, info.ndim, shape.data(), strides.data());
+  v.base = static_cast<std::byte*>(info.ptr);
+  v.device = DeviceTag::kHost;
+  if (writable && info.readonly) {
+    throw py::value_error(fmt::format("{} is read-only but the kernel writes it", name));
+  }
+  return v;
+}
+
+// Takes the DLPack capsule of `object` (`__dlpack__()`): renamed "used_dltensor" so nobody else
+// frees it, and its managed tensor stored in `managed` (whose owner calls the deleter).
+const DLTensorAbi& consume_dlpack_capsule(py::handle object, const std::string& name,
+                                          DLManagedTensorAbi*& managed) {
+  py::capsule capsule = object.attr("__dlpack__")();
+  auto* m = static_cast<DLManagedTensorAbi*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
+  if (m == nullptr) {
+    PyErr_Clear();
+    throw py::value_error(fmt::format("{}: __dlpack__ did not return a 'dltensor' capsule", name));
+  }
+  PyCapsule_SetName(capsule.ptr(), "used_dltensor");
+  managed = m;
+  return m->dl_tensor;
+}
+
+// Where a DLPack tensor lives: host memory (CPU, CUDA pinned host) or a GPU's.
+DeviceTag device_of_dlpack(const DLTensorAbi& t, const std::string& name) {
+  switch (t.device.device_type) {
+    case kDlCpu:
+    case kDlCudaHost:
+      return DeviceTag::kHost;
+    case kDlCuda:
+    case kDlRocm:
+    case kDlCudaManaged:
+      return DeviceTag::kGpu;
+    default:
+      throw py::value_error(
+          fmt::format("{}: DLPack device type {} is not supported", name, t.device.device_type));
+  }
+}
+
+// A DLPack tensor as a view: its type code mapped to a dtype (one lane only), shape and element
+// strides as given, the data pointer plus byte_offset.
+TensorView view_of_dlpack(const DLTensorAbi& t, const std::string& name,
+                          std::optional<DType> fp8) {
+  const uint8_t c = t.dtype.code;
+  if (t.dtype.lanes != 1) throw py::value_error(fmt::format("{}: vector lanes unsupported", name));
+  TensorView v;
+  v.dtype = map_dtype(c == kDlFloat, c == kDlBfloat, c == kDlInt || c == kDlUInt, t.dtype.bits,
+                      name, fp8, fmt::format("DLPack code {} bits {}", c, t.dtype.bits));
+  set_shape(v, name, t.ndim, t.shape, t.strides);
+  v.base = static_cast<std::byte*>(t.data) + t.byte_offset;
+  v.device = device_of_dlpack(t, name);
+  return v;
+}
+
 }  // namespace
 
 BorrowedTensor::~BorrowedTensor() {
@@ -121,76 +204,18 @@ BorrowedTensor BorrowedTensor::borrow(py::handle object, const std::string& name
   if (object.is_none()) throw py::value_error(fmt::format("{} is None", name));
   BorrowedTensor out;
   out.owner_ = py::reinterpret_borrow<py::object>(object);
-  TensorView& v = out.view_;
-
   if (py::isinstance<py::buffer>(object)) {  // NumPy arrays, memoryviews
-    const py::buffer_info info = py::reinterpret_borrow<py::buffer>(object).request();
-    const std::string& f = info.format;
-    const char code = f.empty() ? '?' : f.back();
-    const bool is_float = code == 'e' || code == 'f' || code == 'd';
-    const bool is_int = std::strchr("bBhHiIlLqQ", code) != nullptr;
-    v.dtype = map_dtype(is_float, false, is_int, info.itemsize * 8, name, fp8,
-                        fmt::format("buffer format '{}'", f));
-    std::array<int64_t, limits::kTensorRankMax> strides{};
-    if (info.ndim > limits::kTensorRankMax) {
-      throw py::value_error(fmt::format("{}: rank {} exceeds rcsim's limit {}", name, info.ndim,
-                                        limits::kTensorRankMax));
-    }
-    for (py::ssize_t d = 0; d < info.ndim; ++d) {
-      const auto i = static_cast<std::size_t>(d);
-      if (info.strides[i] % info.itemsize != 0) {
-        throw py::value_error(fmt::format("{}: stride not a multiple of the element size", name));
-      }
-      strides[i] = info.strides[i] / info.itemsize;
-    }
-    std::array<int64_t, limits::kTensorRankMax> shape{};
-    for (py::ssize_t d = 0; d < info.ndim; ++d)
-      shape[static_cast<std::size_t>(d)] = info.shape[static_cast<std::size_t>(d)];
-    set_shape(v, name, info.ndim, shape.data(), strides.data());
-    v.base = static_cast<std::byte*>(info.ptr);
-    v.device = DeviceTag::kHost;
-    if (writable && info.readonly) {
-      throw py::value_error(fmt::format("{} is read-only but the kernel writes it", name));
-    }
+    out.view_ = view_of_buffer(object, name, fp8, writable);
   } else if (py::hasattr(object, "__dlpack__")) {  // PyTorch tensors (CPU and CUDA)
-    py::capsule capsule = object.attr("__dlpack__")();
-    auto* managed =
-        static_cast<DLManagedTensorAbi*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
-    if (managed == nullptr) {
-      PyErr_Clear();
-      throw py::value_error(
-          fmt::format("{}: __dlpack__ did not return a 'dltensor' capsule", name));
-    }
-    // We consume the capsule: its deleter is ours to call (when `out` goes out of scope).
-    PyCapsule_SetName(capsule.ptr(), "used_dltensor");
-    out.managed_ = managed;
-    const DLTensorAbi& t = managed->dl_tensor;
-    const uint8_t c = t.dtype.code;
-    if (t.dtype.lanes != 1)
-      throw py::value_error(fmt::format("{}: vector lanes unsupported", name));
-    v.dtype = map_dtype(c == kDlFloat, c == kDlBfloat, c == kDlInt || c == kDlUInt, t.dtype.bits,
-                        name, fp8, fmt::format("DLPack code {} bits {}", c, t.dtype.bits));
-    set_shape(v, name, t.ndim, t.shape, t.strides);
-    v.base = static_cast<std::byte*>(t.data) + t.byte_offset;
-    switch (t.device.device_type) {
-      case kDlCpu:
-      case kDlCudaHost:
-        v.device = DeviceTag::kHost;
-        break;
-      case kDlCuda:
-      case kDlRocm:
-      case kDlCudaManaged:
-        v.device = DeviceTag::kGpu;
-        break;
-      default:
-        throw py::value_error(
-            fmt::format("{}: DLPack device type {} is not supported", name, t.device.device_type));
-    }
+    // The capsule's deleter becomes `out`'s before anything can throw, so it runs either way.
+    const DLTensorAbi& t = consume_dlpack_capsule(object, name, out.managed_);
+    out.view_ = view_of_dlpack(t, name, fp8);
   } else {
     throw py::value_error(
         fmt::format("{}: expected a NumPy array or a PyTorch tensor, got {}", name,
                     py::str(py::type::handle_of(object).attr("__name__")).cast<std::string>()));
   }
+  TensorView& v = out.view_;
   if (v.base == nullptr) {
     if (v.numel() != 0) throw py::value_error(fmt::format("{}: null data pointer", name));
     v.base = g_empty_tensor_storage;
