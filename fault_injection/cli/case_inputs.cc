@@ -12,6 +12,7 @@
 #include "core/io/npy.h"
 #include "core/limits.h"
 #include "core/prng.h"
+#include "core/rope_table.h"
 
 namespace rcsim::cli {
 namespace {
@@ -31,29 +32,6 @@ bool input_used(std::string_view name, const CaseSpec& s) {
   if (name == "cos_sin_cache") return s.layer.has_rotary;
   if (name == "k_scale" || name == "v_scale") return is_fp8(c.kv_cache_dtype);
   return true;
-}
-
-// A real RoPE table as aiter builds it: inv_freq[j] = 1 / theta^(2j/rot) and freqs = p * inv_freq
-// in fp32, cos and sin rounded to the activation dtype; row p = [cos(rot/2) | sin(rot/2)].
-HostTensor make_cos_sin(const AttentionConfig& c, double theta) {
-  const int64_t half = c.rotary_dim / 2;
-  HostTensor t(c.act_dtype, {c.max_position, c.rotary_dim});
-  auto out = t.as<uint16_t>();
-  std::vector<float> inv_freq(static_cast<std::size_t>(half));
-  for (int64_t j = 0; j < half; ++j) {
-    inv_freq[static_cast<std::size_t>(j)] = static_cast<float>(
-        1.0 / std::pow(theta, static_cast<double>(2 * j) / static_cast<double>(c.rotary_dim)));
-  }
-  for (int64_t p = 0; p < c.max_position; ++p) {
-    for (int64_t j = 0; j < half; ++j) {
-      const float angle = static_cast<float>(p) * inv_freq[static_cast<std::size_t>(j)];
-      const auto row = static_cast<std::size_t>(p * c.rotary_dim);
-      out[row + static_cast<std::size_t>(j)] = float_to_activation(std::cos(angle), c.act_dtype);
-      out[row + static_cast<std::size_t>(half + j)] =
-          float_to_activation(std::sin(angle), c.act_dtype);
-    }
-  }
-  return t;
 }
 
 HostTensor generate_input(std::string_view name, const CaseSpec& s, int64_t tokens) {
@@ -83,7 +61,11 @@ HostTensor generate_input(std::string_view name, const CaseSpec& s, int64_t toke
     }
     return t;
   }
-  if (name == "cos_sin_cache") return make_cos_sin(c, s.rope_theta);
+  if (name == "cos_sin_cache") {
+    // aiter's table, in aiter's fp32 arithmetic (core/rope_table.h).
+    return build_cos_sin_table(c.max_position, c.rotary_dim, c.act_dtype, s.rope_theta,
+                               RopeTableMath::kFp32);
+  }
   if (name == "q_weight" || name == "k_weight") {
     // Positive like trained norm weights, and not pair-symmetric, so the two fallback orders differ.
     HostTensor t(dt, {c.head_dim});
