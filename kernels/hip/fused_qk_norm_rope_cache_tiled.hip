@@ -50,109 +50,14 @@ Tiling tiling_of(const FusedParams& p) {
   return t;
 }
 
-// How many of heads [head0, head0 + count) of `token` may be stored: unit g = token*(Hq+2Hkv) +
-// head is written iff g < max_units (dev::unit_allowed), and units grow with the head, so the
-// allowed heads are a prefix. One comparison per thread instead of 64-bit unit arithmetic per head.
-__device__ __forceinline__ int writable_heads(const FusedParams& p, int64_t token, bool in_batch,
-                                              int heads_total, int head0, int count) {
-  if (!in_batch) return 0;
-  if (p.max_units < 0) return count;
-  const int64_t room = p.max_units - (token * heads_total + head0);
-  return room <= 0 ? 0 : room < count ? static_cast<int>(room) : count;
-}
-
-// Where a thread's 16 bytes of head h go: qkv in place, or the separate q/k output view when the
-// caller gave one. Head h is `head_stride` elements after head 0.
-struct QkDestination {
-  uint16_t* head0;
-  int64_t head_stride;
-};
-template <int D>
-__device__ __forceinline__ QkDestination qk_destination(const FusedParams& p, bool is_key,
-                                                        int64_t token, int heads_total, int head0,
-                                                        int first) {
-  const HeadsView& out = is_key ? p.k_out : p.q_out;
-  if (out.data == nullptr) {
-    return {static_cast<uint16_t*>(p.qkv) + (token * heads_total + head0) * D + first, D};
-  }
-  const int local0 = is_key ? head0 - static_cast<int>(p.num_heads_q) : head0;
-  return {static_cast<uint16_t*>(out.data) + token * out.token_stride + local0 * out.head_stride +
-              first,
-          out.head_stride};
-}
-
-// The K-cache row of a token, x-packed [NB, Hkv, D/x, BS, x]: the first head's offset (head h is
-// h*D*BS further) and its per-token scale index; `present` is false for a padded slot (-1).
-struct KCacheRow {
-  int64_t offset = 0;
-  int64_t scale_at = 0;
-  bool present = false;
-};
-template <int D, CacheType C>
-__device__ __forceinline__ KCacheRow k_cache_row(const FusedParams& p, int64_t token, int kv0,
-                                                 int first) {
-  KCacheRow r;
-  const int64_t slot = p.slots[token];
-  r.present = slot >= 0;
-  const int64_t bs = p.cache.block_size;
-  const int64_t blk = r.present ? slot / bs : 0;
-  const int64_t off = r.present ? slot - blk * bs : 0;
-  const int64_t block_head = blk * p.num_heads_kv + kv0;
-  r.offset = tile::k_cache_offset<D, tile::kCacheX<C>>(block_head, bs, off, first);
-  r.scale_at = block_head * bs + off;
-  return r;
-}
-
-// RMSNorm, round, RoPE, round: one head's 8 values of this thread, in the reference's order.
-// Returns the bits of the result.
-template <int D, ActType A, bool kNeox>
-__device__ __forceinline__ Vec16 norm_rope_head(const FusedParams& p, const Vec16& raw,
-                                                const float (&w)[kElems],
-                                                const tile::RopeCoeffs& rc, int rot, int t) {
-  float v[kElems];
-  tile::unpack<A>(raw, v);
-  const float rcp = qk_math::rms_inverse(tile::head_sum_squares<D>(v), D, p.eps);
-#pragma unroll
-  for (int i = 0; i < kElems; ++i) v[i] = qk_math::rms_normalise(v[i], rcp, w[i]);
-  Vec16 bits = tile::pack<A>(v);  // round after norm
-  tile::unpack<A>(bits, v);
-  tile::rope<D, A, kNeox>(v, bits, rc, rot, t);
-  return tile::pack<A>(v);  // round after RoPE
-}
-
-// One K head into the K cache: the bits as they are, or fp8 codes with the head's per-token scale.
-// Every thread of the head calls it (the fp8 amax shuffles); only `store` threads write.
-template <int D, ActType A, CacheType C>
-__device__ __forceinline__ void store_k_head(const FusedParams& p, const Vec16& bits,
-                                             int64_t offset, int64_t scale_at, bool store, int t) {
-  if constexpr (C == CacheType::kActivation) {
-    if (store) tile::store16(static_cast<uint16_t*>(p.cache.k_cache) + offset, bits);
-  } else {
-    constexpr numeric::Fp8Format fmt = tile::fp8_format<C>();
-    float v[kElems];
-    tile::unpack<A>(bits, v);
-    const float scale = qk_math::fp8_scale_from_amax(tile::head_amax<D>(v), numeric::fp8_max(fmt),
-                                                     p.amax_floor);
-    if (!store) return;
-    float q[kElems];
-#pragma unroll
-    for (int i = 0; i < kElems; ++i) q[i] = qk_math::fp8_divide_quotient(v[i], scale);
-    const Vec16 codes = tile::encode_fp8<C>(q);
-    *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.cache.k_cache) + offset) =
-        uint2{codes.w[0], codes.w[1]};
-    if (t == 0) p.cache.k_scale[scale_at] = scale;
-  }
-}
-
 // Q or K heads [head0, head0 + count) of the tile's tokens: norm, round, RoPE, round, write back;
 // K heads also go to the K cache.
 //
-// Instruction count bounded this kernel (Nsight Compute: issue slots 77% busy before issue 13's
-// second pass), so everything that is the same for all heads of a thread is computed once, in
-// 32-bit where the launcher guarantees it fits: the destination pointers, the K-cache offset of
-// the first head (later heads are a constant stride away), and how many heads the work limit lets
-// this token write, instead of 64-bit unit arithmetic per head. Every head's 16-byte load is
-// issued before the first reduction.
+// Instruction count is what bounds this kernel (Nsight Compute: issue slots ~77% busy), so
+// everything that is the same for all heads of a thread is computed once, in 32-bit where the
+// launcher guarantees it fits: the source/destination pointers and the K-cache offset of the
+// first head (later heads are a constant stride away), and how many of the heads the work limit
+// lets this token write (`writable`), instead of 64-bit unit arithmetic per head.
 template <int D, ActType A, CacheType C, bool kNeox, int kHeads, bool kIsKey>
 __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_start, int head0,
                                          int count) {
@@ -177,16 +82,42 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
   }
   const Vec16 wbits = tile::load16(static_cast<const uint16_t*>(kIsKey ? p.k_weight : p.q_weight) +
                                    first);
+  const int64_t pos = p.positions[tc];
   const int rot = static_cast<int>(p.rotary_dim);
-  const tile::RopeCoeffs rc = tile::load_rope<A, kNeox>(p.cos_sin, p.positions[tc], rot, t);
+  const tile::RopeCoeffs rc = tile::load_rope<A, kNeox>(p.cos_sin, pos, rot, t);
   float w[kElems];
   tile::unpack<A>(wbits, w);
 
-  const int writable = writable_heads(p, token, in_batch, heads_total, head0, count);
-  const QkDestination dst = qk_destination<D>(p, kIsKey, token, heads_total, head0, first);
-  KCacheRow k_row;
+  // Heads [0, writable) of this token may be stored: unit g = token*(Hq+2Hkv) + head is written
+  // iff g < max_units (dev::unit_allowed), and units grow with the head.
+  int writable = in_batch ? count : 0;
+  if (in_batch && p.max_units >= 0) {
+    const int64_t room = p.max_units - (token * heads_total + head0);
+    writable = room <= 0 ? 0 : room < count ? static_cast<int>(room) : count;
+  }
+  const int local0 = kIsKey ? head0 - static_cast<int>(p.num_heads_q) : head0;
+  const HeadsView& out = kIsKey ? p.k_out : p.q_out;
+  uint16_t* dst = static_cast<uint16_t*>(p.qkv) + (token * heads_total + head0) * D + first;
+  int64_t dst_head_stride = D;
+  if (out.data != nullptr) {
+    dst = static_cast<uint16_t*>(out.data) + token * out.token_stride + local0 * out.head_stride +
+          first;
+    dst_head_stride = out.head_stride;
+  }
+  // K cache, x-packed [NB, Hkv, D/x, BS, x]: the first head's offset; head h is h*D*BS further.
+  constexpr int X = tile::kCacheX<C>;
+  int64_t k_off = 0;
+  int64_t k_scale_at = 0;
+  bool cache_row = false;
   if constexpr (kIsKey) {
-    k_row = k_cache_row<D, C>(p, tc, head0 - static_cast<int>(p.num_heads_q), first);
+    const int64_t slot = p.slots[tc];
+    cache_row = slot >= 0;
+    const int64_t bs = p.cache.block_size;
+    const int64_t blk = cache_row ? slot / bs : 0;
+    const int64_t off = cache_row ? slot - blk * bs : 0;
+    const int64_t block_head = blk * p.num_heads_kv + local0;
+    k_off = tile::k_cache_offset<D, X>(block_head, bs, off, first);
+    k_scale_at = block_head * bs + off;
   }
 
 #pragma unroll
@@ -194,13 +125,38 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
     // Uniform across the block. `continue`, not `break`: hipcc cannot fully unroll a loop whose
     // exit depends on a run-time value (heads past `count` are all skipped either way).
     if (h >= count) continue;
-    const Vec16 bits = norm_rope_head<D, A, kNeox>(p, raw[h], w, rc, rot, t);
+    float v[kElems];
+    tile::unpack<A>(raw[h], v);
+    const float rcp = qk_math::rms_inverse(tile::head_sum_squares<D>(v), D, p.eps);
+#pragma unroll
+    for (int i = 0; i < kElems; ++i) v[i] = qk_math::rms_normalise(v[i], rcp, w[i]);
+    Vec16 bits = tile::pack<A>(v);  // round after norm
+    tile::unpack<A>(bits, v);
+    tile::rope<D, A, kNeox>(v, bits, rc, rot, t);
+    bits = tile::pack<A>(v);  // round after RoPE
     const bool allowed = h < writable;
-    if (allowed) tile::store16(dst.head0 + h * dst.head_stride, bits);
-    if constexpr (kIsKey) {
-      const int64_t offset = k_row.offset + h * tile::cache_head_stride<D>(p.cache.block_size);
-      const int64_t scale_at = k_row.scale_at + static_cast<int64_t>(h) * p.cache.block_size;
-      store_k_head<D, A, C>(p, bits, offset, scale_at, allowed && k_row.present, t);
+    if (allowed) tile::store16(dst + h * dst_head_stride, bits);
+    if constexpr (!kIsKey) continue;
+
+    const int64_t head_off = k_off + h * tile::cache_head_stride<D>(p.cache.block_size);
+    if constexpr (C == CacheType::kActivation) {
+      if (allowed && cache_row) {
+        tile::store16(static_cast<uint16_t*>(p.cache.k_cache) + head_off, bits);
+      }
+    } else {
+      constexpr numeric::Fp8Format fmt = tile::fp8_format<C>();
+      tile::unpack<A>(bits, v);
+      const float scale = qk_math::fp8_scale_from_amax(tile::head_amax<D>(v),
+                                                       numeric::fp8_max(fmt), p.amax_floor);
+      if (allowed && cache_row) {
+        float q[kElems];
+#pragma unroll
+        for (int i = 0; i < kElems; ++i) q[i] = qk_math::fp8_divide_quotient(v[i], scale);
+        const Vec16 codes = tile::encode_fp8<C>(q);
+        *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.cache.k_cache) + head_off) =
+            uint2{codes.w[0], codes.w[1]};
+        if (t == 0) p.cache.k_scale[k_scale_at + static_cast<int64_t>(h) * p.cache.block_size] = scale;
+      }
     }
   }
 }
