@@ -25,14 +25,13 @@ inline constexpr int kHeadsPerBlock = 4;
 
 // Occupancy bounds (minimum resident threads per SM, which caps registers per thread), chosen by
 // measurement on an H200 at Qwen3-8B T=32768, bf16, each variant in one run (gpu_bench --quick,
-// bit-exact in gpu_backend_test; BENCHMARKS.md, "Occupancy"):
-//  * rotary: unbounded, nvcc used 70 registers (3 blocks of 256 threads per SM) and ran at 72% of
-//    copy bandwidth; 1024 threads (56 registers) 78%; 1280 threads (48 registers, 24 bytes of
-//    stack) 85%; 1536 threads (40 registers, 64 bytes of stack) 65%.
-//  * cache writer, activation cache: unbounded 96 registers, 58%; 1024 threads (64 registers)
-//    68%; 1280 threads 62%. The fp8 writers take the same 1024: declared with a minimum of one
-//    block, nvcc gave the per-token fp8 writer 78 registers (35% occupancy) and it fell from 32% to
-//    26% of copy bandwidth; without the minimum it had used 60.
+// bit-exact in gpu_backend_test; BENCHMARKS.md, "Third pass: occupancy"):
+//  * rotary: 1280 threads (48 registers, 24 bytes of stack) 85% of copy bandwidth; 1024 threads
+//    (56 registers) 78%, as without a bound in the previous run; 1536 threads (40 registers, 64
+//    bytes of stack) 65%. Declared with a minimum of one block, nvcc took 70 registers: 72%.
+//  * cache writer: 1024 threads (64 registers) 68% for bf16, 1280 threads 62%. Declared with a
+//    minimum of one block, nvcc took 96 registers for bf16 (58%) and 78 for the per-token fp8
+//    writer (26%, against 32-33% at 60-64 registers), so every cache type takes the 1024 bound.
 template <int D>
 inline constexpr int kRotaryMinBlocksPerSm = 1280 / HeadMap<D>::kBlockThreads;
 template <int D>
