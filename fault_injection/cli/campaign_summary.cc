@@ -12,16 +12,6 @@
 namespace rcsim::cli {
 namespace {
 
-std::string faults_by_kind(const FaultStats& s) {
-  std::string out;
-  for (FaultKind k : all_fault_kinds()) {
-    int64_t n = 0;
-    for (FaultSite site : all_fault_sites()) n += s.injection_count(site, k);
-    if (n > 0) out += fmt::format(" {}={}", fault_kind_name(k), n);
-  }
-  return out.empty() ? " none" : out;
-}
-
 std::string_view failure_label(const sim::CampaignFailure& f) {
   if (f.cross_backend) return "cross-backend";
   return f.nondeterministic ? "nondeterminism" : sim::verdict_name(f.verdict);
@@ -45,6 +35,24 @@ bool any_failure(const sim::CampaignResult& r, bool nondeterministic, sim::RunVe
 }
 
 }  // namespace
+
+std::string faults_by_kind(const FaultStats& s) {
+  std::string out;
+  for (FaultKind k : all_fault_kinds()) {
+    int64_t n = 0;
+    for (FaultSite site : all_fault_sites()) n += s.injection_count(site, k);
+    if (n > 0) out += fmt::format(" {}={}", fault_kind_name(k), n);
+  }
+  return out.empty() ? " none" : out;
+}
+
+std::string fallbacks_by_class(const std::array<int64_t, 5>& counts) {
+  std::string out;
+  for (FailureClass c : kAllFailureClasses) {
+    out += fmt::format(" {}={}", failure_class_name(c), counts[static_cast<std::size_t>(c)]);
+  }
+  return out;
+}
 
 int campaign_exit_code(const sim::CampaignResult& r) {
   if (any_failure(r, false, sim::RunVerdict::kCrash)) return kExitCrash;
@@ -85,11 +93,7 @@ int print_campaign_summary(const sim::CampaignOptions& o, const sim::CampaignRes
              r.steps, r.calls, r.fallbacks, r.restores, r.surfaced_errors, r.steps_aborted,
              r.process_restarts, r.checks_passed);
   fmt::print("FAULTS_INJECTED total={}{}\n", r.faults.injection_count_total(), faults_by_kind(r.faults));
-  std::string by_class;
-  for (FailureClass c : kAllFailureClasses) {
-    by_class += fmt::format(" {}={}", failure_class_name(c), r.fallbacks_by_class[static_cast<std::size_t>(c)]);
-  }
-  fmt::print("FALLBACKS_BY_CLASS{}\n", by_class);
+  fmt::print("FALLBACKS_BY_CLASS{}\n", fallbacks_by_class(r.fallbacks_by_class));
   fmt::print("REBUILD attempts={} simulated_cost_us={}\n", r.faults.rebuild_attempts,
              r.faults.rebuild_cost_us);
   // Per policy, side by side (issue 10 items 3 and 5).

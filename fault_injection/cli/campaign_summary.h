@@ -2,6 +2,8 @@
 // result maps to. Shared so a merged report reads exactly like an unsharded campaign's.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +23,10 @@ int print_campaign_summary(const sim::CampaignOptions& o, const sim::CampaignRes
 // The report of campaign_report() plus the outcome (exit code and last line) the CLI decided.
 nlohmann::json campaign_report_with_outcome(const sim::CampaignOptions& o,
                                             const sim::CampaignResult& r);
+// The tails of the FAULTS_INJECTED and FALLBACKS_BY_CLASS lines (" kind=n ..." and
+// " class=n ..."), shared so that `rcsim run` and `rcsim campaign` print them alike.
+std::string faults_by_kind(const FaultStats& s);
+std::string fallbacks_by_class(const std::array<int64_t, 5>& counts);
 // Writes a JSON document (pretty-printed) or throws InvalidInput naming `what`.
 void write_json_file(const std::string& what, const std::string& path, const nlohmann::json& j);
 

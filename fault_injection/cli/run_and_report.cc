@@ -46,24 +46,6 @@ std::string run_outcome(const sim::RunResult& r) {
   return std::string(sim::verdict_name(r.verdict));
 }
 
-std::string faults_by_kind(const FaultStats& s) {
-  std::string out;
-  for (FaultKind k : all_fault_kinds()) {
-    int64_t n = 0;
-    for (FaultSite site : all_fault_sites()) n += s.injection_count(site, k);
-    if (n > 0) out += fmt::format(" {}={}", fault_kind_name(k), n);
-  }
-  return out.empty() ? " none" : out;
-}
-
-std::string fallbacks_by_class(const std::array<int64_t, 5>& counts) {
-  std::string out;
-  for (FailureClass c : kAllFailureClasses) {
-    out += fmt::format(" {}={}", failure_class_name(c), counts[static_cast<std::size_t>(c)]);
-  }
-  return out;
-}
-
 nlohmann::json run_report(const sim::SimConfig& cfg, const sim::RunResult& r,
                           const std::string& token, const std::vector<std::string>& never_fired) {
   nlohmann::json by_kind = nlohmann::json::object();
