@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 
-from source_tree import judge, read_allow_list, source_files
+from source_tree import judge, read_allow_list, source_files, tree_options
 
 
 def file_lengths(root):
@@ -77,13 +77,12 @@ def main():
     args = sys.argv[1:]
     if args == ["--self-test"]:
         return self_test()
-    opts = dict(zip(args[0::2], args[1::2]))
-    if (len(args) % 2 or set(opts) - {"--tree", "--allow", "--max-lines"}
-            or not {"--tree", "--allow"} <= set(opts)):
+    options = tree_options(args, 600)
+    if options is None:
         print(__doc__)
         return 2
-    limit = int(opts.get("--max-lines", 600))
-    lengths, problems = check_tree(opts["--tree"], limit, opts["--allow"])
+    root, allow, limit = options
+    lengths, problems = check_tree(root, limit, allow)
     print("\n".join(problems) if problems else
           f"no file over {limit} lines but the allowed ones, of {len(lengths)} sources")
     return 1 if problems else 0

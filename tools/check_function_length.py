@@ -23,7 +23,7 @@ import re
 import sys
 import tempfile
 
-from source_tree import judge, read_allow_list, source_files
+from source_tree import judge, read_allow_list, source_files, tree_options
 
 
 def blank(src):
@@ -174,16 +174,15 @@ def main():
     if args == ["--self-test"]:
         return self_test()
     if "--tree" in args:
-        opts = dict(zip(args[0::2], args[1::2]))
-        if (len(args) % 2 or set(opts) - {"--tree", "--allow", "--max-lines"}
-                or not {"--tree", "--allow"} <= set(opts)):
+        options = tree_options(args, 80)
+        if options is None:
             print(__doc__)
             return 2
-        limit = int(opts.get("--max-lines", 80))
-        lengths, problems = check_tree(opts["--tree"], limit, opts["--allow"])
+        root, allow, limit = options
+        lengths, problems = check_tree(root, limit, allow)
         print("\n".join(problems) if problems else
               f"no function over {limit} lines but the allowed ones, of {len(lengths)} "
-              f"functions in {len(source_files(opts['--tree']))} sources")
+              f"functions in {len(source_files(root))} sources")
         return 1 if problems else 0
     if len(args) < 2 or not args[0].isdigit():
         print(__doc__)

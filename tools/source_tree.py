@@ -70,3 +70,13 @@ def judge(lengths, limit, allowed, allow_path, what):
             problems.append(f"{allow_path}: '{key}' is {lengths[key]} lines now, within the limit "
                             f"of {limit}: delete the line")
     return problems
+
+
+def tree_options(args, default_limit):
+    """(root, allow_path, limit) from `--tree ROOT --allow LIST [--max-lines N]`, or None when the
+    arguments are not exactly that (the caller prints its usage)."""
+    opts = dict(zip(args[0::2], args[1::2]))
+    if (len(args) % 2 or set(opts) - {"--tree", "--allow", "--max-lines"}
+            or not {"--tree", "--allow"} <= set(opts)):
+        return None
+    return opts["--tree"], opts["--allow"], int(opts.get("--max-lines", default_limit))
