@@ -238,27 +238,24 @@ struct BenchCase {
     p.rotary_dim = sh.d;
     launch_rotary(p, st);
   }
+  // The per-token fp8 writer and reshape_and_cache take different structs with these same fields.
+  template <typename P>
+  P cache_write_params(int s) const {
+    P p;
+    p.key = heads(s, sh.hq);
+    p.value = heads(s, sh.hq + sh.hkv);
+    p.slots = static_cast<int64_t*>(slots.p) + s * T;
+    p.cache = cache;
+    p.num_tokens = T;
+    p.num_heads_kv = sh.hkv;
+    p.head_dim = sh.d;
+    return p;
+  }
   void cache_write(int s, void* st) const {
     if (fp8) {
-      PerTokenQuantParams p;
-      p.key = heads(s, sh.hq);
-      p.value = heads(s, sh.hq + sh.hkv);
-      p.slots = static_cast<int64_t*>(slots.p) + s * T;
-      p.cache = cache;
-      p.num_tokens = T;
-      p.num_heads_kv = sh.hkv;
-      p.head_dim = sh.d;
-      launch_per_token_quant_cache(p, st);
+      launch_per_token_quant_cache(cache_write_params<PerTokenQuantParams>(s), st);
     } else {
-      ReshapeCacheParams p;
-      p.key = heads(s, sh.hq);
-      p.value = heads(s, sh.hq + sh.hkv);
-      p.slots = static_cast<int64_t*>(slots.p) + s * T;
-      p.cache = cache;
-      p.num_tokens = T;
-      p.num_heads_kv = sh.hkv;
-      p.head_dim = sh.d;
-      launch_reshape_and_cache(p, st);
+      launch_reshape_and_cache(cache_write_params<ReshapeCacheParams>(s), st);
     }
   }
   void nonfused(int s, void* st) const {
