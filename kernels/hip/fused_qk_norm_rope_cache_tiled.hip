@@ -14,9 +14,13 @@
 //  * dtype, cache type, head dim and rotary style are template parameters (no run-time switches
 //    in the loop); rounding to bf16/fp16 uses the packed convert instruction where there is one;
 //  * V goes through v_cache_tile_writer.h: whole 16-byte chunks of x tokens instead of 2-byte
-//    stores at a 16-byte stride.
+//    stores at a 16-byte stride;
+//  * fp8 stores divide by the head's scale through one reciprocal per head and a two-fma
+//    correction (kernels/common/exact_quotient.h, proved against the true division), instead of
+//    a full IEEE division per element.
 // Work units and torn writes are unchanged: unit g = token*(Hq+2Hkv) + head is written iff
 // g < max_units, whichever block runs it.
+#include "kernels/common/exact_quotient.h"
 #include "kernels/hip/fused_tiled.h"
 #include "kernels/hip/gpu_runtime.h"
 #include "kernels/hip/v_cache_tile_writer.h"
@@ -149,9 +153,10 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
       const float scale = qk_math::fp8_scale_from_amax(tile::head_amax<D>(v),
                                                        numeric::fp8_max(fmt), p.amax_floor);
       if (allowed && cache_row) {
+        const qk_math::PreparedDivisor by_scale = qk_math::prepare_divisor(scale);
         float q[kElems];
 #pragma unroll
-        for (int i = 0; i < kElems; ++i) q[i] = qk_math::fp8_divide_quotient(v[i], scale);
+        for (int i = 0; i < kElems; ++i) q[i] = qk_math::divide_prepared(by_scale, v[i]);
         const Vec16 codes = tile::encode_fp8<C>(q);
         *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.cache.k_cache) + head_off) =
             uint2{codes.w[0], codes.w[1]};
@@ -202,9 +207,10 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
         tile::unpack<A>(e[h], v);
         const bool needed = (need & (1u << h)) != 0;
         const float scale = tile::per_token_scale<D, C>(v, needed, p.amax_floor);
+        const qk_math::PreparedDivisor by_scale = qk_math::prepare_divisor(scale);
         float q[kElems];
 #pragma unroll
-        for (int i = 0; i < kElems; ++i) q[i] = qk_math::fp8_divide_quotient(v[i], scale);
+        for (int i = 0; i < kElems; ++i) q[i] = qk_math::divide_prepared(by_scale, v[i]);
         e[h] = tile::encode_fp8<C>(q);
         if (needed && t == 0) {
           p.cache.v_scale[(block_head0 + h) * p.cache.block_size + slot % p.cache.block_size] =

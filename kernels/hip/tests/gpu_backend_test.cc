@@ -21,6 +21,7 @@
 #include "core/prng.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/hip/gpu_backend.h"
+#include "kernels/hip/tests/exact_quotient_check.h"
 #include "harness/gpu/gpu_case.h"
 #include "test_support/seed.h"
 
@@ -526,6 +527,23 @@ TEST_F(GpuTest, SameSeedTwiceGivesIdenticalDeviceOutputs) {
 }
 
 // ---- issue 10 item 8: a cache beyond 4 GiB -----------------------------------------------------
+// The fused kernel's fp8 stores divide by one reciprocal per head (kernels/common/exact_quotient.h);
+// this runs that division on the device over every (bf16/fp16 significand, fp32 divisor
+// significand) pair and every bf16/fp16 value across the admitted divisor range.
+TEST_F(GpuTest, OneReciprocalDivisionMatchesTheTrueDivisionOnTheDevice) {
+  const ExactQuotientCounts c = check_exact_quotient_on_device(test_seed());
+  std::printf("exact quotient: %lld significand pairs, %lld value pairs, %lld needed the "
+              "correction, %lld disagree\n",
+              static_cast<long long>(c.significand_pairs), static_cast<long long>(c.value_pairs),
+              static_cast<long long>(c.corrected), static_cast<long long>(c.disagreements));
+  EXPECT_EQ(c.significand_pairs, int64_t{2} * 1024 * (int64_t{1} << 23));
+  EXPECT_EQ(c.value_pairs, int64_t{131072} * 120 * 64);
+  EXPECT_GT(c.corrected, c.significand_pairs / 100) << "the sweep never exercises the correction";
+  EXPECT_EQ(c.disagreements, 0) << "first: v bits 0x" << std::hex << c.first_bad_v_bits
+                                << ", d bits 0x" << c.first_bad_d_bits << std::dec << "\n"
+                                << repro();
+}
+
 TEST_F(GpuTest, CacheBeyondFourGiBIsWrittenAtTheRightOffsets) {
   if (quick()) GTEST_SKIP() << "large allocation skipped in quick mode";
   // bf16 cache, Hkv 8, D 128, BS 16: 32 KiB per block per side; 147456 blocks = 4.5 GiB per side,
