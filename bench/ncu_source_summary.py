@@ -5,7 +5,9 @@ Input: the CSV of `ncu -i REPORT --page source --print-source sass --csv` (optio
 report taken with `--section SourceCounters`. For kernel number K of that file it prints the total warp
 instructions executed, the opcode mix, and the instructions grouped by execution count: in the tiled
 kernels each count is one code path (Q warps, K warps, V warps, the V chunk loop), so `count x n` is that
-path's share. Used for BENCHMARKS.md's measured causes (issue 13).
+path's share; then the code size (SASS instructions, and how many ever ran: rare paths inlined into
+the hot code cost instruction fetch) and, when the report has WarpStateStats, the stall samples by
+reason (no_inst = waiting on instruction fetch). Used for BENCHMARKS.md's measured causes (issue 13).
 
 Usage: python3 bench/ncu_source_summary.py source.csv.gz [K]
 """
@@ -17,15 +19,36 @@ import sys
 
 def kernels_of(path):
     opener = gzip.open if path.endswith(".gz") else open
-    kernels, cur = [], None
+    kernels, cur, header = [], None, []
     with opener(path, "rt") as f:
         for row in csv.reader(f):
             if row and row[0] == "Kernel Name":
-                cur = {"name": row[1], "rows": []}
+                cur = {"name": row[1], "rows": [], "header": header}
                 kernels.append(cur)
-            elif row and row[0] != "Address" and cur is not None and len(row) > 6:
+            elif row and row[0] == "Address":
+                header = row
+                if cur is not None:
+                    cur["header"] = header
+            elif cur is not None and len(row) > 6:
                 cur["rows"].append(row)
     return kernels
+
+
+def print_code_and_stalls(kernel):
+    rows, header = kernel["rows"], kernel["header"]
+    ran = sum(1 for r in rows if int(r[5] or 0) > 0)
+    print(f"code: {len(rows)} SASS instructions ({16 * len(rows)} bytes), {ran} of them executed")
+    stall_cols = [i for i, h in enumerate(header) if h.startswith("stall_") and "Not Issued" not in h]
+    if not stall_cols:
+        return
+    stalls = collections.Counter()
+    for r in rows:
+        for i in stall_cols:
+            stalls[header[i][len("stall_"):]] += int(r[i] or 0)
+    samples = sum(stalls.values())
+    print("stall samples by reason (share of all samples):")
+    for reason, n in stalls.most_common(8):
+        print(f"  {reason:18s} {n:8d} {100.0 * n / max(samples, 1):5.1f}%")
 
 
 def main():
@@ -62,6 +85,7 @@ def main():
     print("by execution count (one count ~ one code path): count x instructions = share")
     for c, n in paths.most_common(8):
         print(f"  {c:9d} x {sizes[c]:5d} = {n:11d} ({100.0 * n / total:4.1f}%)")
+    print_code_and_stalls(kernels[k])
 
 
 if __name__ == "__main__":

@@ -16,11 +16,12 @@
 //  * V goes through v_cache_tile_writer.h: whole 16-byte chunks of x tokens instead of 2-byte
 //    stores at a 16-byte stride;
 //  * fp8 stores divide by the head's scale through one reciprocal per head and a two-fma
-//    correction (kernels/common/exact_quotient.h, proved against the true division), instead of
-//    a full IEEE division per element.
+//    correction (tile::divide_by_scale, proved against the true division), instead of a full
+//    IEEE division per element;
+//  * rare software paths (NaN packs and encodes) are out of line, so the hot code stays compact
+//    (tile_common.h, Floats8).
 // Work units and torn writes are unchanged: unit g = token*(Hq+2Hkv) + head is written iff
 // g < max_units, whichever block runs it.
-#include "kernels/common/exact_quotient.h"
 #include "kernels/hip/fused_tiled.h"
 #include "kernels/hip/gpu_runtime.h"
 #include "kernels/hip/v_cache_tile_writer.h"
@@ -153,10 +154,8 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
       const float scale = qk_math::fp8_scale_from_amax(tile::head_amax<D>(v),
                                                        numeric::fp8_max(fmt), p.amax_floor);
       if (allowed && cache_row) {
-        const qk_math::PreparedDivisor by_scale = qk_math::prepare_divisor(scale);
         float q[kElems];
-#pragma unroll
-        for (int i = 0; i < kElems; ++i) q[i] = qk_math::divide_prepared(by_scale, v[i]);
+        tile::divide_by_scale(v, scale, q);
         const Vec16 codes = tile::encode_fp8<C>(q);
         *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.cache.k_cache) + head_off) =
             uint2{codes.w[0], codes.w[1]};
@@ -207,10 +206,8 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
         tile::unpack<A>(e[h], v);
         const bool needed = (need & (1u << h)) != 0;
         const float scale = tile::per_token_scale<D, C>(v, needed, p.amax_floor);
-        const qk_math::PreparedDivisor by_scale = qk_math::prepare_divisor(scale);
         float q[kElems];
-#pragma unroll
-        for (int i = 0; i < kElems; ++i) q[i] = qk_math::divide_prepared(by_scale, v[i]);
+        tile::divide_by_scale(v, scale, q);
         e[h] = tile::encode_fp8<C>(q);
         if (needed && t == 0) {
           p.cache.v_scale[(block_head0 + h) * p.cache.block_size + slot % p.cache.block_size] =
@@ -221,14 +218,17 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
   });
 }
 
-// Occupancy: with an activation cache, at least 1024 resident threads per SM (64 registers a
-// thread) so that enough 16-byte loads are in flight; Nsight Compute measured 74 registers and 35%
-// achieved occupancy without the bound. fp8 variants are not bounded: under it they spilled.
-template <int D, CacheType C>
-inline constexpr int kMinBlocksPerSm = C == CacheType::kActivation ? 1024 / HeadMap<D>::kBlockThreads : 1;
+// Occupancy: at least 1024 resident threads per SM (64 registers a thread) so that enough 16-byte
+// loads are in flight. Without the bound nvcc took 74 registers for the bf16 kernel (35% achieved
+// occupancy) and 80 for fp8; on the H200 the bound made fp8 T=32768 13% faster (500 -> 443 us,
+// bench/results/h200-2026-11-30-fp8/). A bound of 1280 threads (48 registers) spills, and so
+// does 1024 for fp16 activations with an fp8 cache (108 bytes, ptxas -v), which keeps no bound.
+template <int D, ActType A, CacheType C>
+inline constexpr int kMinBlocksPerSm =
+    A == ActType::kFP16 && C != CacheType::kActivation ? 1 : 1024 / HeadMap<D>::kBlockThreads;
 
 template <int D, ActType A, CacheType C, bool kNeox>
-__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D, C>))
+__global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D, A, C>))
     fused_tiled_kernel(FusedParams p, Tiling tl) {
   // 32-bit block decomposition: the grid has fewer than 2^31 blocks (launch_with), and a 64-bit
   // division here cost every thread ~30 instructions.

@@ -36,6 +36,7 @@ inline constexpr bool kHasPackedRounding = false;
 __device__ __forceinline__ uint32_t packed_round_bf16x2(float, float) { return 0; }
 __device__ __forceinline__ uint32_t packed_round_fp16x2(float, float) { return 0; }
 // No saturating fp32 -> e4m3 convert on gfx90a/gfx940 here: software.
+inline constexpr bool kHasPackedE4m3fn = false;
 __device__ __forceinline__ bool packed_e4m3fn_x2(float, float, uint32_t&) { return false; }
 }  // namespace rcsim::gpu
 
@@ -159,7 +160,13 @@ __device__ __forceinline__ uint32_t packed_round_fp16x2(float lo, float hi) {
 }
 // Two fp32 values to OCP e4m3fn codes (lo | hi << 8), round to nearest even, finite overflow and
 // infinities saturated to +-448: numeric::float_to_fp8_bits except for NaN (0x7F for either
-// sign), which callers redo in software. sm_89+ only: returns false (writing nothing) below.
+// sign), which callers redo in software. sm_89+ only (kHasPackedE4m3fn, read in device code):
+// returns false (writing nothing) below.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+inline constexpr bool kHasPackedE4m3fn = true;
+#else
+inline constexpr bool kHasPackedE4m3fn = false;
+#endif
 __device__ __forceinline__ bool packed_e4m3fn_x2(float lo, float hi, uint32_t& out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
   unsigned short r;

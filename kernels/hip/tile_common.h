@@ -19,6 +19,7 @@
 #include "kernels/hip/gpu_platform.h"
 // (blank line keeps clang-format from reordering the platform header after the math headers)
 
+#include "kernels/common/exact_quotient.h"
 #include "kernels/common/numeric.h"
 #include "kernels/common/qk_norm_rope_math.h"
 #include "kernels/hip/device_common.h"
@@ -82,6 +83,31 @@ __device__ __forceinline__ uint32_t software_pack(float lo, float hi) {
   }
 }
 
+// ---- rare paths, out of line ------------------------------------------------------------------
+//
+// The software fallbacks (NaN packs and encodes, divisions by a scale outside the one-reciprocal
+// range) run for almost no thread, but inlined they were 58% of the fused fp8 kernel's 107 kB of
+// SASS, interleaved with the hot code: Nsight Compute put 26% of its stall samples on instruction
+// fetch (no_inst). Out of line they are one copy each, away from the hot path. Their argument is
+// eight floats by value: a thread's array passed by reference would need an address, which moves
+// it to local memory on the hot path as well.
+struct Floats8 {
+  float v[kElems];
+};
+__device__ __forceinline__ Floats8 floats8(const float (&v)[kElems]) {
+  Floats8 f;
+#pragma unroll
+  for (int i = 0; i < kElems; ++i) f.v[i] = v[i];
+  return f;
+}
+template <ActType A>
+__device__ __noinline__ Vec16 software_pack8(Floats8 f) {
+  Vec16 r;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) r.w[i] = software_pack<A>(f.v[2 * i], f.v[2 * i + 1]);
+  return r;
+}
+
 // Rounds 8 fp32 values to the activation dtype exactly as numeric::float_to_*_bits does. Where
 // the device has a packed rounding instruction it does the work (one instruction per pair instead
 // of ~6 per element: these kernels are bound by instructions per byte); NaN is the one input on
@@ -102,10 +128,12 @@ __device__ __forceinline__ Vec16 pack(const float (&v)[kElems]) {
       }
       return r;
     }
-  }
+    return software_pack8<A>(floats8(v));  // a NaN: rare, out of line
+  } else {
 #pragma unroll
-  for (int i = 0; i < 4; ++i) r.w[i] = software_pack<A>(v[2 * i], v[2 * i + 1]);
-  return r;
+    for (int i = 0; i < 4; ++i) r.w[i] = software_pack<A>(v[2 * i], v[2 * i + 1]);
+    return r;
+  }
 }
 
 // ---- RMSNorm reduction in AITER's order ---------------------------------------------------------
@@ -260,32 +288,65 @@ __device__ __forceinline__ float per_token_scale(const float (&v)[kElems], bool 
                 : 1.0f;
 }
 
-// fp8 codes of 8 quotients, packed little-endian into w[0..1] (w[2..3] zero), exactly
-// numeric::float_to_fp8_bits. e4m3fn uses the packed saturating convert where the device has it;
-// a thread holding a NaN quotient redoes its 8 in software (the one input where they differ).
+// numeric::float_to_fp8_bits of 8 values, packed little-endian into w[0..1]: encode_fp8's only
+// path where there is no packed convert (e4m3fnuz, or below sm_89), inline; its rare NaN path
+// where there is one, out of line (see Floats8).
 template <CacheType C>
-__device__ __forceinline__ Vec16 encode_fp8(const float (&q)[kElems]) {
+__device__ __forceinline__ Vec16 software_encode_fp8(const float (&q)[kElems]) {
   constexpr numeric::Fp8Format fmt = fp8_format<C>();
   Vec16 r{{0, 0, 0, 0}};
-  if constexpr (C == CacheType::kFp8E4M3FN) {
-    bool any_nan = false;
-#pragma unroll
-    for (int i = 0; i < kElems; i += 2) any_nan |= either_nan(q[i], q[i + 1]);
-    bool hw = !any_nan;
-#pragma unroll
-    for (int i = 0; i < kElems / 2 && hw; ++i) {
-      uint32_t pair = 0;
-      hw = packed_e4m3fn_x2(q[2 * i], q[2 * i + 1], pair);
-      r.w[i / 2] |= pair << (16 * (i % 2));
-    }
-    if (hw) return r;
-    r = Vec16{{0, 0, 0, 0}};
-  }
 #pragma unroll
   for (int i = 0; i < kElems; ++i) {
     r.w[i / 4] |= uint32_t{numeric::float_to_fp8_bits(q[i], fmt)} << (8 * (i % 4));
   }
   return r;
+}
+template <CacheType C>
+__device__ __noinline__ Vec16 software_encode_fp8_out_of_line(Floats8 q) {
+  return software_encode_fp8<C>(q.v);
+}
+
+// fp8 codes of 8 quotients, packed little-endian into w[0..1] (w[2..3] zero), exactly
+// numeric::float_to_fp8_bits. e4m3fn uses the packed saturating convert where the device has it;
+// a thread holding a NaN quotient redoes its 8 in software (the one input where they differ).
+template <CacheType C>
+__device__ __forceinline__ Vec16 encode_fp8(const float (&q)[kElems]) {
+  if constexpr (C == CacheType::kFp8E4M3FN && kHasPackedE4m3fn) {
+    bool any_nan = false;
+#pragma unroll
+    for (int i = 0; i < kElems; i += 2) any_nan |= either_nan(q[i], q[i + 1]);
+    if (any_nan) return software_encode_fp8_out_of_line<C>(floats8(q));
+    Vec16 r{{0, 0, 0, 0}};
+#pragma unroll
+    for (int i = 0; i < kElems / 2; ++i) {
+      uint32_t pair = 0;
+      (void)packed_e4m3fn_x2(q[2 * i], q[2 * i + 1], pair);  // true: kHasPackedE4m3fn
+      r.w[i / 2] |= pair << (16 * (i % 2));
+    }
+    return r;
+  }
+  return software_encode_fp8<C>(q);
+}
+
+// q[i] = v[i] / scale, bit for bit the true division (kernels/common/exact_quotient.h): one
+// reciprocal for the 8 and a two-fma correction each; scales outside the admitted range (amax
+// near zero with the floor off, or not finite) divide truly, out of line.
+inline __device__ __noinline__ Floats8 divide_truly(Floats8 f, float scale) {
+#pragma unroll
+  for (int i = 0; i < kElems; ++i) f.v[i] = f.v[i] / scale;
+  return f;
+}
+__device__ __forceinline__ void divide_by_scale(const float (&v)[kElems], float scale,
+                                                float (&q)[kElems]) {
+  const qk_math::PreparedDivisor p = qk_math::prepare_divisor(scale);
+  if (p.by_reciprocal) {
+#pragma unroll
+    for (int i = 0; i < kElems; ++i) q[i] = qk_math::divide_prepared(p, v[i]);
+    return;
+  }
+  const Floats8 t = divide_truly(floats8(v), scale);
+#pragma unroll
+  for (int i = 0; i < kElems; ++i) q[i] = t.v[i];
 }
 
 // ---- paged cache addresses -------------------------------------------------------------------
