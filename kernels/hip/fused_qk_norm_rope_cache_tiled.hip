@@ -35,9 +35,15 @@ using tile::kTileTokens;
 using tile::Vec16;
 
 // Heads per block: Q heads share one block's per-token loads four at a time; K heads also write
-// the cache, two at a time; V heads tile::kVHeadsPerBlock at a time (shared-memory staging).
+// the cache, two at a time; V heads kVHeadsPerBlock at a time (shared-memory staging).
 inline constexpr int kQHeadsPerBlock = 4;
 inline constexpr int kKHeadsPerBlock = 2;
+// V: tile::kVHeadsPerBlock (the cache writer's) for activation caches; two fp8 heads per block
+// where the cache writer keeps one: with the one-reciprocal division a head's chain is short
+// enough that sharing the run search over two heads wins (H200, Qwen3-8B fp8 T=32768: 344 ->
+// 316 us, bench/results/h200-2026-11-30-fp8/).
+template <int D, CacheType C>
+inline constexpr int kVHeadsPerBlock = C != CacheType::kActivation ? 2 : tile::kVHeadsPerBlock<D, C>;
 
 struct Tiling {
   int64_t q_groups;
@@ -47,7 +53,7 @@ struct Tiling {
 
 template <int D, CacheType C>
 Tiling tiling_of(const FusedParams& p) {
-  constexpr int kV = tile::kVHeadsPerBlock<D, C>;
+  constexpr int kV = kVHeadsPerBlock<D, C>;
   Tiling t;
   t.q_groups = (p.num_heads_q + kQHeadsPerBlock - 1) / kQHeadsPerBlock;
   t.k_groups = (p.num_heads_kv + kKHeadsPerBlock - 1) / kKHeadsPerBlock;
@@ -170,7 +176,7 @@ template <int D, ActType A, CacheType C>
 __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start, int64_t kv0,
                                         int count) {
   using M = HeadMap<D>;
-  constexpr int kHeads = tile::kVHeadsPerBlock<D, C>;
+  constexpr int kHeads = kVHeadsPerBlock<D, C>;
   const int t = static_cast<int>(threadIdx.x) % M::kThreadsPerHead;
   const int64_t heads_total = p.num_heads_q + 2 * p.num_heads_kv;
   const int64_t head0 = p.num_heads_q + p.num_heads_kv + kv0;  // first V head within qkv
@@ -189,15 +195,13 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
   a.unit_base = head0;
   a.unit_head_stride = 1;
   a.max_units = p.max_units;
-  tile::write_v_tile<D, C, kHeads>(a, [&](int64_t token, unsigned need, int64_t slot,
-                                          Vec16 (&e)[kHeads]) {
-    const uint16_t* row = static_cast<const uint16_t*>(p.qkv) + token * heads_total * D + head0 * D +
-                          t * kElems;
-#pragma unroll
-    for (int h = 0; h < kHeads; ++h) {
-      e[h] = Vec16{{0, 0, 0, 0}};
-      if (need & (1u << h)) e[h] = tile::load16(row + h * D);
-    }
+  const uint16_t* v_rows = static_cast<const uint16_t*>(p.qkv) + head0 * D + t * kElems;
+  const auto load = [&](int64_t token, int h) {
+    return tile::load16(v_rows + (token * heads_total + h) * D);
+  };
+  tile::write_v_tile<D, C, kHeads, true>(a, load, [&](int64_t token, unsigned need, int64_t slot,
+                                                Vec16 (&e)[kHeads]) {
+    (void)token;
     if constexpr (C != CacheType::kActivation) {
       const int64_t block_head0 = (slot / p.cache.block_size) * p.num_heads_kv + kv0;
 #pragma unroll
@@ -251,7 +255,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
                                                     static_cast<int>(p.num_heads_q) + k0,
                                                     n < kKHeadsPerBlock ? n : kKHeadsPerBlock);
   } else {
-    constexpr int kV = tile::kVHeadsPerBlock<D, C>;
+    constexpr int kV = kVHeadsPerBlock<D, C>;
     const int64_t kv0 = static_cast<int64_t>(group - q_groups - k_groups) * kV;
     const int64_t n = p.num_heads_kv - kv0;
     v_heads<D, A, C>(p, tile_start, kv0, static_cast<int>(n < kV ? n : kV));

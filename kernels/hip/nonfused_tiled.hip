@@ -275,12 +275,14 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
   a.unit_base = j.per_token ? kv0 : 0;
   a.unit_head_stride = j.per_token ? 1 : 0;
   a.max_units = j.max_units;
-  tile::write_v_tile<D, C, kV>(a, [&](int64_t token, unsigned need, int64_t slot, Vec16 (&e)[kV]) {
-#pragma unroll
-    for (int h = 0; h < kV; ++h) {
-      e[h] = Vec16{{0, 0, 0, 0}};
-      if (need & (1u << h)) e[h] = tile::load16(head_ptr<const uint16_t>(j.value, token, kv0 + h, first));
-    }
+  const auto load = [&](int64_t token, int h) {
+    return tile::load16(head_ptr<const uint16_t>(j.value, token, kv0 + h, first));
+  };
+  // Own rows loaded before the run search for fp8 only (write_v_tile): on the H200 it made the
+  // per-token fp8 writer 4% faster and reshape_and_cache bf16 2.4% slower.
+  tile::write_v_tile<D, C, kV, C != CacheType::kActivation>(a, load, [&](int64_t token, unsigned need, int64_t slot,
+                                            Vec16 (&e)[kV]) {
+    (void)token;
     const int64_t block_head0 = (slot / bs) * j.num_heads_kv + kv0;
 #pragma unroll
     for (int h = 0; h < kV; ++h) {

@@ -27,9 +27,10 @@ namespace rcsim::gpu::tile {
 
 // KV heads per V block: the run search and the leader list are made once per tile and serve
 // every head of the block; all heads' loads are in flight together (bounded by shared memory).
-// fp8 caches keep one head per block: each head's amax reduction, divisions and encodes form a
-// long dependent chain, and Nsight Compute measured the fp8 paths latency-bound (issue 36%, DRAM
-// 11%) with four heads chained per thread.
+// fp8 caches keep one head per block here: each head's amax reduction, divisions and encodes form
+// a long dependent chain, and Nsight Compute measured the fp8 paths latency-bound (issue 36%, DRAM
+// 11%) with four heads chained per thread. (The fused kernel, with the one-reciprocal division,
+// takes two: its own kVHeadsPerBlock.)
 template <int D, CacheType C>
 inline constexpr int kVHeadsPerBlock = C != CacheType::kActivation ? 1 : D == 256 ? 2 : 4;
 
@@ -154,12 +155,14 @@ __device__ __forceinline__ void store_loose_token(const VTileArgs& a, int32_t sl
   }
 }
 
-// Step 2: every token's values through produce(); a token of a run this tile leads is staged in
+// Step 2: every token's values through finish(); a token of a run this tile leads is staged in
 // shared memory, a token in no run is stored element by element. Pass 0 is the tile's own
 // tokens; pass 1 the tokens past its end that its last run needs.
-template <int D, CacheType C, int kHeads, typename Produce>
+template <int D, CacheType C, int kHeads, bool kLoadOwnRowsFirst, typename Load,
+          typename Finish>
 __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, C, kHeads>& sh,
-                                             Produce&& produce) {
+                                             const Vec16 (&own_rows)[kHeads], Load&& load,
+                                             Finish&& finish) {
   using M = HeadMap<D>;
   using S = VTileShape<C>;
   const int tid = static_cast<int>(threadIdx.x);
@@ -188,13 +191,20 @@ __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, 
     }
     // Pass 1 serves only a run that crosses the tile's end; prefill runs start on page
     // boundaries, so it is usually empty. A warp with nothing to stage skips it whole (the vote
-    // keeps produce()'s shuffles convergent); Nsight Compute showed fp8 tiles spending half their
+    // keeps finish()'s shuffles convergent); Nsight Compute showed fp8 tiles spending half their
     // V work quantising these absent tokens.
     // (continue, not break: pass 1 is the last, and hipcc cannot fully unroll a loop whose exit
     // depends on data.)
     if (pass == 1 && !warp_any(need != 0)) continue;
     Vec16 e[kHeads];
-    produce(token, need, static_cast<int64_t>(slot), e);
+#pragma unroll
+    for (int h = 0; h < kHeads; ++h) {
+      e[h] = Vec16{{0, 0, 0, 0}};  // heads not needed carry zeros (their codes are never stored)
+      if (need & (1u << h)) {
+        e[h] = kLoadOwnRowsFirst && pass == 0 ? own_rows[h] : load(token, h);
+      }
+    }
+    finish(token, need, static_cast<int64_t>(slot), e);
     if (staged) {
 #pragma unroll
       for (int h = 0; h < kHeads; ++h) {
@@ -253,15 +263,32 @@ __device__ __forceinline__ void store_run_chunks(const VTileArgs& a,
   }
 }
 
-// produce(token, need_mask, slot, e) is called by every thread of the block (it may shuffle inside
-// a head): for each head h < kHeads whose bit is set in need_mask it loads the token's values and
-// fills e[h] with the thread's 8 cache elements (activation bits in all four words, or fp8 codes
-// in w[0..1]), storing the token's scale itself where it has one.
-template <int D, CacheType C, int kHeads, typename Produce>
-__device__ __forceinline__ void write_v_tile(const VTileArgs& a, Produce&& produce) {
+// load(token, h) returns the thread's 16 bytes of KV head head0 + h of `token` (a token of the
+// batch, h < count). finish(token, need_mask, slot, e) is called by every thread of the block (it
+// may shuffle inside a head) with e[h] loaded for each head whose bit is set in need_mask (zeros
+// elsewhere); it turns them into the thread's 8 cache elements (activation bits in all four words,
+// or fp8 codes in w[0..1]), storing the token's scale itself where it has one.
+//
+// kLoadOwnRowsFirst: the tile's own rows are loaded before the run search, which waits on the
+// slots, so that the two DRAM round trips overlap instead of following each other across the
+// search's barriers (Nsight Compute: barrier waits were the largest stall of the fused fp8 kernel,
+// 17.9% of samples). It holds the rows in registers across the search: callers choose it where
+// it measured faster (H200: fused kernels, the per-token fp8 writer; not reshape_and_cache bf16).
+template <int D, CacheType C, int kHeads, bool kLoadOwnRowsFirst, typename Load, typename Finish>
+__device__ __forceinline__ void write_v_tile(const VTileArgs& a, Load&& load, Finish&& finish) {
   __shared__ VTileShared<D, C, kHeads> sh;
+  const int64_t own_token =
+      a.tile_start + static_cast<int>(threadIdx.x) / HeadMap<D>::kThreadsPerHead;
+  Vec16 own_rows[kHeads];
+#pragma unroll
+  for (int h = 0; h < kHeads; ++h) {
+    own_rows[h] = Vec16{{0, 0, 0, 0}};
+    if (kLoadOwnRowsFirst && own_token < a.num_tokens && h < a.count) {
+      own_rows[h] = load(own_token, h);
+    }
+  }
   find_runs<D, C, kHeads>(a, sh, allowed_end(a, a.count - 1));
-  stage_tokens<D, C, kHeads>(a, sh, produce);
+  stage_tokens<D, C, kHeads, kLoadOwnRowsFirst>(a, sh, own_rows, load, finish);
   __syncthreads();
   store_run_chunks<D, C, kHeads>(a, sh);
 }
