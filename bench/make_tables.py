@@ -137,7 +137,7 @@ if peer:
             fu = fr["us_per_call"]
             best = min(f, key=f.get)
             print(f"| {sh} | {t} | " + " | ".join(f"{f[x]:.1f}" if x in f else "-" for x in forms)
-                  + f" | {best} | {fu:.2f} | {f[best] / fu:.1f}x |")
+                  + f" | {best} | {fu:.2f} | {f[best] / fu:.2f}x |")
     print()
 
 if not diff or not tdiff:
