@@ -35,15 +35,9 @@ using tile::kTileTokens;
 using tile::Vec16;
 
 // Heads per block: Q heads share one block's per-token loads four at a time; K heads also write
-// the cache, two at a time; V heads kVHeadsPerBlock at a time (shared-memory staging).
+// the cache, two at a time; V heads tile::kVHeadsPerBlock at a time (shared-memory staging).
 inline constexpr int kQHeadsPerBlock = 4;
 inline constexpr int kKHeadsPerBlock = 2;
-// V: tile::kVHeadsPerBlock (the cache writer's) for activation caches; two fp8 heads per block
-// where the cache writer keeps one: with the one-reciprocal division a head's chain is short
-// enough that sharing the run search over two heads wins (H200, Qwen3-8B fp8 T=32768: 344 ->
-// 316 us, bench/results/h200-2026-11-30-fp8/).
-template <int D, CacheType C>
-inline constexpr int kVHeadsPerBlock = C != CacheType::kActivation ? 2 : tile::kVHeadsPerBlock<D, C>;
 
 struct Tiling {
   int64_t q_groups;
@@ -53,7 +47,7 @@ struct Tiling {
 
 template <int D, CacheType C>
 Tiling tiling_of(const FusedParams& p) {
-  constexpr int kV = kVHeadsPerBlock<D, C>;
+  constexpr int kV = tile::kVHeadsPerBlock<D, C>;
   Tiling t;
   t.q_groups = (p.num_heads_q + kQHeadsPerBlock - 1) / kQHeadsPerBlock;
   t.k_groups = (p.num_heads_kv + kKHeadsPerBlock - 1) / kKHeadsPerBlock;
@@ -176,7 +170,7 @@ template <int D, ActType A, CacheType C>
 __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start, int64_t kv0,
                                         int count) {
   using M = HeadMap<D>;
-  constexpr int kHeads = kVHeadsPerBlock<D, C>;
+  constexpr int kHeads = tile::kVHeadsPerBlock<D, C>;
   const int t = static_cast<int>(threadIdx.x) % M::kThreadsPerHead;
   const int64_t heads_total = p.num_heads_q + 2 * p.num_heads_kv;
   const int64_t head0 = p.num_heads_q + p.num_heads_kv + kv0;  // first V head within qkv
@@ -255,7 +249,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
                                                     static_cast<int>(p.num_heads_q) + k0,
                                                     n < kKHeadsPerBlock ? n : kKHeadsPerBlock);
   } else {
-    constexpr int kV = kVHeadsPerBlock<D, C>;
+    constexpr int kV = tile::kVHeadsPerBlock<D, C>;
     const int64_t kv0 = static_cast<int64_t>(group - q_groups - k_groups) * kV;
     const int64_t n = p.num_heads_kv - kv0;
     v_heads<D, A, C>(p, tile_start, kv0, static_cast<int>(n < kV ? n : kV));

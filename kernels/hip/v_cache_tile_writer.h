@@ -27,12 +27,13 @@ namespace rcsim::gpu::tile {
 
 // KV heads per V block: the run search and the leader list are made once per tile and serve
 // every head of the block; all heads' loads are in flight together (bounded by shared memory).
-// fp8 caches keep one head per block here: each head's amax reduction, divisions and encodes form
-// a long dependent chain, and Nsight Compute measured the fp8 paths latency-bound (issue 36%, DRAM
-// 11%) with four heads chained per thread. (The fused kernel, with the one-reciprocal division,
-// takes two: its own kVHeadsPerBlock.)
+// fp8 caches take two heads per block: each head's amax reduction, division and encode form a
+// dependent chain, and with four heads chained per thread Nsight Compute measured the fp8 paths
+// latency-bound (issue 36%, DRAM 11%); once the division became one reciprocal per head
+// (exact_quotient.h), two heads beat one on the H200 (Qwen3-8B fp8 T=32768: fused 344 -> 316 us,
+// per-token cache writer 135 -> 106 us; bench/results/h200-2026-11-30-fp8/).
 template <int D, CacheType C>
-inline constexpr int kVHeadsPerBlock = C != CacheType::kActivation ? 1 : D == 256 ? 2 : 4;
+inline constexpr int kVHeadsPerBlock = C != CacheType::kActivation ? 2 : D == 256 ? 2 : 4;
 
 struct VTileArgs {
   const int64_t* slots = nullptr;
