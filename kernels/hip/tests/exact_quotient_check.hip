@@ -11,9 +11,12 @@
 
 #include <cmath>
 
+// First: under hipcc the runtime header defines __forceinline__, which RCSIM_HD uses.
+#include "kernels/hip/gpu_platform.h"
+// (blank line keeps clang-format from reordering the platform header after the math headers)
+
 #include "kernels/common/numeric.h"
 #include "kernels/common/tests/exact_quotient_cases.h"
-#include "kernels/hip/gpu_platform.h"
 #include "kernels/hip/gpu_runtime.h"
 
 namespace rcsim::gpu {
