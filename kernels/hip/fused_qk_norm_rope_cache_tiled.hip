@@ -193,9 +193,8 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
   const auto load = [&](int64_t token, int h) {
     return tile::load16(v_rows + (token * heads_total + h) * D);
   };
-  tile::write_v_tile<D, C, kHeads, true>(a, load, [&](int64_t token, unsigned need, int64_t slot,
-                                                Vec16 (&e)[kHeads]) {
-    (void)token;
+  tile::write_v_tile<D, C, kHeads, true>(a, load, [&](unsigned need, int64_t slot,
+                                                      Vec16 (&e)[kHeads]) {
     if constexpr (C != CacheType::kActivation) {
       const int64_t block_head0 = (slot / p.cache.block_size) * p.num_heads_kv + kv0;
 #pragma unroll

@@ -205,7 +205,7 @@ __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, 
         e[h] = kLoadOwnRowsFirst && pass == 0 ? own_rows[h] : load(token, h);
       }
     }
-    finish(token, need, static_cast<int64_t>(slot), e);
+    finish(need, static_cast<int64_t>(slot), e);
     if (staged) {
 #pragma unroll
       for (int h = 0; h < kHeads; ++h) {
@@ -265,7 +265,7 @@ __device__ __forceinline__ void store_run_chunks(const VTileArgs& a,
 }
 
 // load(token, h) returns the thread's 16 bytes of KV head head0 + h of `token` (a token of the
-// batch, h < count). finish(token, need_mask, slot, e) is called by every thread of the block (it
+// batch, h < count). finish(need_mask, slot, e) is called by every thread of the block (it
 // may shuffle inside a head) with e[h] loaded for each head whose bit is set in need_mask (zeros
 // elsewhere); it turns them into the thread's 8 cache elements (activation bits in all four words,
 // or fp8 codes in w[0..1]), storing the token's scale itself where it has one.
