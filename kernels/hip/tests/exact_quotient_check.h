@@ -2,6 +2,7 @@
 // the GPU, as the fused kernel runs it, against the GPU's true division. Host-compiler clean.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 namespace rcsim::gpu {
@@ -15,7 +16,7 @@ struct ExactQuotientCounts {
   uint32_t first_bad_d_bits = 0;
 };
 
-// Runs both sweeps; `seed` picks the divisor significands of the value sweep.
-ExactQuotientCounts check_exact_quotient_on_device(uint64_t seed);
+// Runs both sweeps; the value sweep divides by divisor_significands[k] * 2^e (each in [1, 2)).
+ExactQuotientCounts check_exact_quotient_on_device(const std::array<float, 64>& divisor_significands);
 
 }  // namespace rcsim::gpu

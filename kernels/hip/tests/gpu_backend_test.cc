@@ -8,6 +8,7 @@
 // Seed: RCSIM_SEED (default below), printed first. RCSIM_GPU_QUICK=1 trims the grid (used under
 // compute-sanitizer). Without a device the tests skip, unless RCSIM_REQUIRE_GPU=1 makes that a
 // failure (set on the GPU machine, so a missing device cannot pass silently).
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include "core/check.h"
 #include "core/errors.h"
 #include "core/prng.h"
+#include "kernels/common/numeric.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/hip/gpu_backend.h"
 #include "kernels/hip/tests/exact_quotient_check.h"
@@ -531,7 +533,13 @@ TEST_F(GpuTest, SameSeedTwiceGivesIdenticalDeviceOutputs) {
 // this runs that division on the device over every (bf16/fp16 significand, fp32 divisor
 // significand) pair and every bf16/fp16 value across the admitted divisor range.
 TEST_F(GpuTest, OneReciprocalDivisionMatchesTheTrueDivisionOnTheDevice) {
-  const ExactQuotientCounts c = check_exact_quotient_on_device(test_seed());
+  std::array<float, 64> significands;
+  SplitMix64 stream(test_seed());
+  for (float& m : significands) {
+    m = numeric::bits_float(0x3F800000u | static_cast<uint32_t>(stream.next() & 0x7FFFFFu));
+  }
+  significands[0] = 1.0f;  // powers of two: the admitted range's edges themselves
+  const ExactQuotientCounts c = check_exact_quotient_on_device(significands);
   std::printf("exact quotient: %lld significand pairs, %lld value pairs, %lld needed the "
               "correction, %lld disagree\n",
               static_cast<long long>(c.significand_pairs), static_cast<long long>(c.value_pairs),
