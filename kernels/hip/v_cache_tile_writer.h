@@ -9,7 +9,8 @@
 // A "run" is x tokens with consecutive slots starting at a multiple of x (so one page, one chunk
 // row). Runs are found from the slot mapping itself, so any slot pattern is handled: prefill
 // (sequences in consecutive slots) becomes almost all runs; decode (one token per page) none, and
-// those tokens are stored element by element. A run belongs to the tile holding its first token
+// those "loose" tokens are staged too and stored element by element, consecutive threads taking
+// consecutive dims (store_loose_elements). A run belongs to the tile holding its first token
 // (its leader); that tile also reads the run's up to x-1 tokens past its end (V is only read by
 // these kernels, so reading a neighbour tile's rows is race-free). Each token's V head is thus
 // loaded, quantised and written by exactly one block.
@@ -86,6 +87,9 @@ struct VTileShared {
   int32_t leaders[S::kMaxLeaders];
   int64_t leader_base[S::kMaxLeaders];  // cache offset of (leader's page, head0, dim 0)
   int32_t num_leaders;
+  int32_t loose[kTileTokens];        // tile-relative tokens of the tile in no run
+  int64_t loose_base[kTileTokens];   // cache offset of (its page, head0, its offset, dim 0)
+  int32_t num_loose;
   alignas(16) typename S::Elem stage[kHeads][S::kStage * D];
 };
 
@@ -103,7 +107,10 @@ __device__ __forceinline__ void find_runs(const VTileArgs& a, VTileShared<D, C, 
     const int64_t j = a.tile_start - (X - 1) + tid;
     sh.slot[tid] = j >= 0 && j < a.num_tokens ? static_cast<int32_t>(a.slots[j]) : -2;
   }
-  if (tid == 0) sh.num_leaders = 0;
+  if (tid == 0) {
+    sh.num_leaders = 0;
+    sh.num_loose = 0;
+  }
   __syncthreads();
   if (tid < S::kStage) {
     const int32_t s = sh.slot[tid + X - 1];
@@ -128,37 +135,20 @@ __device__ __forceinline__ void find_runs(const VTileArgs& a, VTileShared<D, C, 
       sh.leader_base[k] = v_cache_offset<D, X>(a.shuffle, blk * a.num_heads_kv + a.head0,
                                                a.block_size, s - blk * a.block_size, 0);
     }
+    if (s >= 0 && lead == S::kNoRun && tid < kTileTokens) {
+      const int k = atomicAdd(&sh.num_loose, 1);
+      sh.loose[k] = tid;
+      const int64_t blk = s / a.block_size;
+      sh.loose_base[k] = v_cache_offset<D, X>(a.shuffle, blk * a.num_heads_kv + a.head0,
+                                              a.block_size, s - blk * a.block_size, 0);
+    }
   }
   __syncthreads();
 }
 
-// A token in no run: the thread's 8 elements of each needed head, one store each.
-template <int D, CacheType C, int kHeads>
-__device__ __forceinline__ void store_loose_token(const VTileArgs& a, int32_t slot, unsigned need,
-                                                  const Vec16 (&e)[kHeads], int first) {
-  using S = VTileShape<C>;
-  using Elem = typename S::Elem;
-  const int64_t blk = slot / a.block_size;
-  const int64_t off = slot % a.block_size;
-  Elem* cache = static_cast<Elem*>(a.cache);
-#pragma unroll
-  for (int h = 0; h < kHeads; ++h) {
-    if (!(need & (1u << h))) continue;
-    const int64_t block_head = blk * a.num_heads_kv + a.head0 + h;
-#pragma unroll
-    for (int k = 0; k < kElems; ++k) {
-      const uint32_t word = S::kFp8 ? e[h].w[k / 4] : e[h].w[k / 2];
-      const Elem v = S::kFp8 ? static_cast<Elem>(word >> (8 * (k % 4)))
-                             : static_cast<Elem>(word >> (16 * (k % 2)));
-      const int d = a.planted_v_index_bug ? (first + k) ^ 1 : first + k;
-      cache[v_cache_offset<D, S::X>(a.shuffle, block_head, a.block_size, off, d)] = v;
-    }
-  }
-}
-
-// Step 2: every token's values through finish(); a token of a run this tile leads is staged in
-// shared memory, a token in no run is stored element by element. Pass 0 is the tile's own
-// tokens; pass 1 the tokens past its end that its last run needs.
+// Step 2: every token's values through finish(), staged in shared memory: the tokens of the runs
+// this tile leads and the tile's loose tokens. Pass 0 is the tile's own tokens; pass 1 the tokens
+// past its end that its last run needs.
 template <int D, CacheType C, int kHeads, bool kLoadOwnRowsFirst, typename Load,
           typename Finish>
 __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, C, kHeads>& sh,
@@ -183,7 +173,7 @@ __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, 
     const int32_t slot = staged_index ? sh.slot[i + S::X - 1] : -2;
     const int32_t lead = staged_index ? sh.lead[i] : S::kNoRun;
     const bool staged = slot >= 0 && lead >= 0 && lead < kTileTokens;
-    const bool loose = pass == 0 && slot >= 0 && lead == S::kNoRun;  // stored element by element
+    const bool loose = pass == 0 && slot >= 0 && lead == S::kNoRun;  // in sh.loose
     unsigned need = 0;
 #pragma unroll
     for (int h = 0; h < kHeads; ++h) {
@@ -206,7 +196,7 @@ __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, 
       }
     }
     finish(need, static_cast<int64_t>(slot), e);
-    if (staged) {
+    if (staged || loose) {
 #pragma unroll
       for (int h = 0; h < kHeads; ++h) {
         typename S::Elem* dst = sh.stage[h] + i * D + first;
@@ -216,8 +206,6 @@ __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, 
           store16(dst, e[h]);
         }
       }
-    } else if (loose) {
-      store_loose_token<D, C, kHeads>(a, slot, need, e, first);
     }
   }
 }
@@ -264,6 +252,41 @@ __device__ __forceinline__ void store_run_chunks(const VTileArgs& a,
   }
 }
 
+// Step 3b: the loose tokens, one element per store, work item (head, loose token, dim d) with d
+// fastest, so that a warp's 32 stores fall in 32 consecutive dims of one token: 512 contiguous
+// bytes in the shuffle layout. Storing each thread's own 8 dims instead (d = 8t + k) spread a
+// warp's stores over 32 cache lines; on the H200 in decode (every token loose), Nsight Compute
+// showed those stores backing up the SM's load/store path: long-scoreboard waits on the stores'
+// registers and on the shuffles of the Q warps beside them.
+// A loose token's head h is stored iff its unit is below the work limit (allowed_end).
+template <int D, CacheType C, int kHeads>
+__device__ __forceinline__ void store_loose_elements(const VTileArgs& a,
+                                                     const VTileShared<D, C, kHeads>& sh) {
+  using S = VTileShape<C>;
+  using Elem = typename S::Elem;
+  static_assert(HeadMap<D>::kBlockThreads == 2 * D, "two rows of D threads");
+  const int tid = static_cast<int>(threadIdx.x);
+  const int loose = sh.num_loose;
+  if (loose == 0) return;  // uniform: prefill tiles usually have none
+  const int d = tid % D;
+  const int64_t head_stride = cache_head_stride<D>(a.block_size);
+  const int dst_d = a.planted_v_index_bug ? d ^ 1 : d;
+  const int64_t dim_off = dst_d * v_dim_stride<S::X>(a.shuffle, a.block_size);
+  Elem* cache = static_cast<Elem*>(a.cache);
+  // Rolled loops: unrolled, they held enough addresses to make the fused kernels spill under
+  // their 64-register bound (ptxas -v).
+#pragma unroll 1
+  for (int h = 0; h < a.count; ++h) {  // count <= kHeads
+    const int64_t end = allowed_end(a, h);
+#pragma unroll 1
+    for (int k = tid / D; k < loose; k += 2) {  // loose <= kTileTokens
+      const int i = sh.loose[k];
+      if (a.tile_start + i >= end) continue;
+      cache[sh.loose_base[k] + h * head_stride + dim_off] = sh.stage[h][i * D + d];
+    }
+  }
+}
+
 // load(token, h) returns the thread's 16 bytes of KV head head0 + h of `token` (a token of the
 // batch, h < count). finish(need_mask, slot, e) is called by every thread of the block (it
 // may shuffle inside a head) with e[h] loaded for each head whose bit is set in need_mask (zeros
@@ -292,6 +315,7 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Load&& load, Fi
   stage_tokens<D, C, kHeads, kLoadOwnRowsFirst>(a, sh, own_rows, load, finish);
   __syncthreads();
   store_run_chunks<D, C, kHeads>(a, sh);
+  store_loose_elements<D, C, kHeads>(a, sh);
 }
 
 }  // namespace rcsim::gpu::tile
