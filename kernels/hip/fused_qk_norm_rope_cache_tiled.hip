@@ -24,6 +24,7 @@
 // g < max_units, whichever block runs it.
 #include "kernels/hip/fused_tiled.h"
 #include "kernels/hip/gpu_runtime.h"
+#include "kernels/hip/heads_per_block.h"
 #include "kernels/hip/v_cache_tile_writer.h"
 
 namespace rcsim::gpu {
@@ -40,19 +41,32 @@ inline constexpr int kQHeadsPerBlock = 4;
 inline constexpr int kKHeadsPerBlock = 2;
 
 struct Tiling {
+  int q_per_block, k_per_block, v_per_block;  // at most kQHeadsPerBlock, kKHeadsPerBlock, kV
   int64_t q_groups;
   int64_t k_groups;
   int64_t groups;  // q_groups + k_groups + V groups
 };
 
 template <int D, CacheType C>
+Tiling tiling_with(const FusedParams& p, int q, int k, int v) {  // heads per block of each kind
+  Tiling t;
+  t.q_per_block = q;
+  t.k_per_block = k;
+  t.v_per_block = v;
+  t.q_groups = (p.num_heads_q + q - 1) / q;
+  t.k_groups = (p.num_heads_kv + k - 1) / k;
+  t.groups = t.q_groups + t.k_groups + (p.num_heads_kv + v - 1) / v;
+  return t;
+}
+// Small batches take fewer heads per block (heads_per_block.h).
+template <int D, CacheType C>
 Tiling tiling_of(const FusedParams& p) {
   constexpr int kV = tile::kVHeadsPerBlock<D, C>;
-  Tiling t;
-  t.q_groups = (p.num_heads_q + kQHeadsPerBlock - 1) / kQHeadsPerBlock;
-  t.k_groups = (p.num_heads_kv + kKHeadsPerBlock - 1) / kKHeadsPerBlock;
-  t.groups = t.q_groups + t.k_groups + (p.num_heads_kv + kV - 1) / kV;
-  return t;
+  const Tiling full = tiling_with<D, C>(p, kQHeadsPerBlock, kKHeadsPerBlock, kV);
+  const int64_t blocks = (p.num_tokens + kTileTokens - 1) / kTileTokens * full.groups;
+  return tiling_with<D, C>(p, tile::heads_per_block(kQHeadsPerBlock, 2, blocks),
+                           tile::heads_per_block(kKHeadsPerBlock, 1, blocks),
+                           tile::heads_per_block(kV, 2, blocks));
 }
 
 // Q or K heads [head0, head0 + count) of the tile's tokens: norm, round, RoPE, round, write back;
@@ -237,21 +251,20 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
   const int q_groups = static_cast<int>(tl.q_groups);
   const int k_groups = static_cast<int>(tl.k_groups);
   if (group < q_groups) {
-    const int head0 = group * kQHeadsPerBlock;
+    const int head0 = group * tl.q_per_block;
     const int n = static_cast<int>(p.num_heads_q) - head0;
     qk_heads<D, A, C, kNeox, kQHeadsPerBlock, false>(p, tile_start, head0,
-                                                     n < kQHeadsPerBlock ? n : kQHeadsPerBlock);
+                                                     n < tl.q_per_block ? n : tl.q_per_block);
   } else if (group < q_groups + k_groups) {
-    const int k0 = (group - q_groups) * kKHeadsPerBlock;
+    const int k0 = (group - q_groups) * tl.k_per_block;
     const int n = static_cast<int>(p.num_heads_kv) - k0;
     qk_heads<D, A, C, kNeox, kKHeadsPerBlock, true>(p, tile_start,
                                                     static_cast<int>(p.num_heads_q) + k0,
-                                                    n < kKHeadsPerBlock ? n : kKHeadsPerBlock);
+                                                    n < tl.k_per_block ? n : tl.k_per_block);
   } else {
-    constexpr int kV = tile::kVHeadsPerBlock<D, C>;
-    const int64_t kv0 = static_cast<int64_t>(group - q_groups - k_groups) * kV;
+    const int64_t kv0 = static_cast<int64_t>(group - q_groups - k_groups) * tl.v_per_block;
     const int64_t n = p.num_heads_kv - kv0;
-    v_heads<D, A, C>(p, tile_start, kv0, static_cast<int>(n < kV ? n : kV));
+    v_heads<D, A, C>(p, tile_start, kv0, static_cast<int>(n < tl.v_per_block ? n : tl.v_per_block));
   }
 }
 

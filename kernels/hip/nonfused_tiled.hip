@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "kernels/hip/gpu_runtime.h"
+#include "kernels/hip/heads_per_block.h"
 #include "kernels/hip/nonfused_tiled.h"
 #include "kernels/hip/v_cache_tile_writer.h"
 
@@ -184,6 +185,14 @@ struct CacheJob {
   int64_t max_units;
   ActType act;
   int64_t head_dim;
+  // Set by launch_cache_job: heads per K / V block (at most kHeadsPerBlock and
+  // tile::kVHeadsPerBlock<D, C>), the K groups and all groups of a tile. Computed on the host:
+  // divided in the kernel by the run-time head counts, they cost the issue-bound per-token fp8
+  // writer 5% on the H200 (64-bit divisions in every thread).
+  int k_per_block = kHeadsPerBlock;
+  int v_per_block = 1;
+  int64_t k_groups = 0;
+  int64_t groups = 0;
 };
 
 __device__ __forceinline__ bool cache_unit_allowed(const CacheJob& j, int64_t token, int64_t head) {
@@ -220,17 +229,19 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
     cache_tiled(CacheJob j) {
   using M = HeadMap<D>;
   constexpr int X = tile::kCacheX<C>;
-  const int64_t k_groups = groups_of(j.num_heads_kv);
-  const int64_t groups = k_groups + v_groups_of<D, C>(j.num_heads_kv);
-  const int64_t tile_start = (blockIdx.x / groups) * kTileTokens;
-  const int64_t group = blockIdx.x % groups;
+  const int64_t k_groups = j.k_groups;
+  // 32-bit: blockIdx.x is, and groups <= 2 * num_heads_kv.
+  const uint32_t groups = static_cast<uint32_t>(j.groups);
+  const uint32_t tile = blockIdx.x / groups;
+  const int64_t tile_start = static_cast<int64_t>(tile) * kTileTokens;
+  const int64_t group = blockIdx.x - tile * groups;
   const int tid = static_cast<int>(threadIdx.x);
   const int t = tid % M::kThreadsPerHead;
   const int first = t * kElems;
   const int64_t bs = j.cache.block_size;
   if (group < k_groups) {
-    const int64_t head0 = group * kHeadsPerBlock;
-    const int64_t count = j.num_heads_kv - head0 < kHeadsPerBlock ? j.num_heads_kv - head0 : kHeadsPerBlock;
+    const int64_t head0 = group * j.k_per_block;
+    const int64_t count = j.num_heads_kv - head0 < j.k_per_block ? j.num_heads_kv - head0 : j.k_per_block;
     const int64_t token = tile_start + tid / M::kThreadsPerHead;
     const bool in_batch = token < j.num_tokens;
     const int64_t tc = in_batch ? token : j.num_tokens - 1;
@@ -258,8 +269,9 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
     return;
   }
   constexpr int kV = tile::kVHeadsPerBlock<D, C>;
-  const int64_t kv0 = (group - k_groups) * kV;
-  const int count = static_cast<int>(j.num_heads_kv - kv0 < kV ? j.num_heads_kv - kv0 : kV);
+  const int64_t kv0 = (group - k_groups) * j.v_per_block;
+  const int count = static_cast<int>(j.num_heads_kv - kv0 < j.v_per_block ? j.num_heads_kv - kv0
+                                                                           : j.v_per_block);
   tile::VTileArgs a;
   a.slots = j.slots;
   a.num_tokens = j.num_tokens;
@@ -293,8 +305,16 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
 }
 
 template <int D, ActType A, CacheType C>
-void launch_cache_job(const CacheJob& j, hipStream_t s) {
-  const int64_t blocks = tiles_of(j.num_tokens) * (groups_of(j.num_heads_kv) + v_groups_of<D, C>(j.num_heads_kv));
+void launch_cache_job(CacheJob j, hipStream_t s) {
+  constexpr int kV = tile::kVHeadsPerBlock<D, C>;
+  const int64_t tiles = tiles_of(j.num_tokens);
+  // Small batches take fewer heads per block (heads_per_block.h).
+  const int64_t blocks_at_max = tiles * (groups_of(j.num_heads_kv) + v_groups_of<D, C>(j.num_heads_kv));
+  j.k_per_block = tile::heads_per_block(kHeadsPerBlock, 2, blocks_at_max);
+  j.v_per_block = tile::heads_per_block(kV, 2, blocks_at_max);
+  j.k_groups = (j.num_heads_kv + j.k_per_block - 1) / j.k_per_block;
+  j.groups = j.k_groups + (j.num_heads_kv + j.v_per_block - 1) / j.v_per_block;
+  const int64_t blocks = tiles * j.groups;
   cache_tiled<D, A, C><<<dim3(static_cast<unsigned>(blocks)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(j);
 }
 template <int D, ActType A>
