@@ -35,8 +35,9 @@ using tile::kElems;
 using tile::kTileTokens;
 using tile::Vec16;
 
-// Heads per block: Q heads share one block's per-token loads four at a time; K heads also write
-// the cache, two at a time; V heads tile::kVHeadsPerBlock at a time (shared-memory staging).
+// Heads per block at most: Q heads share one block's per-token loads four at a time; K heads also
+// write the cache, two at a time; V heads tile::kVHeadsPerBlock at a time (shared-memory staging).
+// Small batches take fewer (tiling_of, heads_per_block.h).
 inline constexpr int kQHeadsPerBlock = 4;
 inline constexpr int kKHeadsPerBlock = 2;
 
