@@ -48,7 +48,6 @@ struct Tiling {
   int64_t groups;  // q_groups + k_groups + V groups
 };
 
-template <int D, CacheType C>
 Tiling tiling_with(const FusedParams& p, int q, int k, int v) {  // heads per block of each kind
   Tiling t;
   t.q_per_block = q;
@@ -63,9 +62,9 @@ Tiling tiling_with(const FusedParams& p, int q, int k, int v) {  // heads per bl
 template <int D, CacheType C>
 Tiling tiling_of(const FusedParams& p) {
   constexpr int kV = tile::kVHeadsPerBlock<D, C>;
-  const Tiling full = tiling_with<D, C>(p, kQHeadsPerBlock, kKHeadsPerBlock, kV);
+  const Tiling full = tiling_with(p, kQHeadsPerBlock, kKHeadsPerBlock, kV);
   const int64_t blocks = (p.num_tokens + kTileTokens - 1) / kTileTokens * full.groups;
-  return tiling_with<D, C>(p, tile::heads_per_block(kQHeadsPerBlock, 2, blocks),
+  return tiling_with(p, tile::heads_per_block(kQHeadsPerBlock, 2, blocks),
                            tile::heads_per_block(kKHeadsPerBlock, 1, blocks),
                            tile::heads_per_block(kV, 2, blocks));
 }

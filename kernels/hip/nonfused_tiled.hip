@@ -189,8 +189,8 @@ struct CacheJob {
   // tile::kVHeadsPerBlock<D, C>), the K groups and all groups of a tile. Computed on the host:
   // divided in the kernel by the run-time head counts, they cost the issue-bound per-token fp8
   // writer 5% on the H200 (64-bit divisions in every thread).
-  int k_per_block = kHeadsPerBlock;
-  int v_per_block = 1;
+  int k_per_block = 0;
+  int v_per_block = 0;
   int64_t k_groups = 0;
   int64_t groups = 0;
 };

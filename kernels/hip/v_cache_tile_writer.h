@@ -127,20 +127,22 @@ __device__ __forceinline__ void find_runs(const VTileArgs& a, VTileShared<D, C, 
       }
     }
     sh.lead[tid] = lead;
+    // The cache offset of (the slot's page, head0, its offset, dim 0): the slot is divided once
+    // per run or loose token here rather than once per chunk or element.
+    const auto slot_base = [&] {
+      const int64_t blk = s / a.block_size;
+      return v_cache_offset<D, X>(a.shuffle, blk * a.num_heads_kv + a.head0, a.block_size,
+                                  s - blk * a.block_size, 0);
+    };
     if (lead == tid && tid < kTileTokens) {
       const int k = atomicAdd(&sh.num_leaders, 1);
       sh.leaders[k] = tid;
-      // The run's page and offset, divided once per run here rather than once per chunk.
-      const int64_t blk = s / a.block_size;
-      sh.leader_base[k] = v_cache_offset<D, X>(a.shuffle, blk * a.num_heads_kv + a.head0,
-                                               a.block_size, s - blk * a.block_size, 0);
+      sh.leader_base[k] = slot_base();
     }
     if (s >= 0 && lead == S::kNoRun && tid < kTileTokens) {
       const int k = atomicAdd(&sh.num_loose, 1);
       sh.loose[k] = tid;
-      const int64_t blk = s / a.block_size;
-      sh.loose_base[k] = v_cache_offset<D, X>(a.shuffle, blk * a.num_heads_kv + a.head0,
-                                              a.block_size, s - blk * a.block_size, 0);
+      sh.loose_base[k] = slot_base();
     }
   }
   __syncthreads();
