@@ -6,8 +6,11 @@
 // Why this shape (BENCHMARKS.md has the profile): the kernel moves ~26.9 kB per token and does
 // almost no arithmetic, so it is bound by instructions per byte unless each instruction moves
 // 16 bytes and per-token work is shared. Here:
-//  * 16 bytes per thread per head (8 elements): half the warp instructions per head of AITER's
-//    32 lanes x 8 bytes for D = 128;
+//  * 8 elements per thread per head: half the warp instructions per head of AITER's 32 lanes x
+//    8 bytes for D = 128. Which 8 is qk_thread_dims.h's choice: where the whole head is rotated
+//    (D 64 or 128), a thread holds two mirrored halves, so the NeoX partner and the first
+//    butterfly step are inside the thread (H200, Qwen3-8B: fused bf16 -3.7%, fp8 -5.8% at
+//    T=32768, 10% fewer instructions, against 8 consecutive dims);
 //  * a block is 16 tokens x one head group; a Q/K thread processes several heads of its token, so
 //    the position, the weights and the cos/sin values are loaded and converted once per token, and
 //    every head's 16-byte load is issued before the first reduction;
@@ -25,6 +28,7 @@
 #include "kernels/hip/fused_tiled.h"
 #include "kernels/hip/gpu_runtime.h"
 #include "kernels/hip/heads_per_block.h"
+#include "kernels/hip/qk_thread_dims.h"
 #include "kernels/hip/v_cache_tile_writer.h"
 
 namespace rcsim::gpu {
@@ -77,33 +81,31 @@ Tiling tiling_of(const FusedParams& p) {
 // launcher guarantees it fits: the source/destination pointers and the K-cache offset of the
 // first head (later heads are a constant stride away), and how many of the heads the work limit
 // lets this token write (`writable`), instead of 64-bit unit arithmetic per head.
-template <int D, ActType A, CacheType C, bool kNeox, int kHeads, bool kIsKey>
+template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kHeads, bool kIsKey>
 __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_start, int head0,
                                          int count) {
   using M = HeadMap<D>;
   const int tid = static_cast<int>(threadIdx.x);
   const int t = tid % M::kThreadsPerHead;
-  const int first = t * kElems;
   const int64_t token = tile_start + tid / M::kThreadsPerHead;
   const bool in_batch = token < p.num_tokens;
   // Tokens past the batch compute on the last token's data and store nothing, so that every
   // thread of a warp reaches every shuffle.
   const int64_t tc = in_batch ? token : p.num_tokens - 1;
   const int heads_total = static_cast<int>(p.num_heads_q + 2 * p.num_heads_kv);
-  const uint16_t* src =
-      static_cast<const uint16_t*>(p.qkv) + (tc * heads_total + head0) * D + first;
+  const uint16_t* src = static_cast<const uint16_t*>(p.qkv) + (tc * heads_total + head0) * D;
 
   Vec16 raw[kHeads];
 #pragma unroll
   for (int h = 0; h < kHeads; ++h) {
     raw[h] = Vec16{{0, 0, 0, 0}};  // heads past `count` reduce zeros and are never stored
-    if (h < count) raw[h] = tile::load16(src + h * D);
+    if (h < count) raw[h] = Dims::load(src + h * D, t);
   }
-  const Vec16 wbits = tile::load16(static_cast<const uint16_t*>(kIsKey ? p.k_weight : p.q_weight) +
-                                   first);
+  const Vec16 wbits =
+      Dims::load(static_cast<const uint16_t*>(kIsKey ? p.k_weight : p.q_weight), t);
   const int64_t pos = p.positions[tc];
   const int rot = static_cast<int>(p.rotary_dim);
-  const tile::RopeCoeffs rc = tile::load_rope<A, kNeox>(p.cos_sin, pos, rot, t);
+  const tile::RopeCoeffs rc = Dims::template rope_coeffs<A, kNeox>(p.cos_sin, pos, rot, t);
   float w[kElems];
   tile::unpack<A>(wbits, w);
 
@@ -116,11 +118,10 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
   }
   const int local0 = kIsKey ? head0 - static_cast<int>(p.num_heads_q) : head0;
   const HeadsView& out = kIsKey ? p.k_out : p.q_out;
-  uint16_t* dst = static_cast<uint16_t*>(p.qkv) + (token * heads_total + head0) * D + first;
+  uint16_t* dst = static_cast<uint16_t*>(p.qkv) + (token * heads_total + head0) * D;
   int64_t dst_head_stride = D;
   if (out.data != nullptr) {
-    dst = static_cast<uint16_t*>(out.data) + token * out.token_stride + local0 * out.head_stride +
-          first;
+    dst = static_cast<uint16_t*>(out.data) + token * out.token_stride + local0 * out.head_stride;
     dst_head_stride = out.head_stride;
   }
   // K cache, x-packed [NB, Hkv, D/x, BS, x]: the first head's offset; head h is h*D*BS further.
@@ -135,7 +136,7 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
     const int64_t blk = cache_row ? slot / bs : 0;
     const int64_t off = cache_row ? slot - blk * bs : 0;
     const int64_t block_head = blk * p.num_heads_kv + local0;
-    k_off = tile::k_cache_offset<D, X>(block_head, bs, off, first);
+    k_off = tile::k_cache_offset<D, X>(block_head, bs, off, Dims::first_dim(t));
     k_scale_at = block_head * bs + off;
   }
 
@@ -146,21 +147,21 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
     if (h >= count) continue;
     float v[kElems];
     tile::unpack<A>(raw[h], v);
-    const float rcp = qk_math::rms_inverse(tile::head_sum_squares<D>(v), D, p.eps);
+    const float rcp = qk_math::rms_inverse(Dims::sum_squares(v), D, p.eps);
 #pragma unroll
     for (int i = 0; i < kElems; ++i) v[i] = qk_math::rms_normalise(v[i], rcp, w[i]);
     Vec16 bits = tile::pack<A>(v);  // round after norm
     tile::unpack<A>(bits, v);
-    tile::rope<D, A, kNeox>(v, bits, rc, rot, t);
+    Dims::template rotate<A, kNeox>(v, bits, rc, rot, t);
     bits = tile::pack<A>(v);  // round after RoPE
     const bool allowed = h < writable;
-    if (allowed) tile::store16(dst + h * dst_head_stride, bits);
+    if (allowed) Dims::store(dst + h * dst_head_stride, t, bits);
     if constexpr (!kIsKey) continue;
 
     const int64_t head_off = k_off + h * tile::cache_head_stride<D>(p.cache.block_size);
     if constexpr (C == CacheType::kActivation) {
       if (allowed && cache_row) {
-        tile::store16(static_cast<uint16_t*>(p.cache.k_cache) + head_off, bits);
+        Dims::store_k(static_cast<uint16_t*>(p.cache.k_cache), head_off, p.cache.block_size, bits);
       }
     } else {
       constexpr numeric::Fp8Format fmt = tile::fp8_format<C>();
@@ -171,8 +172,8 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
         float q[kElems];
         tile::divide_by_scale(v, scale, q);
         const Vec16 codes = tile::encode_fp8<C>(q);
-        *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.cache.k_cache) + head_off) =
-            uint2{codes.w[0], codes.w[1]};
+        Dims::store_k_codes(static_cast<uint8_t*>(p.cache.k_cache), head_off, p.cache.block_size,
+                            codes);
         if (t == 0) p.cache.k_scale[k_scale_at + static_cast<int64_t>(h) * p.cache.block_size] = scale;
       }
     }
@@ -238,7 +239,7 @@ template <int D, ActType A, CacheType C>
 inline constexpr int kMinBlocksPerSm =
     A == ActType::kFP16 && C != CacheType::kActivation ? 1 : 1024 / HeadMap<D>::kBlockThreads;
 
-template <int D, ActType A, CacheType C, bool kNeox>
+template <int D, ActType A, CacheType C, bool kNeox, class Dims>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D, A, C>))
     fused_tiled_kernel(FusedParams p, Tiling tl) {
   // 32-bit block decomposition: the grid has fewer than 2^31 blocks (launch_with), and a 64-bit
@@ -253,14 +254,14 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
   if (group < q_groups) {
     const int head0 = group * tl.q_per_block;
     const int n = static_cast<int>(p.num_heads_q) - head0;
-    qk_heads<D, A, C, kNeox, kQHeadsPerBlock, false>(p, tile_start, head0,
-                                                     n < tl.q_per_block ? n : tl.q_per_block);
+    qk_heads<D, A, C, kNeox, Dims, kQHeadsPerBlock, false>(p, tile_start, head0,
+                                                           n < tl.q_per_block ? n : tl.q_per_block);
   } else if (group < q_groups + k_groups) {
     const int k0 = (group - q_groups) * tl.k_per_block;
     const int n = static_cast<int>(p.num_heads_kv) - k0;
-    qk_heads<D, A, C, kNeox, kKHeadsPerBlock, true>(p, tile_start,
-                                                    static_cast<int>(p.num_heads_q) + k0,
-                                                    n < tl.k_per_block ? n : tl.k_per_block);
+    qk_heads<D, A, C, kNeox, Dims, kKHeadsPerBlock, true>(p, tile_start,
+                                                          static_cast<int>(p.num_heads_q) + k0,
+                                                          n < tl.k_per_block ? n : tl.k_per_block);
   } else {
     const int64_t kv0 = static_cast<int64_t>(group - q_groups - k_groups) * tl.v_per_block;
     const int64_t n = p.num_heads_kv - kv0;
@@ -268,21 +269,33 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
   }
 }
 
-template <int D, ActType A, CacheType C, bool kNeox>
+template <int D, ActType A, CacheType C, bool kNeox, class Dims>
 void launch_with(const FusedParams& p, hipStream_t s) {
   const Tiling tl = tiling_of<D, C>(p);
   const int64_t tiles = (p.num_tokens + kTileTokens - 1) / kTileTokens;
-  fused_tiled_kernel<D, A, C, kNeox>
+  fused_tiled_kernel<D, A, C, kNeox, Dims>
       <<<dim3(static_cast<unsigned>(tiles * tl.groups)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(
           p, tl);
 }
 
+// A thread's dims (qk_thread_dims.h): mirrored halves where they apply (D 64 or 128, the whole
+// head rotated), else consecutive dims.
+template <int D, ActType A, CacheType C, bool kNeox>
+void launch_dims(const FusedParams& p, hipStream_t s) {
+  if constexpr (D == 64 || D == 128) {
+    if (p.rotary_dim == D) {
+      launch_with<D, A, C, kNeox, tile::MirroredHalves<D>>(p, s);
+      return;
+    }
+  }
+  launch_with<D, A, C, kNeox, tile::ConsecutiveDims<D>>(p, s);
+}
 template <int D, ActType A, CacheType C>
 void launch_rotary_style(const FusedParams& p, hipStream_t s) {
   if (p.is_neox) {
-    launch_with<D, A, C, true>(p, s);
+    launch_dims<D, A, C, true>(p, s);
   } else {
-    launch_with<D, A, C, false>(p, s);
+    launch_dims<D, A, C, false>(p, s);
   }
 }
 template <int D, ActType A>
