@@ -3,8 +3,9 @@
 // returns false when the tiled form does not apply (head dim, alignment, rotary width, cache
 // layout), and nonfused_kernels.hip then runs the reference-mapping kernel.
 //
-// Shared shape: a block is 16 tokens x one group of heads; a thread owns 8 dims (16 bytes) of a
-// head and loops over the group's heads, so per-token loads (weights, position, cos/sin, slot) are
+// Shared shape: a block is 16 tokens x one group of heads; a thread owns 8 dims of a head (8
+// consecutive, or in rms_norm and rotary two mirrored halves: qk_thread_dims.h) and loops over
+// the group's heads, so per-token loads (weights, position, cos/sin, slot) are
 // made once per token and every head's load is in flight before the first reduction. Work units
 // and their limits (device-side torn writes) are those of core/kernel_interfaces.h, unchanged.
 #include <type_traits>
@@ -12,6 +13,7 @@
 #include "kernels/hip/gpu_runtime.h"
 #include "kernels/hip/heads_per_block.h"
 #include "kernels/hip/nonfused_tiled.h"
+#include "kernels/hip/qk_thread_dims.h"
 #include "kernels/hip/v_cache_tile_writer.h"
 
 namespace rcsim::gpu {
@@ -73,37 +75,43 @@ void dispatch(const P& p, hipStream_t s) {
   }
 }
 
+// A thread's 8 dims of a head (qk_thread_dims.h): mirrored halves keep the butterfly's first
+// step, and with the whole head rotated the NeoX partner, inside the thread.
+template <int D>
+using NormDims = std::conditional_t<D == 256, tile::ConsecutiveDims<D>, tile::MirroredHalves<D>>;
+
 // ---- rms_norm: units g = token*H + head; one rounding on store -------------------------------
 template <int D, ActType A>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rms_norm_tiled(RmsNormParams p) {
   using M = HeadMap<D>;
+  using Dims = NormDims<D>;
   const int64_t groups = groups_of(p.num_heads);
   const int64_t tile_start = (blockIdx.x / groups) * kTileTokens;
   const int64_t head0 = (blockIdx.x % groups) * kHeadsPerBlock;
   const int64_t count = p.num_heads - head0 < kHeadsPerBlock ? p.num_heads - head0 : kHeadsPerBlock;
   const int tid = static_cast<int>(threadIdx.x);
-  const int first = (tid % M::kThreadsPerHead) * kElems;
+  const int t = tid % M::kThreadsPerHead;
   const int64_t token = tile_start + tid / M::kThreadsPerHead;
   const bool in_batch = token < p.num_tokens;
   const int64_t tc = in_batch ? token : p.num_tokens - 1;
   Vec16 raw[kHeadsPerBlock];
 #pragma unroll
   for (int h = 0; h < kHeadsPerBlock; ++h) {
-    if (h < count) raw[h] = tile::load16(head_ptr<const uint16_t>(p.in, tc, head0 + h, first));
+    if (h < count) raw[h] = Dims::load(head_ptr<const uint16_t>(p.in, tc, head0 + h, 0), t);
   }
   float w[kElems];
-  tile::unpack<A>(tile::load16(static_cast<const uint16_t*>(p.weight) + first), w);
+  tile::unpack<A>(Dims::load(static_cast<const uint16_t*>(p.weight), t), w);
 #pragma unroll
   for (int h = 0; h < kHeadsPerBlock; ++h) {
     if (h >= count) break;
     float v[kElems];
     tile::unpack<A>(raw[h], v);
-    const float rcp = qk_math::rms_inverse(tile::head_sum_squares<D>(v), D, p.eps);
+    const float rcp = qk_math::rms_inverse(Dims::sum_squares(v), D, p.eps);
 #pragma unroll
     for (int i = 0; i < kElems; ++i) v[i] = qk_math::rms_normalise(v[i], rcp, w[i]);
     const Vec16 out = tile::pack<A>(v);
     if (in_batch && unit_allowed(token * p.num_heads + head0 + h, p.max_units)) {
-      tile::store16(head_ptr<uint16_t>(p.out, token, head0 + h, first), out);
+      Dims::store(head_ptr<uint16_t>(p.out, token, head0 + h, 0), t, out);
     }
   }
 }
@@ -116,7 +124,7 @@ struct RmsNormLaunch {
 };
 
 // ---- rotary: q units g = token*Hq + head, then k units T*Hq + token*Hkv + head -----------------
-template <int D, ActType A, bool kNeox>
+template <int D, ActType A, bool kNeox, class Dims>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kRotaryMinBlocksPerSm<D>)
     rotary_tiled(RotaryParams p) {
   using M = HeadMap<D>;
@@ -132,28 +140,28 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kRotaryMinBlocksPer
   const HeadsView view = is_q ? p.q : p.k;  // by value: a reference picked at run time would copy the params to local memory
   const int tid = static_cast<int>(threadIdx.x);
   const int t = tid % M::kThreadsPerHead;
-  const int first = t * kElems;
   const int64_t token = tile_start + tid / M::kThreadsPerHead;
   const bool in_batch = token < p.num_tokens;
   const int64_t tc = in_batch ? token : p.num_tokens - 1;
   Vec16 raw[kHeadsPerBlock];
 #pragma unroll
   for (int h = 0; h < kHeadsPerBlock; ++h) {
-    if (h < count) raw[h] = tile::load16(head_ptr<const uint16_t>(view, tc, head0 + h, first));
+    if (h < count) raw[h] = Dims::load(head_ptr<const uint16_t>(view, tc, head0 + h, 0), t);
   }
   const int rot = static_cast<int>(p.rotary_dim);
-  const tile::RopeCoeffs rc = tile::load_rope<A, kNeox>(p.cos_sin, p.positions[tc], rot, t);
+  const tile::RopeCoeffs rc =
+      Dims::template rope_coeffs<A, kNeox>(p.cos_sin, p.positions[tc], rot, t);
 #pragma unroll
   for (int h = 0; h < kHeadsPerBlock; ++h) {
     if (h >= count) break;
     float v[kElems];
     tile::unpack<A>(raw[h], v);
-    tile::rope<D, A, kNeox>(v, raw[h], rc, rot, t);
+    Dims::template rotate<A, kNeox>(v, raw[h], rc, rot, t);
     const Vec16 out = tile::pack<A>(v);
     const int64_t g = is_q ? token * p.num_heads_q + head0 + h
                            : p.num_tokens * p.num_heads_q + token * p.num_heads_kv + head0 + h;
     if (in_batch && unit_allowed(g, p.max_units)) {
-      tile::store16(head_ptr<uint16_t>(view, token, head0 + h, first), out);
+      Dims::store(head_ptr<uint16_t>(view, token, head0 + h, 0), t, out);
     }
   }
 }
@@ -164,10 +172,21 @@ struct RotaryLaunch {
     const int64_t blocks = tiles_of(p.num_tokens) * (groups_of(p.num_heads_q) + groups_of(k_heads));
     const dim3 grid(static_cast<unsigned>(blocks)), block(HeadMap<D>::kBlockThreads);
     if (p.is_neox) {
-      rotary_tiled<D, A, true><<<grid, block, 0, s>>>(p);
+      launch_dims<true>(p, grid, block, s);
     } else {
-      rotary_tiled<D, A, false><<<grid, block, 0, s>>>(p);
+      launch_dims<false>(p, grid, block, s);
     }
+  }
+  // Mirrored halves where the whole head is rotated (qk_thread_dims.h), else consecutive dims.
+  template <bool kNeox>
+  static void launch_dims(const RotaryParams& p, dim3 grid, dim3 block, hipStream_t s) {
+    if constexpr (D != 256) {
+      if (p.rotary_dim == D) {
+        rotary_tiled<D, A, kNeox, tile::MirroredHalves<D>><<<grid, block, 0, s>>>(p);
+        return;
+      }
+    }
+    rotary_tiled<D, A, kNeox, tile::ConsecutiveDims<D>><<<grid, block, 0, s>>>(p);
   }
 };
 
