@@ -13,7 +13,7 @@
 //    T=32768, 10% fewer instructions, against 8 consecutive dims);
 //  * a block is 16 tokens x one head group; a Q/K thread processes several heads of its token, so
 //    the position, the weights and the cos/sin values are loaded and converted once per token, and
-//    every head's 16-byte load is issued before the first reduction;
+//    every head's load is issued before the first reduction;
 //  * dtype, cache type, head dim and rotary style are template parameters (no run-time switches
 //    in the loop); rounding to bf16/fp16 uses the packed convert instruction where there is one;
 //  * V goes through v_cache_tile_writer.h: whole 16-byte chunks of x tokens instead of 2-byte

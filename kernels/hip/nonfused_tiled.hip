@@ -51,12 +51,14 @@ __host__ __device__ inline int64_t v_groups_of(int64_t heads) {
 }
 __host__ __device__ inline int64_t tiles_of(int64_t tokens) { return (tokens + kTileTokens - 1) / kTileTokens; }
 
-// kLoadsUnconditional: rms_norm's and rotary's head loads are made whether or not the head
-// exists, so that they share one basic block with the per-token loads (rotary -6.5%, rms_norm
-// -0.5 to -4% on an H200, bench/results/h200-2026-11-30-mirrored/, call 4). Heads past `count`
-// (the last group of an uneven head count) re-read the last head and are never used. The fused
-// kernel and the cache writer keep `if (h < count)`: there the same change measured 0.2-5% slower.
-__device__ __forceinline__ int64_t last_or(int h, int64_t count) { return h < count ? h : count - 1; }
+// Unconditional head loads (last_or): rms_norm and rotary load every head of a block whether or
+// not it exists, so that the loads share one basic block with the per-token loads (rotary -6.5%,
+// rms_norm -0.5 to -4% on an H200, bench/results/h200-2026-11-30-mirrored/, call 4). Heads past
+// `count` (the last group of an uneven head count) re-read the last head and are never used. The
+// fused kernel and the cache writer keep `if (h < count)`: there the same change was 0.2-5% slower.
+__device__ __forceinline__ int64_t last_or(int h, int64_t count) {
+  return h < count ? h : count - 1;
+}
 
 template <typename T>
 __device__ __forceinline__ T* head_ptr(const HeadsView& v, int64_t token, int64_t head, int first) {
@@ -103,7 +105,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rms_norm_tiled(RmsN
   const int64_t tc = in_batch ? token : p.num_tokens - 1;
   Vec16 raw[kHeadsPerBlock];
 #pragma unroll
-  for (int h = 0; h < kHeadsPerBlock; ++h) {  // unconditional: see kLoadsUnconditional
+  for (int h = 0; h < kHeadsPerBlock; ++h) {  // unconditional: see last_or
     raw[h] = Dims::load(head_ptr<const uint16_t>(p.in, tc, head0 + last_or(h, count), 0), t);
   }
   float w[kElems];
@@ -153,7 +155,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kRotaryMinBlocksPer
   Vec16 raw[kHeadsPerBlock];
 #pragma unroll
   for (int h = 0; h < kHeadsPerBlock; ++h) {
-    if constexpr (Dims::kMirrored) {  // unconditional: see kLoadsUnconditional
+    if constexpr (Dims::kMirrored) {  // unconditional: see last_or
       raw[h] = Dims::load(head_ptr<const uint16_t>(view, tc, head0 + last_or(h, count), 0), t);
     } else if (h < count) {  // here unconditional loads spilled 24 more bytes (ptxas -v)
       raw[h] = Dims::load(head_ptr<const uint16_t>(view, tc, head0 + h, 0), t);
