@@ -74,46 +74,17 @@ struct MirroredHalves {
   }
 
   // qk_math::head_sum_squares's order: each lane's sequential sum of squares, then the xor
-  // butterfly with masks 16, 8, 4, 2, 1.
+  // butterfly with masks 16, 8, 4, 2, 1. Lanes k < P are the low half's, lane P + j the high
+  // half's partner of lane j (16 lanes on).
   static __device__ __forceinline__ float sum_squares(const float (&v)[kElems]) {
     constexpr int P = kLanesPerHalf;
-    constexpr int n = kElemsPerLane;
-    float half_sum[2][P];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-#pragma unroll
-      for (int j = 0; j < P; ++j) {
-        const float* lane = v + 4 * h + j * n;
-        float s = lane[0] * lane[0];  // lane_sum_squares starts from 0.0f: 0 + x*x == x*x
-#pragma unroll
-        for (int i = 1; i < n; ++i) {
-          const float sq = lane[i] * lane[i];
-          s = s + sq;
-        }
-        half_sum[h][j] = s;
-      }
-    }
+    float lanes[2 * P];
+    lane_sums_of_squares<kElemsPerLane>(v, lanes);
     // Step 16 is inside the thread: lane l adds lane l+16 and lane l+16 adds lane l, one value.
     float part[P];
 #pragma unroll
-    for (int j = 0; j < P; ++j) part[j] = qk_math::butterfly_sum_step(half_sum[0][j], half_sum[1][j]);
-#pragma unroll
-    for (int mask = 8; mask >= 1; mask /= 2) {
-      if (mask >= P) {  // lane P*t + j pairs with lane P*(t ^ mask/P) + j
-#pragma unroll
-        for (int j = 0; j < P; ++j) {
-          part[j] = qk_math::butterfly_sum_step(part[j],
-                                                shfl_xor(part[j], mask / P, D / kElems));
-        }
-      } else {  // mask 1 with two lanes per half: the thread's own lanes
-        float next[P];
-#pragma unroll
-        for (int j = 0; j < P; ++j) next[j] = qk_math::butterfly_sum_step(part[j], part[j ^ mask]);
-#pragma unroll
-        for (int j = 0; j < P; ++j) part[j] = next[j];
-      }
-    }
-    return part[0];
+    for (int j = 0; j < P; ++j) part[j] = qk_math::butterfly_sum_step(lanes[j], lanes[P + j]);
+    return butterfly_sum<P, D / kElems, qk_math::kLanesPerHead / 4>(part);
   }
 
   // rotary_dim == D (the launcher's condition). NeoX: element i of either half uses column

@@ -139,33 +139,36 @@ __device__ __forceinline__ Vec16 pack(const float (&v)[kElems]) {
 
 // ---- RMSNorm reduction in AITER's order ---------------------------------------------------------
 
-// Sum of squares of the head whose 8 elements per thread are `v`, as the 32-lane butterfly of
-// qk_math::head_sum_squares computes it. Every thread of the head gets the same value.
-template <int D>
-__device__ __forceinline__ float head_sum_squares(const float (&v)[kElems]) {
-  using M = HeadMap<D>;
-  constexpr int L = M::kLanesPerThread;
-  constexpr int n = M::kElemsPerLane;
-  float part[L];
+// qk_math::lane_sum_squares of each of the K AITER lanes a thread holds, n elements each, lane k at
+// v[k*n], in the reference's sequential order.
+template <int n, int K>
+__device__ __forceinline__ void lane_sums_of_squares(const float (&v)[kElems], float (&out)[K]) {
+  static_assert(n * K == kElems, "the lanes cover the thread's 8 elements");
 #pragma unroll
-  for (int j = 0; j < L; ++j) {
+  for (int k = 0; k < K; ++k) {
     // qk_math::lane_sum_squares starts from 0.0f; 0.0f + x*x == x*x for every x*x (never -0).
-    float s = v[j * n] * v[j * n];
+    float s = v[k * n] * v[k * n];
 #pragma unroll
     for (int i = 1; i < n; ++i) {
-      const float sq = v[j * n + i] * v[j * n + i];
+      const float sq = v[k * n + i] * v[k * n + i];
       s = s + sq;
     }
-    part[j] = s;
+    out[k] = s;
   }
+}
+
+// The steps kFirstMask, kFirstMask/2, ..., 1 of qk_math::head_sum_squares's xor butterfly, on the
+// partial sums of a thread whose j-th value is AITER lane L*t + j (t = thread in head, kThreads
+// threads a head): a mask reaching another thread is a shuffle, a smaller one an exchange between
+// the thread's own partials. Every thread of the head ends with the same value.
+template <int L, int kThreads, int kFirstMask>
+__device__ __forceinline__ float butterfly_sum(float (&part)[L]) {
 #pragma unroll
-  for (int step = 0; step < 5; ++step) {
-    const int mask = (qk_math::kLanesPerHead / 2) >> step;  // 16, 8, 4, 2, 1
+  for (int mask = kFirstMask; mask >= 1; mask /= 2) {
     if (mask >= L) {
 #pragma unroll
       for (int j = 0; j < L; ++j) {
-        part[j] = qk_math::butterfly_sum_step(
-            part[j], shfl_xor(part[j], mask / L, M::kThreadsPerHead));
+        part[j] = qk_math::butterfly_sum_step(part[j], shfl_xor(part[j], mask / L, kThreads));
       }
     } else {
       float next[L];
@@ -176,6 +179,17 @@ __device__ __forceinline__ float head_sum_squares(const float (&v)[kElems]) {
     }
   }
   return part[0];
+}
+
+// Sum of squares of the head whose 8 elements per thread are `v` (8 consecutive dims), as the
+// 32-lane butterfly of qk_math::head_sum_squares computes it. Every thread of the head gets the
+// same value.
+template <int D>
+__device__ __forceinline__ float head_sum_squares(const float (&v)[kElems]) {
+  using M = HeadMap<D>;
+  float part[M::kLanesPerThread];
+  lane_sums_of_squares<M::kElemsPerLane>(v, part);
+  return butterfly_sum<M::kLanesPerThread, M::kThreadsPerHead, qk_math::kLanesPerHead / 2>(part);
 }
 
 // Max of |v| over the head (fp8 per-token scale). fmaxf is order-free, the butterfly keeps it
