@@ -278,17 +278,12 @@ void launch_with(const FusedParams& p, hipStream_t s) {
           p, tl);
 }
 
-// A thread's dims (qk_thread_dims.h): mirrored halves where they apply (D 64 or 128, the whole
-// head rotated), else consecutive dims.
+// A thread's dims: qk_thread_dims.h's choice for a rotating kernel.
 template <int D, ActType A, CacheType C, bool kNeox>
 void launch_dims(const FusedParams& p, hipStream_t s) {
-  if constexpr (D == 64 || D == 128) {
-    if (p.rotary_dim == D) {
-      launch_with<D, A, C, kNeox, tile::MirroredHalves<D>>(p, s);
-      return;
-    }
-  }
-  launch_with<D, A, C, kNeox, tile::ConsecutiveDims<D>>(p, s);
+  tile::with_rotating_dims<D>(p.rotary_dim, [&](auto dims) {
+    launch_with<D, A, C, kNeox, decltype(dims)>(p, s);
+  });
 }
 template <int D, ActType A, CacheType C>
 void launch_rotary_style(const FusedParams& p, hipStream_t s) {

@@ -84,16 +84,11 @@ void dispatch(const P& p, hipStream_t s) {
   }
 }
 
-// A thread's 8 dims of a head (qk_thread_dims.h): mirrored halves keep the butterfly's first
-// step, and with the whole head rotated the NeoX partner, inside the thread.
-template <int D>
-using NormDims = std::conditional_t<D == 256, tile::ConsecutiveDims<D>, tile::MirroredHalves<D>>;
-
 // ---- rms_norm: units g = token*H + head; one rounding on store -------------------------------
 template <int D, ActType A>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rms_norm_tiled(RmsNormParams p) {
   using M = HeadMap<D>;
-  using Dims = NormDims<D>;
+  using Dims = tile::NonRotatingDims<D>;  // qk_thread_dims.h
   const int64_t groups = groups_of(p.num_heads);
   const int64_t tile_start = (blockIdx.x / groups) * kTileTokens;
   const int64_t head0 = (blockIdx.x % groups) * kHeadsPerBlock;
@@ -190,16 +185,12 @@ struct RotaryLaunch {
       launch_dims<false>(p, grid, block, s);
     }
   }
-  // Mirrored halves where the whole head is rotated (qk_thread_dims.h), else consecutive dims.
+  // A thread's dims: qk_thread_dims.h's choice for a rotating kernel.
   template <bool kNeox>
   static void launch_dims(const RotaryParams& p, dim3 grid, dim3 block, hipStream_t s) {
-    if constexpr (D != 256) {
-      if (p.rotary_dim == D) {
-        rotary_tiled<D, A, kNeox, tile::MirroredHalves<D>><<<grid, block, 0, s>>>(p);
-        return;
-      }
-    }
-    rotary_tiled<D, A, kNeox, tile::ConsecutiveDims<D>><<<grid, block, 0, s>>>(p);
+    tile::with_rotating_dims<D>(p.rotary_dim, [&](auto dims) {
+      rotary_tiled<D, A, kNeox, decltype(dims)><<<grid, block, 0, s>>>(p);
+    });
   }
 };
 

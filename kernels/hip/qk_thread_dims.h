@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/hip/tile_common.h"
 
@@ -54,9 +55,13 @@ struct ConsecutiveDims {
   }
 };
 
+// Head dims whose halves of 4 elements are whole AITER lanes (n = 4 or 2 elements a lane).
+template <int D>
+inline constexpr bool kMirrorable = D == 64 || D == 128;
+
 template <int D>
 struct MirroredHalves {
-  static_assert(D == 64 || D == 128, "a half of 4 elements must be whole AITER lanes");
+  static_assert(kMirrorable<D>, "a half of 4 elements must be whole AITER lanes");
   static constexpr bool kMirrored = true;
   static constexpr int kHalf = D / 2;
   static constexpr int kElemsPerLane = D / qk_math::kLanesPerHead;  // n: 4 or 2
@@ -149,5 +154,22 @@ struct MirroredHalves {
     *reinterpret_cast<uint32_t*>(cache + off + kHalf * block_size) = codes.w[1];
   }
 };
+
+// The mapping a kernel that rotates takes (host side, at launch): mirrored halves where the head
+// dim allows them and the whole head is rotated, else consecutive dims. Calls f with a value of
+// the chosen type.
+template <int D, class F>
+void with_rotating_dims(int64_t rotary_dim, F&& f) {
+  if constexpr (kMirrorable<D>) {
+    if (rotary_dim == D) {
+      f(MirroredHalves<D>{});
+      return;
+    }
+  }
+  f(ConsecutiveDims<D>{});
+}
+// The mapping a kernel that does not rotate takes (rms_norm).
+template <int D>
+using NonRotatingDims = std::conditional_t<kMirrorable<D>, MirroredHalves<D>, ConsecutiveDims<D>>;
 
 }  // namespace rcsim::gpu::tile
