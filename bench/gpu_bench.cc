@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -19,6 +20,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/gpu_bench_options.h"
 #include "bench/gpu_timing.h"
 #include "core/dtype.h"
 #include "core/errors.h"
@@ -123,26 +125,6 @@ Bytes sector_floor_bytes(const Config& c) {
   return b;
 }
 
-// ---- command line ---------------------------------------------------------------------------
-
-struct Options {
-  std::string out_path = "gpu_bench.json";
-  bool quick = false;    // Qwen3-8B only
-  bool profile = false;  // one eager launch of each kernel, no graphs, no timing
-};
-
-Options parse_options(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) o.out_path = argv[++i];
-    if (std::strcmp(argv[i], "--quick") == 0) o.quick = true;
-    // One eager launch of each kernel at Qwen3-8B, T=32768, bf16 and fp8, for Nsight Compute
-    // (bench/run_on_gpu.sh profile): no graphs, no timing.
-    if (std::strcmp(argv[i], "--profile") == 0) o.profile = true;
-  }
-  return o;
-}
-
 // ---- device buffers of a shape and of a cache dtype ---------------------------------------
 
 // The device inputs of one shape (owned by bench_shape), shared by every T, cache dtype and slot
@@ -154,6 +136,13 @@ struct ShapeInputs {
   static constexpr int64_t kNumBlocks = kRowsTotal;
   int64_t width;
   const DeviceMem &qkv, &qkv_backup, &qw, &kw, &cos_sin, &pos, &prefill_dev, &decode_dev;
+  // qkv as drawn, kept: every measurement starts from it (time_kernels). The kernels write q and
+  // k back in place; without the restore, each row went through thousands of timed calls over a
+  // run, and repeated RMSNorm takes most of a head to zero or subnormal values. Measured on the
+  // H200 (bench/results/h200-2026-11-30-stores/, call 4): the same rms_norm kernel took 2.2 us per
+  // call at T=1 in a shape's first cache-dtype section and 3.2 us in its second, and the fused fp8
+  // kernel 46.2 us at T=4096 on drifted rows against 39.4 us on drawn ones.
+  const DeviceMem& qkv_drawn;
 };
 
 // The K and V caches (V in the shuffle layout) and per-token scales of one shape, bf16 or fp8.
@@ -367,8 +356,9 @@ struct RowLabels {
   double copy_gbps;
 };
 
-void time_eager(const Kernel& k, const RowLabels& r, nlohmann::json& report) {
-  const double us = time_us_eager(k.fn);
+void time_eager(const Kernel& k, const RowLabels& r, const ResetInputs& reset,
+                nlohmann::json& report) {
+  const double us = time_us_eager(k.fn, reset);
   const double gbps = k.bytes / (us * 1e3);
   report["rows"].push_back({{"shape", r.shape}, {"tokens", r.tokens},
                             {"kv", r.fp8 ? "fp8_e4m3fn" : "bf16"}, {"slots", r.slots},
@@ -382,11 +372,12 @@ void time_eager(const Kernel& k, const RowLabels& r, nlohmann::json& report) {
 
 // Warm: 8 calls on one input set per graph. Cold: one call on each of up to 64 input sets.
 void time_graphed(const Kernel& k, bool cold, int64_t sets_cold, const RowLabels& r,
-                  nlohmann::json& report) {
+                  const ResetInputs& reset, nlohmann::json& report) {
   const int sets = cold ? static_cast<int>(std::min<int64_t>(sets_cold, 64)) : 1;
   const int calls = cold ? sets : 8;  // warm: 8 calls on one set per graph
   GraphRunner g;
-  const double us = time_us_per_call(g, calls, [&](int s, void* st) { k.fn(cold ? s : 0, st); });
+  const double us =
+      time_us_per_call(g, calls, [&](int s, void* st) { k.fn(cold ? s : 0, st); }, reset);
   const double gbps = k.bytes / (us * 1e3);
   nlohmann::json row = {{"shape", r.shape}, {"tokens", r.tokens},
                         {"kv", r.fp8 ? "fp8_e4m3fn" : "bf16"}, {"slots", r.slots},
@@ -399,17 +390,22 @@ void time_graphed(const Kernel& k, bool cold, int64_t sets_cold, const RowLabels
               r.slots, k.name, us, gbps, 100.0 * gbps / r.copy_gbps);
 }
 
-// Each kernel in list order, warm then cold (eager kernels warm only).
-void time_kernels(const std::vector<Kernel>& kernels, int64_t sets_cold, const RowLabels& r,
-                  nlohmann::json& report) {
+// Each kernel in list order, warm then cold (eager kernels warm only); every measurement starts
+// from qkv as drawn (ShapeInputs::qkv_drawn).
+void time_kernels(const std::vector<Kernel>& kernels, const ShapeInputs& in, int64_t sets_cold,
+                  const RowLabels& r, nlohmann::json& report) {
+  const ResetInputs restore_qkv = [&in] {
+    copy_device_to_device(in.qkv.p, in.qkv_drawn.p, in.qkv.bytes, nullptr);
+    synchronize();
+  };
   for (const Kernel& k : kernels) {
     for (bool cold : {false, true}) {
       if (k.eager && cold) continue;
       if (k.eager) {
-        time_eager(k, r, report);
+        time_eager(k, r, restore_qkv, report);
         continue;
       }
-      time_graphed(k, cold, sets_cold, r, report);
+      time_graphed(k, cold, sets_cold, r, restore_qkv, report);
     }
   }
 }
@@ -431,6 +427,7 @@ struct RunSettings {
   bool profile = false;
   double copy_gbps = 0.0;
   int64_t cold_span_bytes = 0;  // cold input sets together span at least this many bytes
+  std::vector<bool> kv_fp8;     // cache dtypes of each shape, in order (Options::kv_fp8)
 };
 
 // One case: its kernels launched once each (--profile), or timed and reported.
@@ -451,7 +448,8 @@ void bench_case(const Shape& sh, const ShapeInputs& in, const CacheParams& cache
     profile_kernels(kernels, fp8, pattern_name);
     return;
   }
-  time_kernels(kernels, sets_cold, RowLabels{sh.name, T, fp8, pattern_name, run.copy_gbps}, report);
+  time_kernels(kernels, in, sets_cold, RowLabels{sh.name, T, fp8, pattern_name, run.copy_gbps},
+               report);
 }
 
 // One cache dtype of a shape: every T, prefill slots, then decode slots where measured.
@@ -490,8 +488,11 @@ void bench_shape(const Shape& sh, Prng& rng, const RunSettings& run, nlohmann::j
   copy_to_device(pos.p, pos_h.data(), rows_total * 8);
   copy_to_device(prefill_dev.p, prefill_h.data(), rows_total * 8);
   copy_to_device(decode_dev.p, decode_h.data(), rows_total * 8);
-  const ShapeInputs in{width, qkv, qkv_backup, qw, kw, cos_sin, pos, prefill_dev, decode_dev};
-  for (bool fp8 : {false, true}) bench_cache_dtype(sh, in, fp8, run, report);
+  DeviceMem qkv_drawn(rows_total * width * 2);
+  copy_device_to_device(qkv_drawn.p, qkv.p, rows_total * width * 2, nullptr);
+  const ShapeInputs in{width,       qkv, qkv_backup,  qw,        kw,
+                       cos_sin,     pos, prefill_dev, decode_dev, qkv_drawn};
+  for (const bool fp8 : run.kv_fp8) bench_cache_dtype(sh, in, fp8, run, report);
   std::fflush(stdout);
 }
 
@@ -523,6 +524,7 @@ int run(int argc, char** argv) {
   report["seed"] = seed;
   RunSettings settings;
   settings.profile = opt.profile;
+  settings.kv_fp8 = opt.kv_fp8;
   settings.copy_gbps = measure_copy_gbps();
   report["copy_gbps"] = settings.copy_gbps;
   report["rows"] = nlohmann::json::array();

@@ -10,13 +10,16 @@ namespace rcsim::bench {
 using namespace rcsim::gpu;
 
 // Times fn(set) calls: a graph of `sets` calls (one per input set) replayed; returns us per call.
-double time_us_per_call(GraphRunner& g, int sets, const std::function<void(int, void*)>& fn) {
+double time_us_per_call(GraphRunner& g, int sets, const std::function<void(int, void*)>& fn,
+                        const ResetInputs& reset) {
   g.begin_capture();
   for (int s = 0; s < sets; ++s) fn(s, g.stream());
   g.end_capture();
   EventTimer timer;
   // At least ~1 ms per measurement so event resolution does not matter.
   g.replay();
+  synchronize();
+  reset();
   timer.start(g.stream());
   g.replay();
   timer.stop(g.stream());
@@ -24,6 +27,7 @@ double time_us_per_call(GraphRunner& g, int sets, const std::function<void(int, 
   const int replays = static_cast<int>(std::clamp(1.0 / one_ms, 1.0, 200.0));
   std::vector<double> samples;
   for (int r = 0; r < kRepeats; ++r) {
+    reset();
     timer.start(g.stream());
     for (int i = 0; i < replays; ++i) g.replay();
     timer.stop(g.stream());
@@ -35,9 +39,11 @@ double time_us_per_call(GraphRunner& g, int sets, const std::function<void(int, 
 
 // Times eager calls (no graph): host work between launches counts, as it does for a policy that
 // throws and catches per call. Events around a loop of calls; us per call, median.
-double time_us_eager(const std::function<void(int, void*)>& fn) {
+double time_us_eager(const std::function<void(int, void*)>& fn, const ResetInputs& reset) {
   EventTimer timer;
   for (int i = 0; i < 3; ++i) fn(0, nullptr);
+  synchronize();
+  reset();
   timer.start(nullptr);
   fn(0, nullptr);
   timer.stop(nullptr);
@@ -45,6 +51,7 @@ double time_us_eager(const std::function<void(int, void*)>& fn) {
   const int calls = static_cast<int>(std::clamp(2.0 / one_ms, 5.0, 400.0));
   std::vector<double> samples;
   for (int r = 0; r < kRepeats; ++r) {
+    reset();
     timer.start(nullptr);
     for (int i = 0; i < calls; ++i) fn(0, nullptr);
     timer.stop(nullptr);

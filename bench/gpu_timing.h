@@ -22,12 +22,21 @@ struct DeviceMem {
   DeviceMem& operator=(const DeviceMem&) = delete;
 };
 
+// Puts the inputs back as drawn, untimed, before every measurement: the kernels timed here write
+// q and k back in place, and repeated calls on the same rows drift the values (gpu_bench.cc,
+// ShapeInputs::qkv_drawn). Must leave the device idle (synchronized).
+using ResetInputs = std::function<void()>;
+
 // Times fn(set) calls: a graph of `sets` calls (one per input set) replayed; returns us per call.
-double time_us_per_call(gpu::GraphRunner& g, int sets, const std::function<void(int, void*)>& fn);
+// reset() runs before each measurement, so a row is called at most `replays` times per
+// measurement before it is restored.
+double time_us_per_call(gpu::GraphRunner& g, int sets, const std::function<void(int, void*)>& fn,
+                        const ResetInputs& reset);
 
 // Times eager calls (no graph): host work between launches counts, as it does for a policy that
-// throws and catches per call. Events around a loop of calls; us per call, median.
-double time_us_eager(const std::function<void(int, void*)>& fn);
+// throws and catches per call. Events around a loop of calls; us per call, median; reset() before
+// each measurement.
+double time_us_eager(const std::function<void(int, void*)>& fn, const ResetInputs& reset);
 
 // 2 GiB device-to-device, read + write bytes, median of kRepeats copies; printed and returned.
 double measure_copy_gbps();

@@ -38,6 +38,14 @@ __device__ __forceinline__ uint32_t packed_round_fp16x2(float, float) { return 0
 // No saturating fp32 -> e4m3 convert on gfx90a/gfx940 here: software.
 inline constexpr bool kHasPackedE4m3fn = false;
 __device__ __forceinline__ bool packed_e4m3fn_x2(float, float, uint32_t&) { return false; }
+// 16- and 8-byte stores to global memory (the CUDA branch says why they are functions).
+__device__ __forceinline__ void store_global_16(void* p, uint32_t a, uint32_t b, uint32_t c,
+                                                uint32_t d) {
+  *static_cast<uint4*>(p) = make_uint4(a, b, c, d);
+}
+__device__ __forceinline__ void store_global_8(void* p, uint32_t a, uint32_t b) {
+  *static_cast<uint2*>(p) = make_uint2(a, b);
+}
 }  // namespace rcsim::gpu
 
 #elif defined(__CUDACC__)
@@ -179,6 +187,18 @@ __device__ __forceinline__ bool packed_e4m3fn_x2(float lo, float hi, uint32_t& o
   (void)out;
   return false;
 #endif
+}
+// One 16-byte (8-byte) vector store to global memory, p aligned to its size. Written as plain
+// aggregate stores, nvcc emitted the tiled kernels' V-chunk and K-cache stores as four (two)
+// 4-byte st.global.u32 (PTX and SASS of the bf16 fused kernel, sm_90; the same source as a small
+// kernel alone stays one vector store), so each 16-byte chunk reached L2 as four partial writes.
+// st.global.wb is the default store with the vector width fixed.
+__device__ __forceinline__ void store_global_16(void* p, uint32_t a, uint32_t b, uint32_t c,
+                                                uint32_t d) {
+  __stwb(static_cast<uint4*>(p), make_uint4(a, b, c, d));
+}
+__device__ __forceinline__ void store_global_8(void* p, uint32_t a, uint32_t b) {
+  __stwb(static_cast<uint2*>(p), make_uint2(a, b));
 }
 }  // namespace rcsim::gpu
 

@@ -33,10 +33,14 @@ inline int64_t device_sm_count() {
 // every kind at its maximum would have `blocks_at_max` blocks: one head under one block per SM,
 // `mid_heads` (<= max_heads) under four blocks per SM, else all; the bands and the middle counts
 // are the ones that measured fastest.
+// Whether a launch of `blocks_at_max` blocks is in the top band (four blocks per SM or more).
+inline bool fills_device(int64_t blocks_at_max) {
+  return blocks_at_max >= 4 * device_sm_count();
+}
 inline int heads_per_block(int max_heads, int mid_heads, int64_t blocks_at_max) {
   const int64_t sms = device_sm_count();
   if (blocks_at_max < sms) return 1;
-  if (blocks_at_max < 4 * sms) return mid_heads < max_heads ? mid_heads : max_heads;
+  if (!fills_device(blocks_at_max)) return mid_heads < max_heads ? mid_heads : max_heads;
   return max_heads;
 }
 

@@ -45,10 +45,20 @@ using tile::aligned16;
 using tile::view_ok;
 bool dim_ok(int64_t d) { return d == 64 || d == 128 || d == 256; }
 __host__ __device__ inline int64_t groups_of(int64_t heads) { return (heads + kHeadsPerBlock - 1) / kHeadsPerBlock; }
-template <int D, CacheType C>
+template <int kV>
 __host__ __device__ inline int64_t v_groups_of(int64_t heads) {
-  return (heads + tile::kVHeadsPerBlock<D, C> - 1) / tile::kVHeadsPerBlock<D, C>;
+  return (heads + kV - 1) / kV;
 }
+// V heads per block of the cache writer once a launch fills the device (heads_per_block.h's top
+// band): fp8 caches take 4 rather than tile::kVHeadsPerBlock's 2, so that the run search and its
+// barriers serve twice the heads. Measured on the H200 (Qwen3-8B, per-token fp8 writer, gpu_bench
+// --quick, alternated; bench/results/h200-2026-11-30-stores/): 103.0 -> 90.2 us at T=32768, 17.0
+// -> 16.3 us at T=4096 (decode slots: +0.8% and +2.8%), but 2.9 -> 3.5 us at T=1 and 6.6 -> 7.9 us
+// at T=1024, hence only in the top band (tile::fills_device).
+// The fused kernel keeps 2: with 4 its fp8 instances spill under their 64-register bound.
+template <int D, CacheType C>
+inline constexpr int kCacheVHeadsFull =
+    C != CacheType::kActivation && D != 256 ? 4 : tile::kVHeadsPerBlock<D, C>;
 __host__ __device__ inline int64_t tiles_of(int64_t tokens) { return (tokens + kTileTokens - 1) / kTileTokens; }
 
 // Unconditional head loads (last_or): rms_norm and rotary load every head of a block whether or
@@ -208,8 +218,8 @@ struct CacheJob {
   int64_t max_units;
   ActType act;
   int64_t head_dim;
-  // Set by launch_cache_job: heads per K / V block (at most kHeadsPerBlock and
-  // tile::kVHeadsPerBlock<D, C>), the K groups and all groups of a tile. Computed on the host:
+  // Set by launch_cache_blocks: heads per K / V block (at most kHeadsPerBlock and the kernel's
+  // kV), the K groups and all groups of a tile. Computed on the host:
   // divided in the kernel by the run-time head counts, they cost the issue-bound per-token fp8
   // writer 5% on the H200 (64-bit divisions in every thread).
   int k_per_block = 0;
@@ -247,7 +257,7 @@ __device__ __forceinline__ Vec16 cache_elements(const CacheJob& j, const Vec16& 
   }
 }
 
-template <int D, ActType A, CacheType C>
+template <int D, ActType A, CacheType C, int kV>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerSm<D>)
     cache_tiled(CacheJob j) {
   using M = HeadMap<D>;
@@ -284,14 +294,13 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
       if (!store) continue;
       const int64_t off = tile::k_cache_offset<D, X>(block_head, bs, slot % bs, first);
       if constexpr (C == CacheType::kActivation) {
-        tile::store16(static_cast<uint16_t*>(j.cache.k_cache) + off, e);
+        tile::store16_global(static_cast<uint16_t*>(j.cache.k_cache) + off, e);
       } else {
-        *reinterpret_cast<uint2*>(static_cast<uint8_t*>(j.cache.k_cache) + off) = uint2{e.w[0], e.w[1]};
+        store_global_8(static_cast<uint8_t*>(j.cache.k_cache) + off, e.w[0], e.w[1]);
       }
     }
     return;
   }
-  constexpr int kV = tile::kVHeadsPerBlock<D, C>;
   const int64_t kv0 = (group - k_groups) * j.v_per_block;
   const int count = static_cast<int>(j.num_heads_kv - kv0 < j.v_per_block ? j.num_heads_kv - kv0
                                                                            : j.v_per_block);
@@ -327,18 +336,28 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
   });
 }
 
-template <int D, ActType A, CacheType C>
-void launch_cache_job(CacheJob j, hipStream_t s) {
-  constexpr int kV = tile::kVHeadsPerBlock<D, C>;
+template <int D, ActType A, CacheType C, int kV>
+void launch_cache_blocks(CacheJob j, int64_t blocks_at_max, hipStream_t s) {
   const int64_t tiles = tiles_of(j.num_tokens);
-  // Small batches take fewer heads per block (heads_per_block.h).
-  const int64_t blocks_at_max = tiles * (groups_of(j.num_heads_kv) + v_groups_of<D, C>(j.num_heads_kv));
   j.k_per_block = tile::heads_per_block(kHeadsPerBlock, 2, blocks_at_max);
   j.v_per_block = tile::heads_per_block(kV, 2, blocks_at_max);
   j.k_groups = (j.num_heads_kv + j.k_per_block - 1) / j.k_per_block;
   j.groups = j.k_groups + (j.num_heads_kv + j.v_per_block - 1) / j.v_per_block;
   const int64_t blocks = tiles * j.groups;
-  cache_tiled<D, A, C><<<dim3(static_cast<unsigned>(blocks)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(j);
+  cache_tiled<D, A, C, kV><<<dim3(static_cast<unsigned>(blocks)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(j);
+}
+template <int D, ActType A, CacheType C>
+void launch_cache_job(const CacheJob& j, hipStream_t s) {
+  constexpr int kV = tile::kVHeadsPerBlock<D, C>;
+  constexpr int kVFull = kCacheVHeadsFull<D, C>;
+  // Small batches take fewer heads per block (heads_per_block.h); full launches, more V heads.
+  const int64_t blocks_at_max =
+      tiles_of(j.num_tokens) * (groups_of(j.num_heads_kv) + v_groups_of<kV>(j.num_heads_kv));
+  if (kVFull != kV && tile::fills_device(blocks_at_max)) {
+    launch_cache_blocks<D, A, C, kVFull>(j, blocks_at_max, s);
+  } else {
+    launch_cache_blocks<D, A, C, kV>(j, blocks_at_max, s);
+  }
 }
 template <int D, ActType A>
 struct CacheLaunch {

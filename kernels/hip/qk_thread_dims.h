@@ -33,7 +33,7 @@ struct ConsecutiveDims {
   static __device__ __forceinline__ int first_dim(int t) { return t * kElems; }
   static __device__ __forceinline__ Vec16 load(const uint16_t* head, int t) { return load16(head + t * kElems); }
   static __device__ __forceinline__ void store(uint16_t* head, int t, const Vec16& bits) {
-    store16(head + t * kElems, bits);
+    store16_global(head + t * kElems, bits);
   }
   static __device__ __forceinline__ float sum_squares(const float (&v)[kElems]) { return head_sum_squares<D>(v); }
   template <ActType A, bool kNeox>
@@ -48,10 +48,10 @@ struct ConsecutiveDims {
   }
   // K cache, x-packed: the 8 dims are one x-chunk piece at `off` (k_cache_offset of first_dim).
   static __device__ __forceinline__ void store_k(uint16_t* cache, int64_t off, int64_t, const Vec16& bits) {
-    store16(cache + off, bits);
+    store16_global(cache + off, bits);
   }
   static __device__ __forceinline__ void store_k_codes(uint8_t* cache, int64_t off, int64_t, const Vec16& codes) {
-    *reinterpret_cast<uint2*>(cache + off) = uint2{codes.w[0], codes.w[1]};
+    store_global_8(cache + off, codes.w[0], codes.w[1]);
   }
 };
 
@@ -74,8 +74,8 @@ struct MirroredHalves {
     return Vec16{{lo.x, lo.y, hi.x, hi.y}};
   }
   static __device__ __forceinline__ void store(uint16_t* head, int t, const Vec16& bits) {
-    *reinterpret_cast<uint2*>(head + 4 * t) = uint2{bits.w[0], bits.w[1]};
-    *reinterpret_cast<uint2*>(head + kHalf + 4 * t) = uint2{bits.w[2], bits.w[3]};
+    store_global_8(head + 4 * t, bits.w[0], bits.w[1]);
+    store_global_8(head + kHalf + 4 * t, bits.w[2], bits.w[3]);
   }
 
   // qk_math::head_sum_squares's order: each lane's sequential sum of squares, then the xor
@@ -144,8 +144,8 @@ struct MirroredHalves {
   // is D/2 dims = (D/2)/x chunks of BS*x elements further (x divides D/2).
   static __device__ __forceinline__ void store_k(uint16_t* cache, int64_t off, int64_t block_size,
                                  const Vec16& bits) {
-    *reinterpret_cast<uint2*>(cache + off) = uint2{bits.w[0], bits.w[1]};
-    *reinterpret_cast<uint2*>(cache + off + kHalf * block_size) = uint2{bits.w[2], bits.w[3]};
+    store_global_8(cache + off, bits.w[0], bits.w[1]);
+    store_global_8(cache + off + kHalf * block_size, bits.w[2], bits.w[3]);
   }
   // fp8 codes: w[0] holds the low half's four, w[1] the high half's.
   static __device__ __forceinline__ void store_k_codes(uint8_t* cache, int64_t off, int64_t block_size,

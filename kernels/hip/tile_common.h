@@ -57,7 +57,12 @@ struct alignas(16) Vec16 {
   uint32_t w[4];
 };
 __device__ __forceinline__ Vec16 load16(const void* p) { return *static_cast<const Vec16*>(p); }
+// Shared memory (or any address space): a plain aggregate store.
 __device__ __forceinline__ void store16(void* p, const Vec16& v) { *static_cast<Vec16*>(p) = v; }
+// Global memory: one vector instruction whatever the surrounding code (gpu_platform.h).
+__device__ __forceinline__ void store16_global(void* p, const Vec16& v) {
+  store_global_16(p, v.w[0], v.w[1], v.w[2], v.w[3]);
+}
 
 // Element i of the vector is the low half of word i/2 for even i (little-endian, as memory).
 template <ActType A>

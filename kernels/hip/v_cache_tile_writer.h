@@ -249,7 +249,7 @@ __device__ __forceinline__ void store_run_chunks(const VTileArgs& a,
       chunk.w[w] = word;
     }
     const int dst_d = a.planted_v_index_bug ? d ^ 1 : d;
-    store16(static_cast<Elem*>(a.cache) + sh.leader_base[k] + h * head_stride + dst_d * dim_stride,
+    store16_global(static_cast<Elem*>(a.cache) + sh.leader_base[k] + h * head_stride + dst_d * dim_stride,
             chunk);
   }
 }
