@@ -29,14 +29,16 @@ inline int64_t device_sm_count() {
   return sms;
 }
 
+// Whether a launch of `blocks_at_max` blocks is in the top band (four blocks per SM or more; with
+// the SM count unknown, every launch is).
+inline bool fills_device(int64_t blocks_at_max) {
+  return blocks_at_max >= 4 * device_sm_count();
+}
+
 // Heads per block for a kind of block whose kernel takes at most `max_heads`, when the launch with
 // every kind at its maximum would have `blocks_at_max` blocks: one head under one block per SM,
 // `mid_heads` (<= max_heads) under four blocks per SM, else all; the bands and the middle counts
 // are the ones that measured fastest.
-// Whether a launch of `blocks_at_max` blocks is in the top band (four blocks per SM or more).
-inline bool fills_device(int64_t blocks_at_max) {
-  return blocks_at_max >= 4 * device_sm_count();
-}
 inline int heads_per_block(int max_heads, int mid_heads, int64_t blocks_at_max) {
   const int64_t sms = device_sm_count();
   if (blocks_at_max < sms) return 1;
