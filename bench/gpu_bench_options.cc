@@ -1,7 +1,6 @@
 // gpu_bench's command line (gpu_bench_options.h).
 #include "bench/gpu_bench_options.h"
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -9,18 +8,11 @@
 namespace rcsim::bench {
 
 std::vector<bool> parse_kv_list(const std::string& list) {
-  std::vector<bool> out;
-  std::size_t at = 0;
-  while (at <= list.size() && out.size() < 2) {
-    const std::size_t comma = std::min(list.find(',', at), list.size());
-    const std::string item = list.substr(at, comma - at);
-    if (item != "bf16" && item != "fp8") return {};
-    const bool fp8 = item == "fp8";
-    if (std::find(out.begin(), out.end(), fp8) != out.end()) return {};
-    out.push_back(fp8);
-    at = comma + 1;
-  }
-  return at > list.size() ? out : std::vector<bool>{};
+  if (list == "bf16") return {false};
+  if (list == "fp8") return {true};
+  if (list == "bf16,fp8") return {false, true};
+  if (list == "fp8,bf16") return {true, false};
+  return {};
 }
 
 Options parse_options(int argc, char** argv) {
