@@ -4,8 +4,24 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 
 namespace rcsim::bench {
+
+namespace {
+
+// One of kTokens, or 0.
+int64_t parse_bench_tokens(const char* text) {
+  char* end = nullptr;
+  const long long t = std::strtoll(text, &end, 10);
+  if (end == text || *end != '\0') return 0;
+  for (const int64_t known : kTokens) {
+    if (known == t) return known;
+  }
+  return 0;
+}
+
+}  // namespace
 
 std::vector<bool> parse_kv_list(const std::string& list) {
   if (list == "bf16") return {false};
@@ -24,9 +40,17 @@ Options parse_options(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--quick") == 0) {
       o.quick = true;
     } else if (std::strcmp(argv[i], "--profile") == 0) {
-      // One eager launch of each kernel at Qwen3-8B, T=32768, bf16 and fp8, for Nsight Compute
-      // (bench/run_on_gpu.sh profile): no graphs, no timing.
+      // One eager launch of each kernel at Qwen3-8B, T=32768 (or --profile-tokens), bf16 and fp8,
+      // for Nsight Compute (bench/run_on_gpu.sh profile): no graphs, no timing.
       o.profile = true;
+    } else if (std::strcmp(argv[i], "--profile-tokens") == 0 && has_value) {
+      o.profile = true;
+      o.profile_tokens = parse_bench_tokens(argv[++i]);
+      if (o.profile_tokens == 0) {
+        std::fprintf(stderr, "gpu_bench: --profile-tokens takes one of 1, 8, 64, 256, 1024, "
+                             "4096, 32768, not '%s'\n", argv[i]);
+        std::exit(2);
+      }
     } else if (std::strcmp(argv[i], "--kv") == 0 && has_value) {
       o.kv_fp8 = parse_kv_list(argv[++i]);
       if (o.kv_fp8.empty()) {
@@ -37,7 +61,7 @@ Options parse_options(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "gpu_bench: unknown argument '%s'\nusage: gpu_bench [--out FILE] [--quick] "
-                   "[--profile] [--kv bf16|fp8|bf16,fp8|fp8,bf16]\n",
+                   "[--profile] [--profile-tokens T] [--kv bf16|fp8|bf16,fp8|fp8,bf16]\n",
                    argv[i]);
       std::exit(2);
     }

@@ -37,9 +37,10 @@ double time_us_per_call(GraphRunner& g, int sets, const std::function<void(int, 
   return samples[samples.size() / 2];
 }
 
-// Times eager calls (no graph): host work between launches counts, as it does for a policy that
-// throws and catches per call. Events around a loop of calls; us per call, median.
-double time_us_eager(const std::function<void(int, void*)>& fn, const ResetInputs& reset) {
+namespace {
+
+// Calls per eager sample: at least ~2 ms of calls, 5 to 400.
+int eager_calls_per_sample(const std::function<void(int, void*)>& fn, const ResetInputs& reset) {
   EventTimer timer;
   for (int i = 0; i < 3; ++i) fn(0, nullptr);
   synchronize();
@@ -48,17 +49,40 @@ double time_us_eager(const std::function<void(int, void*)>& fn, const ResetInput
   fn(0, nullptr);
   timer.stop(nullptr);
   const double one_ms = std::max(1e-3, static_cast<double>(timer.elapsed_ms()));
-  const int calls = static_cast<int>(std::clamp(2.0 / one_ms, 5.0, 400.0));
-  std::vector<double> samples;
-  for (int r = 0; r < kRepeats; ++r) {
-    reset();
-    timer.start(nullptr);
-    for (int i = 0; i < calls; ++i) fn(0, nullptr);
-    timer.stop(nullptr);
-    samples.push_back(static_cast<double>(timer.elapsed_ms()) * 1000.0 / calls);
+  return static_cast<int>(std::clamp(2.0 / one_ms, 5.0, 400.0));
+}
+
+// One eager sample: reset, then `calls` calls between events; us per call.
+double eager_sample_us(const std::function<void(int, void*)>& fn, int calls,
+                       const ResetInputs& reset) {
+  EventTimer timer;
+  reset();
+  timer.start(nullptr);
+  for (int i = 0; i < calls; ++i) fn(0, nullptr);
+  timer.stop(nullptr);
+  return static_cast<double>(timer.elapsed_ms()) * 1000.0 / calls;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+std::vector<double> time_us_eager_rounds(const std::vector<std::function<void(int, void*)>>& fns,
+                                         const ResetInputs& reset, int rounds) {
+  std::vector<int> calls;
+  for (const auto& fn : fns) calls.push_back(eager_calls_per_sample(fn, reset));
+  std::vector<std::vector<double>> samples(fns.size());
+  for (int r = 0; r < rounds; ++r) {
+    for (std::size_t k = 0; k < fns.size(); ++k) {
+      samples[k].push_back(eager_sample_us(fns[k], calls[k], reset));
+    }
   }
-  std::sort(samples.begin(), samples.end());
-  return samples[samples.size() / 2];
+  std::vector<double> us;
+  for (const auto& s : samples) us.push_back(median(s));
+  return us;
 }
 
 // The bandwidth every kernel is compared against: 2 GiB device-to-device, read + write bytes,

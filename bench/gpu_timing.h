@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "kernels/hip/gpu_runtime.h"
 
@@ -34,9 +35,14 @@ double time_us_per_call(gpu::GraphRunner& g, int sets, const std::function<void(
                         const ResetInputs& reset);
 
 // Times eager calls (no graph): host work between launches counts, as it does for a policy that
-// throws and catches per call. Events around a loop of calls; us per call, median; reset() before
-// each measurement.
-double time_us_eager(const std::function<void(int, void*)>& fn, const ResetInputs& reset);
+// throws and catches per call. Events around a loop of calls, us per call. Several call
+// sequences are timed against each other: each of `rounds` rounds takes one
+// sample of every fn in turn (reset() before each), and each fn's time is its median. Why: the
+// policies are compared as ratios of eager times that the host's launch path dominates at small
+// T, and timing one policy's samples after another's let the host's drift between them enter the
+// ratio (sticky / alone was 1.039 at T=64 in the seventh pass's run, for the same device work).
+std::vector<double> time_us_eager_rounds(const std::vector<std::function<void(int, void*)>>& fns,
+                                         const ResetInputs& reset, int rounds);
 
 // 2 GiB device-to-device, read + write bytes, median of kRepeats copies; printed and returned.
 double measure_copy_gbps();

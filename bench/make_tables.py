@@ -85,6 +85,18 @@ for kv in ("bf16", "fp8_e4m3fn"):
                   + f" | {nc['us_per_call']:.2f} | {nw['us_per_call']:.2f} | {nc['us_per_call'] / fc['us_per_call']:.2f}x / {nw['us_per_call'] / fw['us_per_call']:.2f}x |")
     print()
 
+if row("qwen3-8b", "bf16", "copy_qkv_rows", 4096, True):
+    print("### Size-matched copy: the fused kernel against a device copy of the same case's qkv rows (Qwen3-8B, cold, graph replay, % of the 2 GiB copy)\n")
+    print("| kv | T | fused | copy of the qkv rows | fused / size-matched copy |")
+    print("|---|---|---|---|---|")
+    for kv in ("bf16", "fp8_e4m3fn"):
+        for t in (256, 1024, 4096, 32768):
+            f, c = row("qwen3-8b", kv, "fused", t, True), row("qwen3-8b", kv, "copy_qkv_rows", t, True)
+            if f and c:
+                print(f"| {kv} | {t} | {100 * f['fraction_of_copy']:.1f}% | {100 * c['fraction_of_copy']:.1f}% | "
+                      f"{f['fraction_of_copy'] / c['fraction_of_copy']:.3f} |")
+    print()
+
 print("### Tiled vs reference (AITER) thread mapping, fused kernel, cold, us per call (same bits)\n")
 print("| kv | shape | T | tiled | reference mapping | speedup |")
 print("|---|---|---|---|---|---|")
