@@ -3,7 +3,7 @@
 # `rcsim diff` + the PyTorch/HF reference, the kernel benchmarks and the PyTorch peer. Binaries
 # are built here with the cuda preset and carried in .gpu_carry/ (bin/ and lib/); every log and
 # JSON goes to $OUT. Usage (device machine): bash bench/run_on_gpu.sh [steps...]
-# steps: info tests sanitize diff bench profile peer (default: all, in that order)
+# steps: info tests sanitize diff bench profile profile_sizes peer (default: all, in that order)
 set -u
 OUT=${OUT:-/tmp/rcsim_gpu_out}
 mkdir -p "$OUT"
@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
 BIN="$CARRY/bin"
 LOG="$OUT/run.log"
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(info tests sanitize diff bench profile peer)
+[ ${#steps[@]} -eq 0 ] && steps=(info tests sanitize diff bench profile profile_sizes peer)
 step() { echo "=== $1 ($(date -u +%H:%M:%S))" | tee -a "$LOG"; }
 for s in "${steps[@]}"; do
   case "$s" in
@@ -52,6 +52,21 @@ for s in "${steps[@]}"; do
       timeout 400 ncu --csv --metrics gpu__time_duration.sum,sm__inst_executed.sum,smsp__issue_active.avg.pct_of_peak_sustained_active,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__block_size,launch__grid_size,dram__bytes_read.sum,dram__bytes_write.sum \
         "$BIN/gpu_bench" --profile --out /tmp/profile_unused.json > "$OUT/ncu.csv" 2> "$OUT/ncu.log"
       echo "ncu exit $?" | tee -a "$LOG"; grep -c '"' "$OUT/ncu.csv" | sed 's/^/ncu csv lines: /' | tee -a "$LOG" ;;
+    profile_sizes)
+      # Where the launches of the issue's other sizes lose time (BENCHMARKS.md, measured causes).
+      # T=4096: how much of each launch the SMs are busy (ramp-up and the last wave show as idle
+      # SM cycles). T=1: the fused kernels' stall reasons and source counters (one block's chain);
+      # bench/ncu_source_summary.py ncu_t1_source.csv.gz K prints kernel K's.
+      step "nsight compute, T=4096 and T=1"
+      timeout 300 ncu --csv --metrics gpu__time_duration.sum,sm__cycles_active.avg,sm__cycles_active.max,sm__cycles_elapsed.avg,sm__warps_active.avg.pct_of_peak_sustained_elapsed,dram__throughput.avg.pct_of_peak_sustained_elapsed,launch__grid_size \
+        "$BIN/gpu_bench" --profile-tokens 4096 --out /tmp/profile_unused.json > "$OUT/ncu_t4096.csv" 2> "$OUT/ncu_t4096.log"
+      echo "ncu T=4096 exit $?" | tee -a "$LOG"
+      timeout 300 ncu --section SourceCounters --section WarpStateStats --metrics gpu__time_duration.sum \
+        -k regex:'^fused_tiled' -f -o /tmp/rcsim_ncu_t1 "$BIN/gpu_bench" --profile-tokens 1 \
+        --out /tmp/profile_unused.json > "$OUT/ncu_t1.log" 2>&1
+      echo "ncu T=1 exit $?" | tee -a "$LOG"
+      ncu -i /tmp/rcsim_ncu_t1.ncu-rep --page source --print-source sass --csv 2>/dev/null | gzip > "$OUT/ncu_t1_source.csv.gz"
+      ncu -i /tmp/rcsim_ncu_t1.ncu-rep --page details --csv 2>/dev/null > "$OUT/ncu_t1_details.csv" ;;
     peer)
       step torch_peer
       timeout 400 python3 bench/torch_peer.py --out "$OUT/torch_peer.json" \
