@@ -25,6 +25,8 @@
 //    (tile_common.h, Floats8).
 // Work units and torn writes are unchanged: unit g = token*(Hq+2Hkv) + head is written iff
 // g < max_units, whichever block runs it.
+#include <cstdlib>
+
 #include "kernels/hip/fused_tiled.h"
 #include "kernels/hip/gpu_runtime.h"
 #include "kernels/hip/heads_per_block.h"
@@ -50,6 +52,7 @@ struct Tiling {
   int64_t q_groups;
   int64_t k_groups;
   int64_t groups;  // q_groups + k_groups + V groups
+  int64_t prefetch_tiles = 0;  // a block prefetches its group's rows this many tiles on (0: none)
 };
 
 Tiling tiling_with(const FusedParams& p, int q, int k, int v) {  // heads per block of each kind
@@ -71,6 +74,30 @@ Tiling tiling_of(const FusedParams& p) {
   return tiling_with(p, tile::heads_per_block(kQHeadsPerBlock, 2, blocks),
                            tile::heads_per_block(kKHeadsPerBlock, 1, blocks),
                            tile::heads_per_block(kV, 2, blocks));
+}
+
+// Before its own work, a block asks L2 for what the block of the same head group `prefetch_tiles`
+// tiles on will read: the qkv rows of heads [head0, head0 + count) of those tokens (contiguous in
+// each token's row), their positions and their slots.
+template <int D>
+__device__ __forceinline__ void prefetch_group_rows(const FusedParams& p, int64_t tile_start,
+                                                   int64_t head0, int count) {
+  const int i = static_cast<int>(threadIdx.x);
+  const int64_t heads_total = p.num_heads_q + 2 * p.num_heads_kv;
+  if (i < kTileTokens) {
+    const int64_t token = tile_start + i;
+    if (token < p.num_tokens) {
+      prefetch_l2(static_cast<const uint16_t*>(p.qkv) + (token * heads_total + head0) * D,
+                  static_cast<uint32_t>(count * D * 2));
+    }
+    return;
+  }
+  // A tile's positions or slots are 128 bytes; a bulk prefetch needs a 16-byte-aligned start.
+  const int64_t* index = i == kTileTokens ? p.positions : i == kTileTokens + 1 ? p.slots : nullptr;
+  if (index != nullptr && reinterpret_cast<uintptr_t>(index) % 16 == 0 &&
+      tile_start + kTileTokens <= p.num_tokens) {
+    prefetch_l2(index + tile_start, kTileTokens * 8);
+  }
 }
 
 // Q or K heads [head0, head0 + count) of the tile's tokens: norm, round, RoPE, round, write back;
@@ -251,27 +278,52 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
   const int64_t tile_start = static_cast<int64_t>(tile) * kTileTokens;
   const int q_groups = static_cast<int>(tl.q_groups);
   const int k_groups = static_cast<int>(tl.k_groups);
+  const int64_t ahead_start = tile_start + tl.prefetch_tiles * kTileTokens;
+  const bool prefetch = tl.prefetch_tiles > 0 && ahead_start < p.num_tokens;
   if (group < q_groups) {
     const int head0 = group * tl.q_per_block;
     const int n = static_cast<int>(p.num_heads_q) - head0;
-    qk_heads<D, A, C, kNeox, Dims, kQHeadsPerBlock, false>(p, tile_start, head0,
-                                                           n < tl.q_per_block ? n : tl.q_per_block);
+    const int count = n < tl.q_per_block ? n : tl.q_per_block;
+    if (prefetch) prefetch_group_rows<D>(p, ahead_start, head0, count);
+    qk_heads<D, A, C, kNeox, Dims, kQHeadsPerBlock, false>(p, tile_start, head0, count);
   } else if (group < q_groups + k_groups) {
     const int k0 = (group - q_groups) * tl.k_per_block;
     const int n = static_cast<int>(p.num_heads_kv) - k0;
-    qk_heads<D, A, C, kNeox, Dims, kKHeadsPerBlock, true>(p, tile_start,
-                                                          static_cast<int>(p.num_heads_q) + k0,
-                                                          n < tl.k_per_block ? n : tl.k_per_block);
+    const int count = n < tl.k_per_block ? n : tl.k_per_block;
+    const int head0 = static_cast<int>(p.num_heads_q) + k0;
+    if (prefetch) prefetch_group_rows<D>(p, ahead_start, head0, count);
+    qk_heads<D, A, C, kNeox, Dims, kKHeadsPerBlock, true>(p, tile_start, head0, count);
   } else {
     const int64_t kv0 = static_cast<int64_t>(group - q_groups - k_groups) * tl.v_per_block;
     const int64_t n = p.num_heads_kv - kv0;
-    v_heads<D, A, C>(p, tile_start, kv0, static_cast<int>(n < tl.v_per_block ? n : tl.v_per_block));
+    const int count = static_cast<int>(n < tl.v_per_block ? n : tl.v_per_block);
+    if (prefetch) {
+      prefetch_group_rows<D>(p, ahead_start, p.num_heads_q + p.num_heads_kv + kv0, count);
+    }
+    v_heads<D, A, C>(p, tile_start, kv0, count);
+  }
+}
+
+// EXPERIMENT (A/B only): waves of resident blocks a block prefetches ahead, bf16 cache only.
+template <int D, ActType A, CacheType C>
+int64_t prefetch_tiles_of(const Tiling& tl) {
+  if constexpr (C != CacheType::kActivation) {
+    return 0;
+  } else {
+  static const double waves = [] {
+    const char* e = std::getenv("RCSIM_EXPERIMENT_PREFETCH_WAVES");
+    return e != nullptr ? std::atof(e) : 0.0;
+  }();
+  const double resident =
+      static_cast<double>(kMinBlocksPerSm<D, A, C>) * static_cast<double>(tile::device_sm_count());
+  return static_cast<int64_t>(waves * resident / static_cast<double>(tl.groups));
   }
 }
 
 template <int D, ActType A, CacheType C, bool kNeox, class Dims>
 void launch_with(const FusedParams& p, hipStream_t s) {
-  const Tiling tl = tiling_of<D, C>(p);
+  Tiling tl = tiling_of<D, C>(p);
+  tl.prefetch_tiles = prefetch_tiles_of<D, A, C>(tl);
   const int64_t tiles = (p.num_tokens + kTileTokens - 1) / kTileTokens;
   fused_tiled_kernel<D, A, C, kNeox, Dims>
       <<<dim3(static_cast<unsigned>(tiles * tl.groups)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(
