@@ -25,8 +25,6 @@
 //    (tile_common.h, Floats8).
 // Work units and torn writes are unchanged: unit g = token*(Hq+2Hkv) + head is written iff
 // g < max_units, whichever block runs it.
-#include <cstdlib>
-
 #include "kernels/hip/fused_tiled.h"
 #include "kernels/hip/gpu_runtime.h"
 #include "kernels/hip/heads_per_block.h"
@@ -77,7 +75,7 @@ Tiling tiling_of(const FusedParams& p) {
 }
 
 // Before its own work, a block asks L2 for what the block of the same head group `prefetch_tiles`
-// tiles on will read: the qkv rows of heads [head0, head0 + count) of those tokens (contiguous in
+// tiles on will read (the launcher's rule and its measurements: prefetch_tiles_of): the qkv rows of heads [head0, head0 + count) of those tokens (contiguous in
 // each token's row), their positions and their slots.
 template <int D>
 __device__ __forceinline__ void prefetch_group_rows(const FusedParams& p, int64_t tile_start,
@@ -279,7 +277,9 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
   const int q_groups = static_cast<int>(tl.q_groups);
   const int k_groups = static_cast<int>(tl.k_groups);
   const int64_t ahead_start = tile_start + tl.prefetch_tiles * kTileTokens;
-  const bool prefetch = tl.prefetch_tiles > 0 && ahead_start < p.num_tokens;
+  // Only the first kTileTokens + 2 threads issue prefetches; the other warps skip in one branch.
+  const bool prefetch = tl.prefetch_tiles > 0 && threadIdx.x < kTileTokens + 2 &&
+                        ahead_start < p.num_tokens;
   if (group < q_groups) {
     const int head0 = group * tl.q_per_block;
     const int n = static_cast<int>(p.num_heads_q) - head0;
@@ -304,27 +304,37 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
   }
 }
 
-// EXPERIMENT (A/B only): waves of resident blocks a block prefetches ahead, bf16 cache only.
+// How many tiles ahead a block prefetches (Tiling::prefetch_tiles): half a wave of resident
+// blocks, in launches of at least four waves with a bf16/fp16 cache; otherwise none.
+//
+// Why (H200, Qwen3-8B, gpu_bench --quick, three alternated runs each, medians;
+// bench/results/h200-2026-11-30-prefetch/): with the bf16 cache the kernel waits on its loads
+// (long scoreboard was the largest stall reason) at half the warps resident, and a bulk L2
+// prefetch of the rows a later block of the same head group reads gave, half a wave ahead,
+// T=32768 -4.1% and T=4096 -2.2% (a whole wave: -3.8%, -0.7%); decode slots -0.6%. A launch under
+// four waves has most of the blocks it would prefetch for already resident or about to be:
+// there it cost T=1024 +1.2% (1.7 waves) and T=256 +6.2% (one wave), so it is off. The fp8
+// cache instances are bound by instruction issue, and there an earlier prefetch cost 6% (fifth
+// pass); they take none. Platforms without an L2 prefetch instruction (kHasL2Prefetch) take
+// none either, so that no thread computes an address for a no-op.
+inline constexpr int64_t kPrefetchMinWaves = 4;
+
 template <int D, ActType A, CacheType C>
-int64_t prefetch_tiles_of(const Tiling& tl) {
-  if constexpr (C != CacheType::kActivation) {
+int64_t prefetch_tiles_of(const Tiling& tl, int64_t blocks) {
+  if constexpr (C != CacheType::kActivation || !kHasL2Prefetch) {
     return 0;
   } else {
-  static const double waves = [] {
-    const char* e = std::getenv("RCSIM_EXPERIMENT_PREFETCH_WAVES");
-    return e != nullptr ? std::atof(e) : 0.0;
-  }();
-  const double resident =
-      static_cast<double>(kMinBlocksPerSm<D, A, C>) * static_cast<double>(tile::device_sm_count());
-  return static_cast<int64_t>(waves * resident / static_cast<double>(tl.groups));
+    const int64_t resident = kMinBlocksPerSm<D, A, C> * tile::device_sm_count();
+    if (resident == 0 || blocks < kPrefetchMinWaves * resident) return 0;
+    return resident / 2 / tl.groups;  // half a wave, in tiles of this launch
   }
 }
 
 template <int D, ActType A, CacheType C, bool kNeox, class Dims>
 void launch_with(const FusedParams& p, hipStream_t s) {
   Tiling tl = tiling_of<D, C>(p);
-  tl.prefetch_tiles = prefetch_tiles_of<D, A, C>(tl);
   const int64_t tiles = (p.num_tokens + kTileTokens - 1) / kTileTokens;
+  tl.prefetch_tiles = prefetch_tiles_of<D, A, C>(tl, tiles * tl.groups);
   fused_tiled_kernel<D, A, C, kNeox, Dims>
       <<<dim3(static_cast<unsigned>(tiles * tl.groups)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(
           p, tl);

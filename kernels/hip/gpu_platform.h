@@ -47,7 +47,8 @@ __device__ __forceinline__ void store_global_8(void* p, uint32_t a, uint32_t b) 
   *static_cast<uint2*>(p) = make_uint2(a, b);
 }
 // A hint to fetch [p, p + bytes) into L2 (the CUDA branch issues one); none here, which is
-// correct: it changes no value.
+// correct: it changes no value. Launchers skip the address math where this is false.
+inline constexpr bool kHasL2Prefetch = false;
 __device__ __forceinline__ void prefetch_l2(const void*, uint32_t) {}
 }  // namespace rcsim::gpu
 
@@ -206,6 +207,7 @@ __device__ __forceinline__ void store_global_8(void* p, uint32_t a, uint32_t b) 
 // A hint to fetch [p, p + bytes) into L2 (p 16-byte aligned, bytes a multiple of 16): one bulk
 // prefetch instruction on sm_90+, which holds no register while the bytes are in flight; nothing
 // below sm_90. It changes no value.
+inline constexpr bool kHasL2Prefetch = true;
 __device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");

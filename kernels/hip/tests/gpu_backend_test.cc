@@ -167,6 +167,28 @@ TEST_F(GpuTest, FusedMatchesCpuOnQwen3ShapesAndVariants) {
   }
 }
 
+TEST_F(GpuTest, FusedMatchesCpuWhenTheLaunchPrefetches) {
+  // 4099 tokens (257 tiles, the last one partial): Qwen3-8B's bf16-cache launch has 3598 blocks
+  // and Qwen3-32B's 5654, at least four waves on a device of up to 224 SMs, so blocks prefetch
+  // the rows of blocks half a wave on (fused_qk_norm_rope_cache_tiled.hip, prefetch_tiles_of),
+  // up to the batch's end. A prefetch changes no value; this checks that, and gives the
+  // sanitizers a launch whose prefetch addresses they can check.
+  const std::pair<int64_t, int64_t> qwen[] = {{32, 8}, {64, 8}};
+  int64_t n = 0;
+  for (auto [hq, hkv] : qwen) {
+    for (SlotLayout layout : {SlotLayout::kPrefill, SlotLayout::kScattered}) {
+      CaseShape s;
+      s.num_tokens = 4099;
+      s.num_heads_q = hq;
+      s.num_heads_kv = hkv;
+      s.kv = KvCacheDtype::kAuto;
+      s.slot_layout = layout;
+      check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 1500 + n++));
+      if (quick()) break;
+    }
+  }
+}
+
 // ---- bit-exact: every non-fused kernel and both compositions ------------------------------------
 TEST_F(GpuTest, NonFusedCompositionMatchesCpuInBothOrders) {
   // 2049 tokens (129 tiles, 774 blocks at full heads): the fp8 cache writer's launch then fills a
