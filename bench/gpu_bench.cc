@@ -399,9 +399,11 @@ void time_graphed(const Kernel& k, bool cold, int64_t sets_cold, const RowLabels
 }
 
 // Eager kernels are timed against each other in rounds (time_us_eager_rounds): their ratios are
-// what the policy table reports. Three times kRepeats samples each: at small T a sample is a few
-// us of host launch work per call, whose spread is wider than the 3% the sticky target allows.
-inline constexpr int kEagerRounds = 3 * kRepeats;
+// what the policy table reports. Six times kRepeats samples each: at small T a call is mostly
+// host launch work, whose spread is wider than the 3% the sticky target allows. With 21 rounds,
+// sticky / alone ranged 0.979-1.032 over nine runs of the same binary (H200,
+// bench/results/h200-2026-11-30-prefetch/), for the same device work.
+inline constexpr int kEagerRounds = 6 * kRepeats;
 
 // The graphed kernels in list order, warm then cold, then the eager ones (warm only) in rounds;
 // every measurement starts from qkv as drawn (ShapeInputs::qkv_drawn).
