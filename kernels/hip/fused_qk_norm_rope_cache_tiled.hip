@@ -98,6 +98,10 @@ __device__ __forceinline__ void prefetch_group_rows(const FusedParams& p, int64_
   }
 }
 
+// Whether a kernel instance may prefetch at all (the rule and why: prefetch_tiles_of).
+template <CacheType C>
+inline constexpr bool kPrefetches = C == CacheType::kActivation && kHasL2Prefetch;
+
 // Q or K heads [head0, head0 + count) of the tile's tokens: norm, round, RoPE, round, write back;
 // K heads also go to the K cache.
 //
@@ -276,10 +280,16 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
   const int64_t tile_start = static_cast<int64_t>(tile) * kTileTokens;
   const int q_groups = static_cast<int>(tl.q_groups);
   const int k_groups = static_cast<int>(tl.k_groups);
-  const int64_t ahead_start = tile_start + tl.prefetch_tiles * kTileTokens;
   // Only the first kTileTokens + 2 threads issue prefetches; the other warps skip in one branch.
-  const bool prefetch = tl.prefetch_tiles > 0 && threadIdx.x < kTileTokens + 2 &&
-                        ahead_start < p.num_tokens;
+  // Instances that never prefetch (kPrefetches) carry none of this code: the fp8 ones are bound
+  // by instruction issue, and these few instructions per thread cost them 2% more instructions
+  // (Nsight Compute, fused fp8 T=32768: 199 M -> 203 M) when they were only skipped at run time.
+  int64_t ahead_start = 0;
+  bool prefetch = false;
+  if constexpr (kPrefetches<C>) {
+    ahead_start = tile_start + tl.prefetch_tiles * kTileTokens;
+    prefetch = tl.prefetch_tiles > 0 && threadIdx.x < kTileTokens + 2 && ahead_start < p.num_tokens;
+  }
   if (group < q_groups) {
     const int head0 = group * tl.q_per_block;
     const int n = static_cast<int>(p.num_heads_q) - head0;
@@ -313,15 +323,18 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
 // prefetch of the rows a later block of the same head group reads gave, half a wave ahead,
 // T=32768 -4.1% and T=4096 -2.2% (a whole wave: -3.8%, -0.7%); decode slots -0.6%. A launch under
 // four waves has most of the blocks it would prefetch for already resident or about to be:
-// there it cost T=1024 +1.2% (1.7 waves) and T=256 +6.2% (one wave), so it is off. The fp8
-// cache instances are bound by instruction issue, and there an earlier prefetch cost 6% (fifth
-// pass); they take none. Platforms without an L2 prefetch instruction (kHasL2Prefetch) take
-// none either, so that no thread computes an address for a no-op.
+// there it cost T=1024 +1.2% (1.7 waves) and T=256 +6.2% (one wave), so it is off. Under Nsight
+// Compute at the boost clock (--clock-control none) the prefetch took T=32768 from 243.6 to
+// 233.2 us and DRAM from 72.8% to 76.0% busy; at ncu's default locked base clock the same launch
+// was 3.2% slower (269.6 -> 278.3 us, issue 73% -> 75% busy): the kernel is then issue-bound, and
+// the prefetch adds instructions. The fp8 cache instances are issue-bound at any clock, and there
+// an earlier prefetch cost 6% (fifth pass); they take none (kPrefetches). Platforms without an L2
+// prefetch instruction (kHasL2Prefetch) take none either.
 inline constexpr int64_t kPrefetchMinWaves = 4;
 
 template <int D, ActType A, CacheType C>
 int64_t prefetch_tiles_of(const Tiling& tl, int64_t blocks) {
-  if constexpr (C != CacheType::kActivation || !kHasL2Prefetch) {
+  if constexpr (!kPrefetches<C>) {
     return 0;
   } else {
     const int64_t resident = kMinBlocksPerSm<D, A, C> * tile::device_sm_count();
