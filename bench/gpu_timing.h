@@ -36,11 +36,11 @@ double time_us_per_call(gpu::GraphRunner& g, int sets, const std::function<void(
 
 // Times eager calls (no graph): host work between launches counts, as it does for a policy that
 // throws and catches per call. Events around a loop of calls, us per call. Several call
-// sequences are timed against each other: each of `rounds` rounds takes one
-// sample of every fn in turn (reset() before each), and each fn's time is its median. Why: the
-// policies are compared as ratios of eager times that the host's launch path dominates at small
-// T, and timing one policy's samples after another's let the host's drift between them enter the
-// ratio (sticky / alone was 1.039 at T=64 in the seventh pass's run, for the same device work).
+// sequences are timed against each other: each of `rounds` rounds takes one sample of every fn in
+// turn (reset() before each), and each fn's time is its median. Why: the policies are compared as
+// ratios of eager times that the host's launch path dominates at small T, and timing one policy's
+// samples after another's let the host's drift between them enter the ratio (sticky / alone was
+// 1.039 at T=64 in the seventh pass's run, for the same device work).
 std::vector<double> time_us_eager_rounds(const std::vector<std::function<void(int, void*)>>& fns,
                                          const ResetInputs& reset, int rounds);
 

@@ -22,7 +22,10 @@
 //    correction (tile::divide_by_scale, proved against the true division), instead of a full
 //    IEEE division per element;
 //  * rare software paths (NaN packs and encodes) are out of line, so the hot code stays compact
-//    (tile_common.h, Floats8).
+//    (tile_common.h, Floats8);
+//  * with a bf16/fp16 cache, in launches of four waves or more, a block first asks L2 for what the
+//    block of its head group half a wave later reads (prefetch_tiles_of): the kernel waits on
+//    its loads at half the warps resident, and this hides part of that wait.
 // Work units and torn writes are unchanged: unit g = token*(Hq+2Hkv) + head is written iff
 // g < max_units, whichever block runs it.
 #include "kernels/hip/fused_tiled.h"
@@ -75,8 +78,9 @@ Tiling tiling_of(const FusedParams& p) {
 }
 
 // Before its own work, a block asks L2 for what the block of the same head group `prefetch_tiles`
-// tiles on will read (the launcher's rule and its measurements: prefetch_tiles_of): the qkv rows of heads [head0, head0 + count) of those tokens (contiguous in
-// each token's row), their positions and their slots.
+// tiles on will read: the qkv rows of heads [head0, head0 + count) of those tokens (contiguous in
+// each token's row), their positions and their slots. The launcher's rule and its measurements:
+// prefetch_tiles_of.
 template <int D>
 __device__ __forceinline__ void prefetch_group_rows(const FusedParams& p, int64_t tile_start,
                                                    int64_t head0, int count) {
