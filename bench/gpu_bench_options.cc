@@ -47,8 +47,13 @@ Options parse_options(int argc, char** argv) {
       o.profile = true;
       o.profile_tokens = parse_bench_tokens(argv[++i]);
       if (o.profile_tokens == 0) {
-        std::fprintf(stderr, "gpu_bench: --profile-tokens takes one of 1, 8, 64, 256, 1024, "
-                             "4096, 32768, not '%s'\n", argv[i]);
+        std::fprintf(stderr, "gpu_bench: --profile-tokens takes one of");
+        const char* sep = " ";
+        for (const int64_t t : kTokens) {
+          std::fprintf(stderr, "%s%lld", sep, static_cast<long long>(t));
+          sep = ", ";
+        }
+        std::fprintf(stderr, "; not '%s'\n", argv[i]);
         std::exit(2);
       }
     } else if (std::strcmp(argv[i], "--kv") == 0 && has_value) {

@@ -9,35 +9,13 @@ namespace rcsim::bench {
 
 using namespace rcsim::gpu;
 
-// Times fn(set) calls: a graph of `sets` calls (one per input set) replayed; returns us per call.
-double time_us_per_call(GraphRunner& g, int sets, const std::function<void(int, void*)>& fn,
-                        const ResetInputs& reset) {
-  g.begin_capture();
-  for (int s = 0; s < sets; ++s) fn(s, g.stream());
-  g.end_capture();
-  EventTimer timer;
-  // At least ~1 ms per measurement so event resolution does not matter.
-  g.replay();
-  synchronize();
-  reset();
-  timer.start(g.stream());
-  g.replay();
-  timer.stop(g.stream());
-  const double one_ms = std::max(1e-3, static_cast<double>(timer.elapsed_ms()));
-  const int replays = static_cast<int>(std::clamp(1.0 / one_ms, 1.0, 200.0));
-  std::vector<double> samples;
-  for (int r = 0; r < kRepeats; ++r) {
-    reset();
-    timer.start(g.stream());
-    for (int i = 0; i < replays; ++i) g.replay();
-    timer.stop(g.stream());
-    samples.push_back(static_cast<double>(timer.elapsed_ms()) * 1000.0 / (replays * sets));
-  }
-  std::sort(samples.begin(), samples.end());
-  return samples[samples.size() / 2];
-}
-
 namespace {
+
+// The median of kRepeats (odd) or more samples: every timing here reports it.
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
 // Calls per eager sample: at least ~2 ms of calls, 5 to 400.
 int eager_calls_per_sample(const std::function<void(int, void*)>& fn, const ResetInputs& reset) {
@@ -63,12 +41,34 @@ double eager_sample_us(const std::function<void(int, void*)>& fn, int calls,
   return static_cast<double>(timer.elapsed_ms()) * 1000.0 / calls;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
+
+// Times fn(set) calls: a graph of `sets` calls (one per input set) replayed; returns us per call.
+double time_us_per_call(GraphRunner& g, int sets, const std::function<void(int, void*)>& fn,
+                        const ResetInputs& reset) {
+  g.begin_capture();
+  for (int s = 0; s < sets; ++s) fn(s, g.stream());
+  g.end_capture();
+  EventTimer timer;
+  // At least ~1 ms per measurement so event resolution does not matter.
+  g.replay();
+  synchronize();
+  reset();
+  timer.start(g.stream());
+  g.replay();
+  timer.stop(g.stream());
+  const double one_ms = std::max(1e-3, static_cast<double>(timer.elapsed_ms()));
+  const int replays = static_cast<int>(std::clamp(1.0 / one_ms, 1.0, 200.0));
+  std::vector<double> samples;
+  for (int r = 0; r < kRepeats; ++r) {
+    reset();
+    timer.start(g.stream());
+    for (int i = 0; i < replays; ++i) g.replay();
+    timer.stop(g.stream());
+    samples.push_back(static_cast<double>(timer.elapsed_ms()) * 1000.0 / (replays * sets));
+  }
+  return median(samples);
+}
 
 std::vector<double> time_us_eager_rounds(const std::vector<std::function<void(int, void*)>>& fns,
                                          const ResetInputs& reset, int rounds) {
@@ -100,8 +100,7 @@ double measure_copy_gbps() {
     t.stop(nullptr);
     s.push_back(2.0 * static_cast<double>(bytes) / (static_cast<double>(t.elapsed_ms()) * 1e6));
   }
-  std::sort(s.begin(), s.end());
-  const double copy_gbps = s[s.size() / 2];
+  const double copy_gbps = median(s);
   std::printf("copy bandwidth (2 GiB D2D, read+write): %.0f GB/s\n", copy_gbps);
   return copy_gbps;
 }
