@@ -166,11 +166,10 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
     const int64_t slot = p.slots[tc];
     cache_row = slot >= 0;
     const int64_t bs = p.cache.block_size;
-    const int64_t blk = cache_row ? slot / bs : 0;
-    const int64_t off = cache_row ? slot - blk * bs : 0;
-    const int64_t block_head = blk * p.num_heads_kv + local0;
-    k_off = tile::k_cache_offset<D, X>(block_head, bs, off, Dims::first_dim(t));
-    k_scale_at = block_head * bs + off;
+    const tile::PageSlot ps = tile::page_slot(slot, bs);
+    const int64_t block_head = ps.page * p.num_heads_kv + local0;
+    k_off = tile::k_cache_offset<D, X>(block_head, bs, ps.offset, Dims::first_dim(t));
+    k_scale_at = block_head * bs + ps.offset;
   }
 
 #pragma unroll
@@ -244,7 +243,8 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
   tile::write_v_tile<D, C, kHeads, true>(a, load, [&](unsigned need, int64_t slot,
                                                       Vec16 (&e)[kHeads]) {
     if constexpr (C != CacheType::kActivation) {
-      const int64_t block_head0 = (slot / p.cache.block_size) * p.num_heads_kv + kv0;
+      const tile::PageSlot ps = tile::page_slot(slot, p.cache.block_size);
+      const int64_t scale_at = (ps.page * p.num_heads_kv + kv0) * p.cache.block_size + ps.offset;
 #pragma unroll
       for (int h = 0; h < kHeads; ++h) {
         float v[kElems];
@@ -254,10 +254,7 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
         float q[kElems];
         tile::divide_by_scale(v, scale, q);
         e[h] = tile::encode_fp8<C>(q);
-        if (needed && t == 0) {
-          p.cache.v_scale[(block_head0 + h) * p.cache.block_size + slot % p.cache.block_size] =
-              scale;
-        }
+        if (needed && t == 0) p.cache.v_scale[scale_at + h * p.cache.block_size] = scale;
       }
     }
   });

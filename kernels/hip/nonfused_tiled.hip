@@ -279,6 +279,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
     const bool in_batch = token < j.num_tokens;
     const int64_t tc = in_batch ? token : j.num_tokens - 1;
     const int64_t slot = j.slots[tc];
+    const tile::PageSlot ps = tile::page_slot(slot, bs);
     Vec16 raw[kHeadsPerBlock];
 #pragma unroll
     for (int h = 0; h < kHeadsPerBlock; ++h) {
@@ -288,11 +289,11 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
     for (int h = 0; h < kHeadsPerBlock; ++h) {
       if (h >= count) break;
       const int64_t head = head0 + h;
-      const int64_t block_head = (slot / bs) * j.num_heads_kv + head;
+      const int64_t block_head = ps.page * j.num_heads_kv + head;
       const bool store = in_batch && slot >= 0 && cache_unit_allowed(j, token, head);
-      const Vec16 e = cache_elements<D, A, C>(j, raw[h], true, store, block_head * bs + slot % bs, t);
+      const Vec16 e = cache_elements<D, A, C>(j, raw[h], true, store, block_head * bs + ps.offset, t);
       if (!store) continue;
-      const int64_t off = tile::k_cache_offset<D, X>(block_head, bs, slot % bs, first);
+      const int64_t off = tile::k_cache_offset<D, X>(block_head, bs, ps.offset, first);
       if constexpr (C == CacheType::kActivation) {
         tile::store16_global(static_cast<uint16_t*>(j.cache.k_cache) + off, e);
       } else {
@@ -327,11 +328,11 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
   constexpr bool kLoadOwnRowsFirst = C != CacheType::kActivation;
   tile::write_v_tile<D, C, kV, kLoadOwnRowsFirst>(a, load, [&](unsigned need, int64_t slot,
                                                                Vec16 (&e)[kV]) {
-    const int64_t block_head0 = (slot / bs) * j.num_heads_kv + kv0;
+    const tile::PageSlot ps = tile::page_slot(slot, bs);
+    const int64_t scale_at = (ps.page * j.num_heads_kv + kv0) * bs + ps.offset;
 #pragma unroll
     for (int h = 0; h < kV; ++h) {
-      e[h] = cache_elements<D, A, C>(j, e[h], false, (need >> h) & 1u,
-                                     (block_head0 + h) * bs + slot % bs, t);
+      e[h] = cache_elements<D, A, C>(j, e[h], false, (need >> h) & 1u, scale_at + h * bs, t);
     }
   });
 }

@@ -130,9 +130,9 @@ __device__ __forceinline__ void find_runs(const VTileArgs& a, VTileShared<D, C, 
     // The cache offset of (the slot's page, head0, its offset, dim 0): the slot is divided once
     // per run or loose token here rather than once per chunk or element.
     const auto slot_base = [&] {
-      const int64_t blk = s / a.block_size;
-      return v_cache_offset<D, X>(a.shuffle, blk * a.num_heads_kv + a.head0, a.block_size,
-                                  s - blk * a.block_size, 0);
+      const PageSlot ps = page_slot(s, a.block_size);
+      return v_cache_offset<D, X>(a.shuffle, ps.page * a.num_heads_kv + a.head0, a.block_size,
+                                  ps.offset, 0);
     };
     if (lead == tid && tid < kTileTokens) {
       const int k = atomicAdd(&sh.num_leaders, 1);
