@@ -43,13 +43,25 @@ using tile::kTileTokens;
 using tile::Vec16;
 
 // Heads per block at most: Q heads share one block's per-token loads four at a time; K heads also
-// write the cache, two at a time; V heads tile::kVHeadsPerBlock at a time (shared-memory staging).
-// Small batches take fewer (tiling_of, heads_per_block.h).
+// write the cache, two at a time; V heads tile::kVHeadsPerBlock at a time (shared-memory staging),
+// or kVHeadsWide in long launches (launch_with). Small batches take fewer (tiling_of,
+// heads_per_block.h).
 inline constexpr int kQHeadsPerBlock = 4;
 inline constexpr int kKHeadsPerBlock = 2;
+// Which instances have a second kernel, compiled for four fp8 V heads per block, that long
+// launches take (launch_with): those of the measured shape (head dim 128, NeoX, bf16 activations,
+// the whole head rotated, as in every Qwen3 model). Four fit the 64-register bound there (ptxas -v,
+// sm_90); with 8 consecutive dims per thread (partial rotary) they spill 24-68 bytes. Other shapes
+// keep one kernel: each second one is another instance to compile for every architecture CI
+// builds, and this file is the longest compile of the GPU stage.
+template <int D, ActType A, CacheType C, bool kNeox, class Dims>
+inline constexpr int kVHeadsWide =
+    C != CacheType::kActivation && D == 128 && A == ActType::kBF16 && kNeox && Dims::kMirrored
+        ? 4
+        : tile::kVHeadsPerBlock<D, C>;
 
 struct Tiling {
-  int q_per_block, k_per_block, v_per_block;  // at most kQHeadsPerBlock, kKHeadsPerBlock, kV
+  int q_per_block, k_per_block, v_per_block;  // at most kQ/kKHeadsPerBlock, kVHeadsWide
   int64_t q_groups;
   int64_t k_groups;
   int64_t groups;  // q_groups + k_groups + V groups
@@ -66,15 +78,13 @@ Tiling tiling_with(const FusedParams& p, int q, int k, int v) {  // heads per bl
   t.groups = t.q_groups + t.k_groups + (p.num_heads_kv + v - 1) / v;
   return t;
 }
-// Small batches take fewer heads per block (heads_per_block.h).
-template <int D, CacheType C>
-Tiling tiling_of(const FusedParams& p) {
-  constexpr int kV = tile::kVHeadsPerBlock<D, C>;
-  const Tiling full = tiling_with(p, kQHeadsPerBlock, kKHeadsPerBlock, kV);
+// Small batches take fewer heads per block (heads_per_block.h); v_max: V heads at most.
+Tiling tiling_of(const FusedParams& p, int v_max) {
+  const Tiling full = tiling_with(p, kQHeadsPerBlock, kKHeadsPerBlock, v_max);
   const int64_t blocks = (p.num_tokens + kTileTokens - 1) / kTileTokens * full.groups;
   return tiling_with(p, tile::heads_per_block(kQHeadsPerBlock, 2, blocks),
                            tile::heads_per_block(kKHeadsPerBlock, 1, blocks),
-                           tile::heads_per_block(kV, 2, blocks));
+                           tile::heads_per_block(v_max, 2, blocks));
 }
 
 // Before its own work, a block asks L2 for what the block of the same head group `prefetch_tiles`
@@ -213,11 +223,10 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
 }
 
 // V heads [kv0, kv0 + count) of the tile's tokens: only the cache (V is not written back).
-template <int D, ActType A, CacheType C>
+template <int D, ActType A, CacheType C, int kHeads>
 __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start, int64_t kv0,
                                         int count) {
   using M = HeadMap<D>;
-  constexpr int kHeads = tile::kVHeadsPerBlock<D, C>;
   const int t = static_cast<int>(threadIdx.x) % M::kThreadsPerHead;
   const int64_t heads_total = p.num_heads_q + 2 * p.num_heads_kv;
   const int64_t head0 = p.num_heads_q + p.num_heads_kv + kv0;  // first V head within qkv
@@ -269,7 +278,8 @@ template <int D, ActType A, CacheType C>
 inline constexpr int kMinBlocksPerSm =
     A == ActType::kFP16 && C != CacheType::kActivation ? 1 : 1024 / HeadMap<D>::kBlockThreads;
 
-template <int D, ActType A, CacheType C, bool kNeox, class Dims>
+// kVHeads: the V heads per block the V code is compiled for (Tiling::v_per_block <= kVHeads).
+template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kVHeads>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D, A, C>))
     fused_tiled_kernel(FusedParams p, Tiling tl) {
   // 32-bit block decomposition: the grid has fewer than 2^31 blocks (launch_with), and a 64-bit
@@ -311,7 +321,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
     if (prefetch) {
       prefetch_group_rows<D>(p, ahead_start, p.num_heads_q + p.num_heads_kv + kv0, count);
     }
-    v_heads<D, A, C>(p, tile_start, kv0, count);
+    v_heads<D, A, C, kVHeads>(p, tile_start, kv0, count);
   }
 }
 
@@ -344,14 +354,41 @@ int64_t prefetch_tiles_of(const Tiling& tl, int64_t blocks) {
   }
 }
 
-template <int D, ActType A, CacheType C, bool kNeox, class Dims>
-void launch_with(const FusedParams& p, hipStream_t s) {
-  Tiling tl = tiling_of<D, C>(p);
+// Long launches (kWideVMinWaves waves of resident blocks or more) of the instances that have one
+// (kVHeadsWide) take the kernel with four V heads per block; other launches, the usual one.
+//
+// Why (H200, Qwen3-8B, fp8 e4m3fn cache, gpu_bench --quick, three alternated runs each, medians;
+// bench/results/h200-2026-11-30-ninth/): four V heads per block in every launch took T=32768
+// from 267.3 to 256.9 us (54 waves, -3.9%): the run search, its barriers and the staging serve
+// twice the heads. At T=4096 (6.8 waves) prefill was unchanged (38.13 -> 38.04) and decode 2.4%
+// slower (80.0 -> 82.0); at T=1024 (1.7 waves) 12% slower (12.37 -> 13.87), and 23% at T=1
+// (2.67 -> 3.28). A kernel compiled for four V heads that ran only as many as the launch's
+// Tiling asked, skipping the rest, spilled (ptxas -v: 12 bytes), hence the second kernel.
+inline constexpr int64_t kWideVMinWaves = 16;
+
+template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kVHeads>
+void launch_tiling(const FusedParams& p, Tiling tl, hipStream_t s) {
   const int64_t tiles = (p.num_tokens + kTileTokens - 1) / kTileTokens;
   tl.prefetch_tiles = prefetch_tiles_of<D, A, C>(tl, tiles * tl.groups);
-  fused_tiled_kernel<D, A, C, kNeox, Dims>
+  fused_tiled_kernel<D, A, C, kNeox, Dims, kVHeads>
       <<<dim3(static_cast<unsigned>(tiles * tl.groups)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(
           p, tl);
+}
+
+template <int D, ActType A, CacheType C, bool kNeox, class Dims>
+void launch_with(const FusedParams& p, hipStream_t s) {
+  constexpr int kNarrow = tile::kVHeadsPerBlock<D, C>;
+  constexpr int kWide = kVHeadsWide<D, A, C, kNeox, Dims>;
+  const Tiling narrow = tiling_of(p, kNarrow);
+  if constexpr (kWide != kNarrow) {
+    const int64_t blocks = (p.num_tokens + kTileTokens - 1) / kTileTokens * narrow.groups;
+    const int64_t resident = kMinBlocksPerSm<D, A, C> * tile::device_sm_count();
+    if (resident > 0 && blocks >= kWideVMinWaves * resident) {
+      launch_tiling<D, A, C, kNeox, Dims, kWide>(p, tiling_of(p, kWide), s);
+      return;
+    }
+  }
+  launch_tiling<D, A, C, kNeox, Dims, kNarrow>(p, narrow, s);
 }
 
 // A thread's dims: qk_thread_dims.h's choice for a rotating kernel.

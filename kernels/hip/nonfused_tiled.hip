@@ -55,7 +55,8 @@ __host__ __device__ inline int64_t v_groups_of(int64_t heads) {
 // --quick, alternated; bench/results/h200-2026-11-30-stores/): 103.0 -> 90.2 us at T=32768, 17.0
 // -> 16.3 us at T=4096 (decode slots: +0.8% and +2.8%), but 2.9 -> 3.5 us at T=1 and 6.6 -> 7.9 us
 // at T=1024, hence only in the top band (tile::fills_device).
-// The fused kernel keeps 2: with 4 its fp8 instances spill under their 64-register bound.
+// The fused kernel takes 4 only in longer launches, and only where 4 fit its registers
+// (fused_qk_norm_rope_cache_tiled.hip, kVHeadsWide and launch_with).
 template <int D, CacheType C>
 inline constexpr int kCacheVHeadsFull =
     C != CacheType::kActivation && D != 256 ? 4 : tile::kVHeadsPerBlock<D, C>;

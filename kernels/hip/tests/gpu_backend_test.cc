@@ -189,6 +189,27 @@ TEST_F(GpuTest, FusedMatchesCpuWhenTheLaunchPrefetches) {
   }
 }
 
+TEST_F(GpuTest, FusedMatchesCpuInTheWideVKernel) {
+  // 9219 tokens (577 tiles, the last one partial) of Qwen3-8B with an fp8 cache: 9232 blocks at
+  // two V heads per block, at least 16 waves of four resident blocks on a device of up to 144 SMs,
+  // so the launch takes the kernel with four V heads per block (fused_qk_norm_rope_cache_tiled.hip,
+  // kVHeadsWide, launch_with). Both fp8 formats, prefill and scattered slots.
+  const std::pair<KvCacheDtype, SlotLayout> runs[] = {
+      {KvCacheDtype::kFp8E4M3FN, SlotLayout::kPrefill},
+      {KvCacheDtype::kFp8E4M3FNUZ, SlotLayout::kScattered}};
+  int64_t n = 0;
+  for (auto [kv, layout] : runs) {
+    CaseShape s;
+    s.num_tokens = 9219;
+    s.num_heads_q = 32;
+    s.num_heads_kv = 8;
+    s.kv = kv;
+    s.slot_layout = layout;
+    check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 1600 + n++));
+    if (quick()) break;
+  }
+}
+
 // ---- bit-exact: every non-fused kernel and both compositions ------------------------------------
 TEST_F(GpuTest, NonFusedCompositionMatchesCpuInBothOrders) {
   // 2049 tokens (129 tiles, 774 blocks at full heads): the fp8 cache writer's launch then fills a
