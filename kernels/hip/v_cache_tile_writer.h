@@ -151,8 +151,8 @@ __device__ __forceinline__ void find_runs(const VTileArgs& a, VTileShared<D, C, 
 // Step 2: every token's values through finish(), staged in shared memory: the tokens of the runs
 // this tile leads and the tile's loose tokens. Pass 0 is the tile's own tokens; pass 1 the tokens
 // past its end that its last run needs.
-template <int D, CacheType C, int kHeads, bool kLoadOwnRowsFirst, typename Load,
-          typename Finish>
+template <int D, CacheType C, int kHeads, bool kLoadOwnRowsFirst, bool kVoteInPass0,
+          typename Load, typename Finish>
 __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, C, kHeads>& sh,
                                              const Vec16 (&own_rows)[kHeads], Load&& load,
                                              Finish&& finish) {
@@ -182,13 +182,21 @@ __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, 
       // head_end is 0 for h >= count, so a block's missing heads are never loaded or stored.
       if (token < head_end[h] && (staged || loose)) need |= 1u << h;
     }
-    // Pass 1 serves only a run that crosses the tile's end; prefill runs start on page
-    // boundaries, so it is usually empty. A warp with nothing to stage skips it whole (the vote
-    // keeps finish()'s shuffles convergent); Nsight Compute showed fp8 tiles spending half their
-    // V work quantising these absent tokens.
-    // (continue, not break: pass 1 is the last, and hipcc cannot fully unroll a loop whose exit
-    // depends on data.)
-    if (pass == 1 && !warp_any(need != 0)) continue;
+    // A warp with nothing to stage skips the pass whole; the vote keeps finish()'s shuffles
+    // convergent. Nothing is lost: a token of a run this tile leads has every head's bit (find_runs
+    // admits only runs inside the last head's allowed end), and store_loose_elements checks the
+    // limit itself. Such warps are common wherever a sequence's first token is not at a multiple
+    // of X in the batch (prefill pages start runs; tiles start at multiples of 16):
+    //  * pass 1 serves only the run that crosses the tile's end. Nsight Compute showed fp8 tiles
+    //    spending half their V work quantising absent tokens there before this vote, and 41% of
+    //    the fused fp8 kernel's V warps still run it (Qwen3-8B T=32768, prefill, ninth pass);
+    //  * in pass 0 the tile's first tokens may belong to a run that the previous tile leads. The
+    //    vote there (kVoteInPass0) measured (H200, Qwen3-8B, three alternated runs, medians,
+    //    bench/results/h200-2026-11-30-final8/ab/call3_*): the per-token fp8 writer 86.30 ->
+    //    82.58 us at T=32768 and 16.06 -> 15.72 at T=4096; but the fused fp8 kernel 256.53 ->
+    //    258.52 at T=32768 and reshape_and_cache bf16 +3% at T <= 256. Callers choose.
+    // (continue, not break: hipcc cannot fully unroll a loop whose exit depends on data.)
+    if ((pass == 1 || kVoteInPass0) && !warp_any(need != 0)) continue;
     Vec16 e[kHeads];
 #pragma unroll
     for (int h = 0; h < kHeads; ++h) {
@@ -300,7 +308,9 @@ __device__ __forceinline__ void store_loose_elements(const VTileArgs& a,
 // search's barriers (Nsight Compute: barrier waits were the largest stall of the fused fp8 kernel,
 // 17.9% of samples). It holds the rows in registers across the search: callers choose it where
 // it measured faster (H200: fused kernels, the per-token fp8 writer; not reshape_and_cache bf16).
-template <int D, CacheType C, int kHeads, bool kLoadOwnRowsFirst, typename Load, typename Finish>
+// kVoteInPass0: warps none of whose tokens the tile stores skip pass 0 too (stage_tokens).
+template <int D, CacheType C, int kHeads, bool kLoadOwnRowsFirst, bool kVoteInPass0,
+          typename Load, typename Finish>
 __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Load&& load, Finish&& finish) {
   __shared__ VTileShared<D, C, kHeads> sh;
   const int64_t own_token =
@@ -314,7 +324,7 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Load&& load, Fi
     }
   }
   find_runs<D, C, kHeads>(a, sh, allowed_end(a, a.count - 1));
-  stage_tokens<D, C, kHeads, kLoadOwnRowsFirst>(a, sh, own_rows, load, finish);
+  stage_tokens<D, C, kHeads, kLoadOwnRowsFirst, kVoteInPass0>(a, sh, own_rows, load, finish);
   __syncthreads();
   store_run_chunks<D, C, kHeads>(a, sh);
   store_loose_elements<D, C, kHeads>(a, sh);
