@@ -324,13 +324,11 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
   const auto load = [&](int64_t token, int h) {
     return tile::load16(head_ptr<const uint16_t>(j.value, token, kv0 + h, first));
   };
-  // Own rows loaded before the run search for fp8 only (write_v_tile): on the H200 it made the
-  // per-token fp8 writer 4% faster and reshape_and_cache bf16 2.4% slower. The pass-0 vote, fp8
-  // only too: the per-token fp8 writer -4.3% at T=32768, reshape_and_cache bf16 +3% at T <= 256.
-  constexpr bool kLoadOwnRowsFirst = C != CacheType::kActivation;
-  constexpr bool kVoteInPass0 = C != CacheType::kActivation;
-  tile::write_v_tile<D, C, kV, kLoadOwnRowsFirst, kVoteInPass0>(
-      a, load, [&](unsigned need, int64_t slot, Vec16 (&e)[kV]) {
+  // fp8 only (write_v_tile): own rows loaded before the run search (H200: per-token fp8 writer
+  // -4%, reshape_and_cache bf16 +2.4%) and the pass-0 vote (-4.3% at T=32768; bf16 +3% at T<=256).
+  constexpr bool kFp8 = C != CacheType::kActivation;
+  tile::write_v_tile<D, C, kV, kFp8, kFp8>(a, load, [&](unsigned need, int64_t slot,
+                                                       Vec16 (&e)[kV]) {
     const tile::PageSlot ps = tile::page_slot(slot, bs);
     const int64_t scale_at = (ps.page * j.num_heads_kv + kv0) * bs + ps.offset;
 #pragma unroll
