@@ -81,7 +81,7 @@ Tiling tiling_with(const FusedParams& p, int q, int k, int v) {  // heads per bl
 // Small batches take fewer heads per block (heads_per_block.h); v_max: V heads at most.
 Tiling tiling_of(const FusedParams& p, int v_max) {
   const Tiling full = tiling_with(p, kQHeadsPerBlock, kKHeadsPerBlock, v_max);
-  const int64_t blocks = (p.num_tokens + kTileTokens - 1) / kTileTokens * full.groups;
+  const int64_t blocks = tile::tiles_of(p.num_tokens) * full.groups;
   return tiling_with(p, tile::heads_per_block(kQHeadsPerBlock, 2, blocks),
                            tile::heads_per_block(kKHeadsPerBlock, 1, blocks),
                            tile::heads_per_block(v_max, 2, blocks));
@@ -344,12 +344,18 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
 // prefetch instruction (kHasL2Prefetch) take none either.
 inline constexpr int64_t kPrefetchMinWaves = 4;
 
+// Blocks of an instance resident on the device at once: one wave (0 if the SM count is unknown).
+template <int D, ActType A, CacheType C>
+int64_t resident_blocks() {
+  return kMinBlocksPerSm<D, A, C> * tile::device_sm_count();
+}
+
 template <int D, ActType A, CacheType C>
 int64_t prefetch_tiles_of(const Tiling& tl, int64_t blocks) {
   if constexpr (!kPrefetches<C>) {
     return 0;
   } else {
-    const int64_t resident = kMinBlocksPerSm<D, A, C> * tile::device_sm_count();
+    const int64_t resident = resident_blocks<D, A, C>();
     if (resident == 0 || blocks < kPrefetchMinWaves * resident) return 0;
     return resident / 2 / tl.groups;  // half a wave, in tiles of this launch
   }
@@ -369,7 +375,7 @@ inline constexpr int64_t kWideVMinWaves = 16;
 
 template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kVHeads>
 void launch_tiling(const FusedParams& p, Tiling tl, hipStream_t s) {
-  const int64_t tiles = (p.num_tokens + kTileTokens - 1) / kTileTokens;
+  const int64_t tiles = tile::tiles_of(p.num_tokens);
   tl.prefetch_tiles = prefetch_tiles_of<D, A, C>(tl, tiles * tl.groups);
   fused_tiled_kernel<D, A, C, kNeox, Dims, kVHeads>
       <<<dim3(static_cast<unsigned>(tiles * tl.groups)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(
@@ -382,8 +388,8 @@ void launch_with(const FusedParams& p, hipStream_t s) {
   constexpr int kWide = kVHeadsWide<D, A, C, kNeox, Dims>;
   const Tiling narrow = tiling_of(p, kNarrow);
   if constexpr (kWide != kNarrow) {
-    const int64_t blocks = (p.num_tokens + kTileTokens - 1) / kTileTokens * narrow.groups;
-    const int64_t resident = kMinBlocksPerSm<D, A, C> * tile::device_sm_count();
+    const int64_t blocks = tile::tiles_of(p.num_tokens) * narrow.groups;
+    const int64_t resident = resident_blocks<D, A, C>();
     if (resident > 0 && blocks >= kWideVMinWaves * resident) {
       launch_tiling<D, A, C, kNeox, Dims, kWide>(p, tiling_of(p, kWide), s);
       return;

@@ -60,7 +60,7 @@ __host__ __device__ inline int64_t v_groups_of(int64_t heads) {
 template <int D, CacheType C>
 inline constexpr int kCacheVHeadsFull =
     C != CacheType::kActivation && D != 256 ? 4 : tile::kVHeadsPerBlock<D, C>;
-__host__ __device__ inline int64_t tiles_of(int64_t tokens) { return (tokens + kTileTokens - 1) / kTileTokens; }
+using tile::tiles_of;
 
 // Unconditional head loads (last_or): rms_norm and rotary load every head of a block whether or
 // not it exists, so that the loads share one basic block with the per-token loads (rotary -6.5%,

@@ -31,6 +31,10 @@ inline constexpr int kElems = 8;  // elements per thread: 16 bytes of a 16-bit a
 // Tokens per block: 16 so that one block holds a whole 16-byte chunk of the fp8 V-shuffle layout
 // (x = 16 tokens) and two of the bf16 one (x = 8).
 inline constexpr int kTileTokens = 16;
+// Tiles (blocks of kTileTokens tokens, the last one partial) of a batch.
+__host__ __device__ inline int64_t tiles_of(int64_t tokens) {
+  return (tokens + kTileTokens - 1) / kTileTokens;
+}
 
 template <int D>
 struct HeadMap {
