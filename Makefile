@@ -27,9 +27,6 @@ test: build
 
 # ASan + UBSan over the unit, fault and property tests (fewer property cases), then a short
 # campaign whose exit also fails on any leak (LeakSanitizer is part of ASan on Linux).
-# The preset compiles with -g1 (line tables): reports keep file:line, and the build is a third
-# faster than with -g (dispatcher_policy_test.cc: 65 -> 43 s on the 2-core CI machine), which keeps
-# .ci/run under its 45 minutes.
 asan: deps
 	@cmake --preset asan-ubsan >/dev/null && cmake --build --preset asan-ubsan -j $(JOBS)
 	@ctest --preset asan-ubsan -j $(JOBS)
@@ -50,9 +47,7 @@ fuzz-smoke: deps
 # The GPU presets build the GPU backend, its harness, the gpu tests and the benchmark: the host
 # parts are already covered by the default build, so CI does not compile them a second time.
 # rcsim_sim and rcsim_props_support hold the GPU-only host code of issue 14 (the GPU SimDevice, the
-# property suites' GPU backend): compiled here so CI checks it in both GPU presets. Their host code
-# is compiled with -g1 (CMakePresets.json), as in the asan preset: line tables only, for CI time;
-# the binaries carried to the GPU machine are stripped anyway.
+# property suites' GPU backend): compiled here so CI checks it in both GPU presets.
 GPU_TARGETS ?= rcsim_kernels_gpu rcsim_gpu_harness gpu_backend_test gpu_faulty_kernels_test gpu_bench \
                rcsim_sim rcsim_props_support
 hip-amd:
