@@ -55,12 +55,13 @@ hip-amd:
 	@cmake --preset hip-amd >/dev/null && cmake --build --preset hip-amd -j $(JOBS) --target $(GPU_TARGETS)
 
 # CUDA_ARCHS (e.g. 90, or '90;80') replaces the preset's architectures (RCSIM_CUDA_ARCHS, sm_90 and
-# sm_80). CI passes 90, the architecture the GPU tests run on: the fused kernel's file is the
+# sm_80); without it the build dir's cached value is dropped (-U), so a plain `make cuda` after
+# `make cuda CUDA_ARCHS=90` builds both again. CI passes 90, the architecture the GPU tests run on: the fused kernel's file is the
 # longest compile of the stage, once per architecture, and the paths that sm_80 alone would check
 # (no packed e4m3 convert, no L2 bulk prefetch) are the ones the AMD build compiles too.
 CUDA_ARCHS ?=
 cuda: deps
-	@cmake --preset cuda $(if $(CUDA_ARCHS),-DRCSIM_CUDA_ARCHS='$(CUDA_ARCHS)') >/dev/null && \
+	@cmake --preset cuda $(if $(CUDA_ARCHS),-DRCSIM_CUDA_ARCHS='$(CUDA_ARCHS)',-URCSIM_CUDA_ARCHS) >/dev/null && \
 	  cmake --build --preset cuda -j $(JOBS) --target $(GPU_TARGETS)
 
 clean:
