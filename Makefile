@@ -27,6 +27,10 @@ test: build
 
 # ASan + UBSan over the unit, fault and property tests (fewer property cases), then a short
 # campaign whose exit also fails on any leak (LeakSanitizer is part of ASan on Linux).
+# The preset compiles at -O0: ASan instruments every access at any level, and the build is about
+# twice as fast (same machine and hour: dispatcher_policy_test.cc 45 s at -O1, 19 s at -O0; the
+# whole build 758 s of compile CPU) for a test run that grows from about 45 s to 2 min. UBSan's object-size check sees less without
+# optimisation; ASan catches those out-of-bounds accesses itself.
 asan: deps
 	@cmake --preset asan-ubsan >/dev/null && cmake --build --preset asan-ubsan -j $(JOBS)
 	@ctest --preset asan-ubsan -j $(JOBS)

@@ -35,6 +35,12 @@ class InvalidInput : public std::invalid_argument {
     }                                                                                  \
   } while (0)
 
+// An assertion that always fails, for a branch rcsim's own invariants rule out. Unlike
+// RCSIM_ASSERT(false, ...) the compiler sees that it does not return at every optimisation level
+// (-O0 included, where the asan-ubsan preset's -Werror=return-type would otherwise fire).
+#define RCSIM_FAIL(...) \
+  ::rcsim::assertion_failed("(always)", __FILE__, __LINE__, ::fmt::format("" __VA_ARGS__))
+
 #define RCSIM_REQUIRE(cond, ...)                                       \
   do {                                                                 \
     if (!(cond)) [[unlikely]] {                                        \

@@ -79,7 +79,7 @@ class Prng {
       const uint64_t low = static_cast<uint64_t>(m);
       if (low >= bound || low >= (0 - bound) % bound) return static_cast<uint64_t>(m >> 64);
     }
-    RCSIM_ASSERT(false, "Prng::below rejected 64 times");
+    RCSIM_FAIL("Prng::below rejected 64 times");
   }
   // Uniform integer in [lo, hi], inclusive.
   int64_t range(int64_t lo, int64_t hi) {

@@ -130,8 +130,8 @@ struct FaultyKernelSet::Impl {
                        "cache written, q/k not (" + where + ")");
       default: break;
     }
-    RCSIM_ASSERT(false, "fault kind {} reached site {} (the parser's validity table forbids it)",
-                 fault_kind_name(rule.kind), fault_site_name(site));
+    RCSIM_FAIL("fault kind {} reached site {} (the parser's validity table forbids it)",
+               fault_kind_name(rule.kind), fault_site_name(site));
   }
 
   // garbage / nan after the real kernel ran k units: the payload goes into the footprint of a

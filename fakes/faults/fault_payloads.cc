@@ -54,7 +54,7 @@ uint64_t PayloadWriter::nan_bits(DType t) {
     case DType::kFP8E4M3FNUZ: return 0x80;
     case DType::kI64: break;
   }
-  RCSIM_ASSERT(false, "no NaN for dtype {}", dtype_name(t));
+  RCSIM_FAIL("no NaN for dtype {}", dtype_name(t));
 }
 
 }  // namespace rcsim::fault_detail

@@ -20,7 +20,7 @@ using fault_detail::ix;
 
 namespace {
 constexpr auto kNoCacheOnly = [](const auto&) {
-  RCSIM_ASSERT(false, "cacheonly at a site that writes no cache");
+  RCSIM_FAIL("cacheonly at a site that writes no cache");
 };
 }  // namespace
 
@@ -145,7 +145,7 @@ struct FaultyKernelSet::Impl::Memory final : MemoryBackend {
                               "sticky device error (" + where + ")");
       }
       engine.fail_without_writing(FaultSite::kBackup, kName, d);
-      RCSIM_ASSERT(false, "kind {} at backup", fault_kind_name(d.rule->kind));
+      RCSIM_FAIL("kind {} at backup", fault_kind_name(d.rule->kind));
     }
     return std::make_unique<RegisteredBuffer>(engine.inner.memory->allocate(dtype, shape),
                                               engine.registry);

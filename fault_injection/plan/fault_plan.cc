@@ -234,7 +234,7 @@ class SpecParser {
       }
       ++pos_;
     }
-    RCSIM_ASSERT(false, "parameter loop exceeded the spec length");
+    RCSIM_FAIL("parameter loop exceeded the spec length");
   }
 
   // Applies one key=value; returns the parameter's bit for duplicate detection.

@@ -67,11 +67,9 @@ std::string regressions_path() {
   }
   std::string places;
   for (const std::string& t : tried) places += "\n  " + t;
-  RCSIM_ASSERT(false,
-               "property regressions file {} not found; set RCSIM_REGRESSIONS_DIR to the "
-               "repository's property_tests/ (tried:{})",
-               kFileName, places);
-  return {};
+  RCSIM_FAIL("property regressions file {} not found; set RCSIM_REGRESSIONS_DIR to the "
+             "repository's property_tests/ (tried:{})",
+             kFileName, places);
 }
 
 // Stored failures: every `reproduce=...` line of regressions.txt, merged, keyed by property id.
@@ -91,7 +89,7 @@ const std::unordered_map<std::string, rc::detail::Reproduce>& stored_regressions
         const auto cfg = rc::detail::configFromString(line);
         for (const auto& [id, rep] : cfg.reproduce) out[id] = rep;
       } catch (const std::exception& e) {
-        RCSIM_ASSERT(false, "{}:{}: unreadable reproduce line: {}", path, line_number, e.what());
+        RCSIM_FAIL("{}:{}: unreadable reproduce line: {}", path, line_number, e.what());
       }
     }
     return out;
