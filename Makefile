@@ -1,12 +1,13 @@
 # The two commands of a fresh Debian 12 machine:
 #   make run    install what is missing, build, run the default simulation campaign (CPU backend)
 #   make test   install what is missing, build, run the whole test suite through CTest
-# Other targets: make build, make asan (asan-ubsan preset tests), make tsan, make hip-amd, make cuda.
+# Other targets: make build, make asan (asan-ubsan preset tests), make tsan, make hip-amd, make cuda,
+# make hip-amd-kernels (the AMD device objects only).
 JOBS ?= $(shell nproc)
 BUILD_DIR := build
 CTEST_ARGS ?=
 
-.PHONY: all deps build run test asan tsan fuzz-smoke hip-amd cuda clean
+.PHONY: all deps build run test asan tsan fuzz-smoke hip-amd hip-amd-kernels cuda clean
 
 all: build
 
@@ -56,19 +57,35 @@ fuzz-smoke: deps
 # property suites' GPU backend): compiled here so CI checks it in both GPU presets.
 GPU_TARGETS ?= rcsim_kernels_gpu rcsim_gpu_harness gpu_backend_test gpu_faulty_kernels_test gpu_bench \
                rcsim_sim rcsim_props_support
+# CCACHE=1 compiles the host sources of the GPU presets through ccache, with the cache in
+# build-ccache/ of this checkout. Both presets compile the same host sources with the same compiler
+# and flags, so CI builds `cuda` beside `hip-amd-kernels` (the hipcc device objects: the stage's
+# longest compiles, one process for both architectures), and then `hip-amd`, whose host objects
+# come from the cache. The build dirs are siblings, so with BASEDIR and NOHASHDIR their commands
+# hash the same; a hit's debug info names the other build dir, which nothing reads.
+CCACHE ?=
+GPU_LAUNCHER = $(if $(filter 1,$(CCACHE)),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache,-UCMAKE_CXX_COMPILER_LAUNCHER)
+GPU_BUILD_ENV = $(if $(filter 1,$(CCACHE)),CCACHE_DIR='$(CURDIR)/build-ccache' CCACHE_BASEDIR='$(CURDIR)' CCACHE_NOHASHDIR=true)
 hip-amd:
 	@scripts/install_deps.sh --hip
-	@cmake --preset hip-amd >/dev/null && cmake --build --preset hip-amd -j $(JOBS) --target $(GPU_TARGETS)
+	@cmake --preset hip-amd $(GPU_LAUNCHER) >/dev/null && \
+	  $(GPU_BUILD_ENV) cmake --build --preset hip-amd -j $(JOBS) --target $(GPU_TARGETS)
+hip-amd-kernels:
+	@scripts/install_deps.sh --hip
+	@cmake --preset hip-amd $(GPU_LAUNCHER) >/dev/null && \
+	  $(GPU_BUILD_ENV) cmake --build --preset hip-amd -j $(JOBS) --target rcsim_gpu_objects
 
 # CUDA_ARCHS (e.g. 90, or '90;80') replaces the preset's architectures (RCSIM_CUDA_ARCHS, sm_90 and
 # sm_80); without it the build dir's cached value is dropped (-U), so a plain `make cuda` after
-# `make cuda CUDA_ARCHS=90` builds both again. CI passes 90, the architecture the GPU tests run on: the fused kernel's file is the
-# longest compile of the stage, once per architecture, and the paths that sm_80 alone would check
-# (no packed e4m3 convert, no L2 bulk prefetch) are the ones the AMD build compiles too.
+# `make cuda CUDA_ARCHS=90` builds both again. CI passes 90, the architecture the GPU tests run
+# on: the fused kernel's file is the longest compile of the stage, once per architecture, and the
+# paths that sm_80 alone would check (no packed e4m3 convert, no L2 bulk prefetch) are the ones
+# the AMD build compiles too.
 CUDA_ARCHS ?=
 cuda: deps
-	@cmake --preset cuda $(if $(CUDA_ARCHS),-DRCSIM_CUDA_ARCHS='$(CUDA_ARCHS)',-URCSIM_CUDA_ARCHS) >/dev/null && \
-	  cmake --build --preset cuda -j $(JOBS) --target $(GPU_TARGETS)
+	@cmake --preset cuda $(if $(CUDA_ARCHS),-DRCSIM_CUDA_ARCHS='$(CUDA_ARCHS)',-URCSIM_CUDA_ARCHS) \
+	  $(GPU_LAUNCHER) >/dev/null && \
+	  $(GPU_BUILD_ENV) cmake --build --preset cuda -j $(JOBS) --target $(GPU_TARGETS)
 
 clean:
 	rm -rf build build-*

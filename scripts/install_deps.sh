@@ -8,7 +8,7 @@ packages=(build-essential cmake ninja-build pkg-config git python3 python3-numpy
           libgtest-dev libgmock-dev librapidcheck-dev libspdlog-dev libfmt-dev libcli11-dev
           nlohmann-json3-dev libxxhash-dev libbenchmark-dev python3-jsonschema
           pybind11-dev python3-dev python3-pytest python3-torch
-          clang)  # the asan-ubsan and fuzz presets compile with clang
+          clang ccache)  # clang: the asan-ubsan and fuzz presets; ccache: the GPU presets' CCACHE=1
 if [[ "${1:-}" == "--hip" ]]; then
   packages+=(hipcc libamdhip64-dev rocm-device-libs)
 fi
