@@ -250,8 +250,12 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
     return tile::load16(v_rows + (token * heads_total + h) * D);
   };
   // No pass-0 vote: it made the fp8 instance 0.8% slower at T=32768 (v_cache_tile_writer.h).
-  tile::write_v_tile<D, C, kHeads, true, false>(a, load, [&](unsigned need, int64_t slot,
-                                                      Vec16 (&e)[kHeads]) {
+  // Rows take the tile's run (kRowsTakeRun) in the wide-V instance only: launches of 16 waves or
+  // more (launch_with), where it measured faster; in short launches it lengthened the chain.
+  constexpr bool kRowsTakeRun = kHeads > tile::kVHeadsPerBlock<D, C>;
+  tile::write_v_tile<D, C, kHeads, true, false, kRowsTakeRun>(a, load, [&](unsigned need,
+                                                                         int64_t slot,
+                                                                         Vec16 (&e)[kHeads]) {
     if constexpr (C != CacheType::kActivation) {
       const tile::PageSlot ps = tile::page_slot(slot, p.cache.block_size);
       const int64_t scale_at = (ps.page * p.num_heads_kv + kv0) * p.cache.block_size + ps.offset;

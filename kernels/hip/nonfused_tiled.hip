@@ -326,9 +326,12 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
   };
   // fp8 only (write_v_tile): own rows loaded before the run search (H200: per-token fp8 writer
   // -4%, reshape_and_cache bf16 +2.4%) and the pass-0 vote (-4.3% at T=32768; bf16 +3% at T<=256).
+  // Rows take the tile's run (kRowsTakeRun) in the instance with more V heads only, which
+  // launches that fill the device take (launch_cache_job): -2% at T=32768, +1.8% at T=64.
   constexpr bool kFp8 = C != CacheType::kActivation;
-  tile::write_v_tile<D, C, kV, kFp8, kFp8>(a, load, [&](unsigned need, int64_t slot,
-                                                       Vec16 (&e)[kV]) {
+  constexpr bool kRowsTakeRun = kV > tile::kVHeadsPerBlock<D, C>;
+  tile::write_v_tile<D, C, kV, kFp8, kFp8, kRowsTakeRun>(a, load, [&](unsigned need, int64_t slot,
+                                                                     Vec16 (&e)[kV]) {
     const tile::PageSlot ps = tile::page_slot(slot, bs);
     const int64_t scale_at = (ps.page * j.num_heads_kv + kv0) * bs + ps.offset;
 #pragma unroll

@@ -149,10 +149,26 @@ __device__ __forceinline__ void find_runs(const VTileArgs& a, VTileShared<D, C, 
 }
 
 // Step 2: every token's values through finish(), staged in shared memory: the tokens of the runs
-// this tile leads and the tile's loose tokens. Pass 0 is the tile's own tokens; pass 1 the tokens
-// past its end that its last run needs.
+// this tile leads and the tile's loose tokens. Which token a thread's row (tok_local) takes in
+// each pass:
+//  * by default pass 0 is the tile's own tokens; pass 1 the tokens past its end that its last run
+//    needs. Where runs start at rows other than 0 (prefill: sequences start anywhere in the
+//    batch), rows before the run's leader work twice in fp8: in pass 0 on tokens of the previous
+//    tile's run, whose codes are discarded, then in pass 1 on the ones they store;
+//  * kRowsTakeRun, where a tile leads one run at most (x = kTileTokens: the fp8 caches): pass 0
+//    takes the run [l, l + x) whole, one token per row: rows at or past l their own, rows before
+//    l the token x on (l + x - 1 < kStage). Pass 1 is only the loose tokens before l. With no
+//    run (l = 0) this is the default's pass 0.
+// kRowsTakeRun: measured on the H200 (Qwen3-8B, gpu_bench --quick, three alternated runs each,
+// medians; bench/results/h200-2026-12-01-twelfth/): in every launch it took the fused fp8 kernel
+// from 255.08 to 249.01 us at T=32768 (-2.4%), 37.73 -> 37.16 at T=4096, and the per-token fp8
+// writer 82.22 -> 80.59 at T=32768; but launches of one block's chain lost: fused 4.23 -> 4.33 us
+// at T=64, writer +1.8% there. The row's token is then chosen at run time, after the search (a
+// shared-memory read of the leader and a chosen load); choosing it from the row's own and tail
+// slots instead, read side by side, kept T=64 nearer (4.28 us) but made the wide fused kernel
+// 1.5% slower at T=32768. Callers choose: the instances that only long launches take.
 template <int D, CacheType C, int kHeads, bool kLoadOwnRowsFirst, bool kVoteInPass0,
-          typename Load, typename Finish>
+          bool kRowsTakeRun, typename Load, typename Finish>
 __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, C, kHeads>& sh,
                                              const Vec16 (&own_rows)[kHeads], Load&& load,
                                              Finish&& finish) {
@@ -164,18 +180,27 @@ __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, 
   int64_t head_end[kHeads];
 #pragma unroll
   for (int h = 0; h < kHeads; ++h) head_end[h] = h < a.count ? allowed_end(a, h) : 0;
+  constexpr bool kOneRun = kRowsTakeRun && S::kMaxLeaders == 1;
+  const int run_leader = kOneRun && sh.num_leaders == 1 ? sh.leaders[0] : 0;
   // Warps with no token in pass 1 skip it whole (their shuffles stay convergent).
   constexpr int kWarpTokens = kWarpSizeLanes / M::kThreadsPerHead;
+  const int warp_first_row = (tid / kWarpSizeLanes) * kWarpTokens;
 #pragma unroll
   for (int pass = 0; pass < 2; ++pass) {
-    if (pass == 1 && (tid / kWarpSizeLanes) * kWarpTokens >= S::X - 1) break;
-    const int i = pass * kTileTokens + tok_local;
+    if (pass == 1 && warp_first_row >= (kOneRun ? run_leader : S::X - 1)) break;
+    int i = pass * kTileTokens + tok_local;
+    bool row_works = true;
+    if constexpr (kOneRun) {
+      i = pass == 0 && tok_local < run_leader ? tok_local + kTileTokens : tok_local;
+      row_works = pass == 0 || tok_local < run_leader;  // pass 1: the rows before the run only
+    }
     const bool staged_index = i < S::kStage;
     const int64_t token = a.tile_start + i;
     const int32_t slot = staged_index ? sh.slot[i + S::X - 1] : -2;
     const int32_t lead = staged_index ? sh.lead[i] : S::kNoRun;
-    const bool staged = slot >= 0 && lead >= 0 && lead < kTileTokens;
-    const bool loose = pass == 0 && slot >= 0 && lead == S::kNoRun;  // in sh.loose
+    const bool staged = row_works && slot >= 0 && lead >= 0 && lead < kTileTokens;
+    // in sh.loose: the tile's own tokens only
+    const bool loose = row_works && i < kTileTokens && slot >= 0 && lead == S::kNoRun;
     unsigned need = 0;
 #pragma unroll
     for (int h = 0; h < kHeads; ++h) {
@@ -187,7 +212,8 @@ __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, 
     // admits only runs inside the last head's allowed end), and store_loose_elements checks the
     // limit itself. Such warps are common wherever a sequence's first token is not at a multiple
     // of X in the batch (prefill pages start runs; tiles start at multiples of 16):
-    //  * pass 1 serves only the run that crosses the tile's end. Nsight Compute showed fp8 tiles
+    //  * pass 1 serves only the run that crosses the tile's end (kRowsTakeRun: the loose tokens
+    //    before the run). Nsight Compute showed fp8 tiles
     //    spending half their V work quantising absent tokens there before this vote, and 41% of
     //    the fused fp8 kernel's V warps still run it (Qwen3-8B T=32768, prefill, ninth pass);
     //  * in pass 0 the tile's first tokens may belong to a run that the previous tile leads. The
@@ -202,7 +228,7 @@ __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, 
     for (int h = 0; h < kHeads; ++h) {
       e[h] = Vec16{{0, 0, 0, 0}};  // heads not needed carry zeros (their codes are never stored)
       if (need & (1u << h)) {
-        e[h] = kLoadOwnRowsFirst && pass == 0 ? own_rows[h] : load(token, h);
+        e[h] = kLoadOwnRowsFirst && i == tok_local ? own_rows[h] : load(token, h);
       }
     }
     finish(need, static_cast<int64_t>(slot), e);
@@ -309,8 +335,10 @@ __device__ __forceinline__ void store_loose_elements(const VTileArgs& a,
 // 17.9% of samples). It holds the rows in registers across the search: callers choose it where
 // it measured faster (H200: fused kernels, the per-token fp8 writer; not reshape_and_cache bf16).
 // kVoteInPass0: warps none of whose tokens the tile stores skip pass 0 too (stage_tokens).
+// kRowsTakeRun: with fp8 caches, pass 0 takes the tile's run whole, one token per row
+// (stage_tokens); elsewhere it has no effect.
 template <int D, CacheType C, int kHeads, bool kLoadOwnRowsFirst, bool kVoteInPass0,
-          typename Load, typename Finish>
+          bool kRowsTakeRun, typename Load, typename Finish>
 __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Load&& load, Finish&& finish) {
   __shared__ VTileShared<D, C, kHeads> sh;
   const int64_t own_token =
@@ -324,7 +352,8 @@ __device__ __forceinline__ void write_v_tile(const VTileArgs& a, Load&& load, Fi
     }
   }
   find_runs<D, C, kHeads>(a, sh, allowed_end(a, a.count - 1));
-  stage_tokens<D, C, kHeads, kLoadOwnRowsFirst, kVoteInPass0>(a, sh, own_rows, load, finish);
+  stage_tokens<D, C, kHeads, kLoadOwnRowsFirst, kVoteInPass0, kRowsTakeRun>(a, sh, own_rows, load,
+                                                                           finish);
   __syncthreads();
   store_run_chunks<D, C, kHeads>(a, sh);
   store_loose_elements<D, C, kHeads>(a, sh);

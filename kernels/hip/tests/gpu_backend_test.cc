@@ -368,42 +368,79 @@ TEST_F(GpuTest, TornFusedWritesMatchCpuAtEveryInterestingStep) {
   }
 }
 
-TEST_F(GpuTest, TornNonFusedKernelsMatchCpu) {
- for (SlotLayout slots : {SlotLayout::kScattered, SlotLayout::kPrefill}) {
+// The instance that only long launches take (four V heads per block, 16 waves or more) maps its
+// rows to the tile's run (v_cache_tile_writer.h, kRowsTakeRun): rows before the run's leader stage
+// tokens of the next tile. Limits inside the batch, each in a V head of a token drawn from the
+// middle, cut runs there (prefill slots: runs start at random rows).
+TEST_F(GpuTest, TornFusedWritesInTheWideVKernelMatchCpu) {
+  if (quick()) GTEST_SKIP() << "9219-token launches; the full run covers them";
   CaseShape s;
-  s.num_tokens = 29;
+  s.num_tokens = 9219;  // the launch of FusedMatchesCpuInTheWideVKernel
+  s.num_heads_q = 32;
+  s.num_heads_kv = 8;
   s.kv = KvCacheDtype::kFp8E4M3FN;
-  s.slot_layout = slots;
-  for (int64_t k : {int64_t{0}, int64_t{1}, int64_t{13}, int64_t{28}, int64_t{29}}) {
-    HostCase host = make_case(s, mix_seed(test_seed(), 7000));
-    DeviceCase dev = upload_case(host);
-    const QkvViews hv = split_qkv(host.qkv.view(), s.num_heads_q, s.num_heads_kv, s.head_dim);
-    const QkvViews dv = split_qkv(dev.qkv->view(), s.num_heads_q, s.num_heads_kv, s.head_dim);
-    RotaryArgs r;
-    r.rotary_dim = s.head_dim;
-    r.limit = WorkLimit{k * 7};
-    r.q = hv.q, r.k = hv.k, r.positions = host.positions.view(), r.cos_sin_cache = host.cos_sin.view();
-    cpu_.kernels().rotary->run(r);
-    r.q = dv.q, r.k = dv.k, r.positions = dev.positions->view(), r.cos_sin_cache = dev.cos_sin->view();
-    gpu_->kernels().rotary->run(r);
-    RmsNormArgs m;
-    m.limit = WorkLimit{k * 3};
-    m.input = m.output = hv.q, m.weight = host.q_weight.view();
-    cpu_.kernels().rms_norm->run(m);
-    m.input = m.output = dv.q, m.weight = dev.q_weight->view();
-    gpu_->kernels().rms_norm->run(m);
-    PerTokenQuantCacheArgs c;
-    c.cfg = host.cfg;
-    c.limit = WorkLimit{k * 5};
-    c.key = hv.k, c.value = hv.v, c.slot_mapping = host.slots.view();
-    c.cache = host.cache_views(VCacheLayout::kShuffle);
-    cpu_.kernels().per_token_quant_cache->run(c);
-    c.key = dv.k, c.value = dv.v, c.slot_mapping = dev.slots->view();
-    c.cache = dev.cache_views(VCacheLayout::kShuffle);
-    gpu_->kernels().per_token_quant_cache->run(c);
-    expect_same_outputs(dev.download_all(), host, fmt::format("torn non-fused k={}", k));
+  s.slot_layout = SlotLayout::kPrefill;
+  const int64_t heads = s.num_heads_q + 2 * s.num_heads_kv;
+  Prng rng = Prng::stream(test_seed(), "torn-wide", 0);
+  for (int n = 0; n < 4 && !HasFailure(); ++n) {
+    const int64_t token = rng.range(s.num_tokens / 4, 3 * s.num_tokens / 4);
+    const int64_t k = token * heads + s.num_heads_q + s.num_heads_kv + rng.range(0, s.num_heads_kv - 1);
+    check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 6100), WorkLimit{k});
   }
- }
+}
+
+// GPU vs CPU rotary, rms_norm and the per-token fp8 cache writer on one case, each stopped by a
+// work limit (7k, 3k and 5k units).
+void check_torn_nonfused_case(GpuBackend& gpu, cpu::CpuBackend& cpu, const CaseShape& s,
+                              uint64_t seed, int64_t k) {
+  HostCase host = make_case(s, seed);
+  DeviceCase dev = upload_case(host);
+  const QkvViews hv = split_qkv(host.qkv.view(), s.num_heads_q, s.num_heads_kv, s.head_dim);
+  const QkvViews dv = split_qkv(dev.qkv->view(), s.num_heads_q, s.num_heads_kv, s.head_dim);
+  RotaryArgs r;
+  r.rotary_dim = s.head_dim;
+  r.limit = WorkLimit{k * 7};
+  r.q = hv.q, r.k = hv.k, r.positions = host.positions.view(), r.cos_sin_cache = host.cos_sin.view();
+  cpu.kernels().rotary->run(r);
+  r.q = dv.q, r.k = dv.k, r.positions = dev.positions->view(), r.cos_sin_cache = dev.cos_sin->view();
+  gpu.kernels().rotary->run(r);
+  RmsNormArgs m;
+  m.limit = WorkLimit{k * 3};
+  m.input = m.output = hv.q, m.weight = host.q_weight.view();
+  cpu.kernels().rms_norm->run(m);
+  m.input = m.output = dv.q, m.weight = dev.q_weight->view();
+  gpu.kernels().rms_norm->run(m);
+  PerTokenQuantCacheArgs c;
+  c.cfg = host.cfg;
+  c.limit = WorkLimit{k * 5};
+  c.key = hv.k, c.value = hv.v, c.slot_mapping = host.slots.view();
+  c.cache = host.cache_views(VCacheLayout::kShuffle);
+  cpu.kernels().per_token_quant_cache->run(c);
+  c.key = dv.k, c.value = dv.v, c.slot_mapping = dev.slots->view();
+  c.cache = dev.cache_views(VCacheLayout::kShuffle);
+  gpu.kernels().per_token_quant_cache->run(c);
+  expect_same_outputs(dev.download_all(), host,
+                      fmt::format("torn non-fused T={} k={}", s.num_tokens, k));
+}
+
+TEST_F(GpuTest, TornNonFusedKernelsMatchCpu) {
+  // 29 tokens: the short-launch instances; 2049 the cache writer's 4-V-head one
+  // (NonFusedCompositionMatchesCpuInBothOrders), whose rows take the tile's run, cut mid-batch.
+  struct Limits {
+    int64_t tokens;
+    std::vector<int64_t> ks;
+  };
+  std::vector<Limits> sizes = {{29, {0, 1, 13, 28, 29}}};
+  if (!quick()) sizes.push_back({2049, {701, 1013, 1555, 2048}});
+  for (const Limits& size : sizes) {
+    for (SlotLayout slots : {SlotLayout::kScattered, SlotLayout::kPrefill}) {
+      CaseShape s;
+      s.num_tokens = size.tokens;
+      s.kv = KvCacheDtype::kFp8E4M3FN;
+      s.slot_layout = slots;
+      for (int64_t k : size.ks) check_torn_nonfused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 7000), k);
+    }
+  }
 }
 
 // ---- the reference (AITER) thread mapping writes the same bits as the tiled one -----------------
