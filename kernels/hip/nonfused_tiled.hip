@@ -60,6 +60,12 @@ __host__ __device__ inline int64_t v_groups_of(int64_t heads) {
 template <int D, CacheType C>
 inline constexpr int kCacheVHeadsFull =
     C != CacheType::kActivation && D != 256 ? 4 : tile::kVHeadsPerBlock<D, C>;
+// Only that instance, which only launches that fill the device take, maps the fp8 V rows to the
+// tile's run (v_cache_tile_writer.h, kRowsTakeRun): per-token writer -1.9% at T=32768, -1.6% at
+// T=4096 (H200); in every instance it cost T <= 256 1.3-3.2%
+// (bench/results/h200-2026-12-01-twelfth/).
+template <int D, CacheType C, int kV>
+inline constexpr bool kCacheRowsTakeRun = kV > tile::kVHeadsPerBlock<D, C>;
 using tile::tiles_of;
 
 // Unconditional head loads (last_or): rms_norm and rotary load every head of a block whether or
@@ -326,10 +332,8 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
   };
   // fp8 only (write_v_tile): own rows loaded before the run search (H200: per-token fp8 writer
   // -4%, reshape_and_cache bf16 +2.4%) and the pass-0 vote (-4.3% at T=32768; bf16 +3% at T<=256).
-  // Rows take the tile's run (kRowsTakeRun) in the instance with more V heads only, which
-  // launches that fill the device take (launch_cache_job): -2% at T=32768, +1.8% at T=64.
   constexpr bool kFp8 = C != CacheType::kActivation;
-  constexpr bool kRowsTakeRun = kV > tile::kVHeadsPerBlock<D, C>;
+  constexpr bool kRowsTakeRun = kCacheRowsTakeRun<D, C, kV>;
   tile::write_v_tile<D, C, kV, kFp8, kFp8, kRowsTakeRun>(a, load, [&](unsigned need, int64_t slot,
                                                                      Vec16 (&e)[kV]) {
     const tile::PageSlot ps = tile::page_slot(slot, bs);
