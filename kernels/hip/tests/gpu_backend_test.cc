@@ -420,22 +420,28 @@ void check_torn_nonfused_case(GpuBackend& gpu, cpu::CpuBackend& cpu, const CaseS
   c.cache = dev.cache_views(VCacheLayout::kShuffle);
   gpu.kernels().per_token_quant_cache->run(c);
   expect_same_outputs(dev.download_all(), host,
-                      fmt::format("torn non-fused T={} k={}", s.num_tokens, k));
+                      fmt::format("torn non-fused T={} D={} k={}", s.num_tokens, s.head_dim, k));
 }
 
 TEST_F(GpuTest, TornNonFusedKernelsMatchCpu) {
   // 29 tokens: the short-launch instances; 2049 the cache writer's 4-V-head one
-  // (NonFusedCompositionMatchesCpuInBothOrders), whose rows take the tile's run, cut mid-batch.
+  // (NonFusedCompositionMatchesCpuInBothOrders), whose rows take the tile's run, cut mid-batch, at
+  // both head dims that have that instance (64: four tokens per warp, 128: two).
   struct Limits {
     int64_t tokens;
+    int64_t head_dim;
     std::vector<int64_t> ks;
   };
-  std::vector<Limits> sizes = {{29, {0, 1, 13, 28, 29}}};
-  if (!quick()) sizes.push_back({2049, {701, 1013, 1555, 2048}});
+  std::vector<Limits> sizes = {{29, 128, {0, 1, 13, 28, 29}}};
+  if (!quick()) {
+    sizes.push_back({2049, 128, {701, 1013, 1555, 2048}});
+    sizes.push_back({2049, 64, {701, 1013, 1555, 2048}});
+  }
   for (const Limits& size : sizes) {
     for (SlotLayout slots : {SlotLayout::kScattered, SlotLayout::kPrefill}) {
       CaseShape s;
       s.num_tokens = size.tokens;
+      s.head_dim = size.head_dim;
       s.kv = KvCacheDtype::kFp8E4M3FN;
       s.slot_layout = slots;
       for (int64_t k : size.ks) check_torn_nonfused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 7000), k);
