@@ -213,9 +213,9 @@ __device__ __forceinline__ void stage_tokens(const VTileArgs& a, VTileShared<D, 
     // limit itself. Such warps are common wherever a sequence's first token is not at a multiple
     // of X in the batch (prefill pages start runs; tiles start at multiples of 16):
     //  * pass 1 serves only the run that crosses the tile's end (kRowsTakeRun: the loose tokens
-    //    before the run). Nsight Compute showed fp8 tiles
-    //    spending half their V work quantising absent tokens there before this vote, and 41% of
-    //    the fused fp8 kernel's V warps still run it (Qwen3-8B T=32768, prefill, ninth pass);
+    //    before the run). Nsight Compute showed fp8 tiles spending half their V work quantising
+    //    absent tokens there before this vote, and 41% of the fused fp8 kernel's V warps still
+    //    run it (Qwen3-8B T=32768, prefill, ninth pass);
     //  * in pass 0 the tile's first tokens may belong to a run that the previous tile leads. The
     //    vote there (kVoteInPass0) measured (H200, Qwen3-8B, three alternated runs, medians,
     //    bench/results/h200-2026-11-30-final8/ab/call3_*): the per-token fp8 writer 86.30 ->

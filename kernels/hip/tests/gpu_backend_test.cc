@@ -189,23 +189,28 @@ TEST_F(GpuTest, FusedMatchesCpuWhenTheLaunchPrefetches) {
   }
 }
 
+// 9219 tokens (577 tiles, the last one partial) of Qwen3-8B with an fp8 cache: 9232 blocks at two
+// V heads per block, at least 16 waves of four resident blocks on a device of up to 144 SMs, so the
+// launch takes the kernel with four V heads per block (fused_qk_norm_rope_cache_tiled.hip,
+// kVHeadsWide, launch_with).
+CaseShape wide_v_launch(KvCacheDtype kv, SlotLayout layout) {
+  CaseShape s;
+  s.num_tokens = 9219;
+  s.num_heads_q = 32;
+  s.num_heads_kv = 8;
+  s.kv = kv;
+  s.slot_layout = layout;
+  return s;
+}
+
 TEST_F(GpuTest, FusedMatchesCpuInTheWideVKernel) {
-  // 9219 tokens (577 tiles, the last one partial) of Qwen3-8B with an fp8 cache: 9232 blocks at
-  // two V heads per block, at least 16 waves of four resident blocks on a device of up to 144 SMs,
-  // so the launch takes the kernel with four V heads per block (fused_qk_norm_rope_cache_tiled.hip,
-  // kVHeadsWide, launch_with). Both fp8 formats, prefill and scattered slots.
+  // Both fp8 formats, prefill and scattered slots.
   const std::pair<KvCacheDtype, SlotLayout> runs[] = {
       {KvCacheDtype::kFp8E4M3FN, SlotLayout::kPrefill},
       {KvCacheDtype::kFp8E4M3FNUZ, SlotLayout::kScattered}};
   int64_t n = 0;
   for (auto [kv, layout] : runs) {
-    CaseShape s;
-    s.num_tokens = 9219;
-    s.num_heads_q = 32;
-    s.num_heads_kv = 8;
-    s.kv = kv;
-    s.slot_layout = layout;
-    check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 1600 + n++));
+    check_fused_case(*gpu_, cpu_, wide_v_launch(kv, layout), mix_seed(test_seed(), 1600 + n++));
     if (quick()) break;
   }
 }
@@ -374,12 +379,7 @@ TEST_F(GpuTest, TornFusedWritesMatchCpuAtEveryInterestingStep) {
 // middle, cut runs there (prefill slots: runs start at random rows).
 TEST_F(GpuTest, TornFusedWritesInTheWideVKernelMatchCpu) {
   if (quick()) GTEST_SKIP() << "9219-token launches; the full run covers them";
-  CaseShape s;
-  s.num_tokens = 9219;  // the launch of FusedMatchesCpuInTheWideVKernel
-  s.num_heads_q = 32;
-  s.num_heads_kv = 8;
-  s.kv = KvCacheDtype::kFp8E4M3FN;
-  s.slot_layout = SlotLayout::kPrefill;
+  const CaseShape s = wide_v_launch(KvCacheDtype::kFp8E4M3FN, SlotLayout::kPrefill);
   const int64_t heads = s.num_heads_q + 2 * s.num_heads_kv;
   Prng rng = Prng::stream(test_seed(), "torn-wide", 0);
   for (int n = 0; n < 4 && !HasFailure(); ++n) {
