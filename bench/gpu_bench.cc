@@ -315,6 +315,7 @@ void add_policy_kernels(std::vector<Kernel>& kernels, const BenchCase& c, const 
   const int64_t qkv_bytes = T * width * 2;
   const int64_t qk_row_bytes = (c.sh.hq + c.sh.hkv) * c.sh.d * 2;
   void* const backup = c.in.qkv_backup.p;
+  // First of the eager kernels: the policy table's ratios are paired with its samples.
   kernels.push_back({"policy_nonfused_alone", bytes.nonfused,
                      [&c](int s, void* st) { c.nonfused(s, st); }, true});
   kernels.push_back({"policy_pr279", bytes.nonfused, [&c, backup, qkv_bytes](int s, void* st) {
@@ -365,16 +366,20 @@ struct RowLabels {
   double copy_gbps;
 };
 
-void report_eager(const Kernel& k, double us, const RowLabels& r, nlohmann::json& report) {
+// `paired` is the median over rounds of this kernel's sample / `paired_to`'s sample of the same
+// round (time_us_eager_rounds): the policy table's ratios.
+void report_eager(const Kernel& k, double us, const char* paired_to, double paired,
+                  const RowLabels& r, nlohmann::json& report) {
   const double gbps = k.bytes / (us * 1e3);
   report["rows"].push_back({{"shape", r.shape}, {"tokens", r.tokens},
                             {"kv", r.fp8 ? "fp8_e4m3fn" : "bf16"}, {"slots", r.slots},
                             {"kernel", k.name}, {"cold", false}, {"eager", true},
                             {"us_per_call", us}, {"min_bytes", k.bytes}, {"gbps", gbps},
-                            {"fraction_of_copy", gbps / r.copy_gbps}});
-  std::printf("%-15s %6lld %4s %-5s %-22s %10.2f %8.0f %5.0f%% (eager)\n", r.shape,
-              static_cast<long long>(r.tokens), r.fp8 ? "fp8" : "bf16", "warm", k.name, us, gbps,
-              100.0 * gbps / r.copy_gbps);
+                            {"fraction_of_copy", gbps / r.copy_gbps},
+                            {"paired_ratio_to", paired_to}, {"paired_ratio", paired}});
+  std::printf("%-15s %6lld %4s %-5s %-22s %10.2f %8.0f %5.0f%% (eager; %.3f x %s, paired)\n",
+              r.shape, static_cast<long long>(r.tokens), r.fp8 ? "fp8" : "bf16", "warm", k.name,
+              us, gbps, 100.0 * gbps / r.copy_gbps, paired, paired_to);
 }
 
 // Warm: 8 calls on one input set per graph. Cold: one call on each of up to 64 input sets.
@@ -423,8 +428,10 @@ void time_kernels(const std::vector<Kernel>& kernels, const ShapeInputs& in, int
   if (eager.empty()) return;
   std::vector<std::function<void(int, void*)>> fns;
   for (const Kernel* k : eager) fns.push_back(k->fn);
-  const std::vector<double> us = time_us_eager_rounds(fns, restore_qkv, kEagerRounds);
-  for (std::size_t i = 0; i < eager.size(); ++i) report_eager(*eager[i], us[i], r, report);
+  const EagerTimes t = time_us_eager_rounds(fns, restore_qkv, kEagerRounds);
+  for (std::size_t i = 0; i < eager.size(); ++i) {
+    report_eager(*eager[i], t.us[i], eager[0]->name, t.ratio_to_first[i], r, report);
+  }
 }
 
 // --profile: one eager launch of each graphed kernel, in list order.

@@ -70,19 +70,27 @@ double time_us_per_call(GraphRunner& g, int sets, const std::function<void(int, 
   return median(samples);
 }
 
-std::vector<double> time_us_eager_rounds(const std::vector<std::function<void(int, void*)>>& fns,
-                                         const ResetInputs& reset, int rounds) {
+EagerTimes time_us_eager_rounds(const std::vector<std::function<void(int, void*)>>& fns,
+                                const ResetInputs& reset, int rounds) {
+  const std::size_t n = fns.size();
   std::vector<int> calls;
   for (const auto& fn : fns) calls.push_back(eager_calls_per_sample(fn, reset));
-  std::vector<std::vector<double>> samples(fns.size());
+  std::vector<std::vector<double>> samples(n);
   for (int r = 0; r < rounds; ++r) {
-    for (std::size_t k = 0; k < fns.size(); ++k) {
+    // Rotated, so that no fn always follows the same one (its host and device state).
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t k = (static_cast<std::size_t>(r) + i) % n;
       samples[k].push_back(eager_sample_us(fns[k], calls[k], reset));
     }
   }
-  std::vector<double> us;
-  for (const auto& s : samples) us.push_back(median(s));
-  return us;
+  EagerTimes t;
+  for (std::size_t k = 0; k < n; ++k) {
+    t.us.push_back(median(samples[k]));
+    std::vector<double> ratios;
+    for (int r = 0; r < rounds; ++r) ratios.push_back(samples[k][r] / samples[0][r]);
+    t.ratio_to_first.push_back(median(ratios));
+  }
+  return t;
 }
 
 // The bandwidth every kernel is compared against: 2 GiB device-to-device, read + write bytes,

@@ -36,13 +36,22 @@ double time_us_per_call(gpu::GraphRunner& g, int sets, const std::function<void(
 
 // Times eager calls (no graph): host work between launches counts, as it does for a policy that
 // throws and catches per call. Events around a loop of calls, us per call. Several call
-// sequences are timed against each other: each of `rounds` rounds takes one sample of every fn in
-// turn (reset() before each), and each fn's time is its median. Why: the policies are compared as
+// sequences are timed against each other: each of `rounds` rounds takes one sample of every fn,
+// round r starting at fn r mod n (reset() before each sample). Why: the policies are compared as
 // ratios of eager times that the host's launch path dominates at small T, and timing one policy's
 // samples after another's let the host's drift between them enter the ratio (sticky / alone was
 // 1.039 at T=64 in the seventh pass's run, for the same device work).
-std::vector<double> time_us_eager_rounds(const std::vector<std::function<void(int, void*)>>& fns,
-                                         const ResetInputs& reset, int rounds);
+struct EagerTimes {
+  std::vector<double> us;  // each fn's median sample, us per call
+  // Each fn's median over rounds of its sample / the first fn's sample of the same round: a
+  // paired ratio. The ratio of the medians above still moved 7-14% at two T <= 64 rows in one run
+  // of the twelfth pass while three reruns stayed within 2%: a slow spell of the host, longer
+  // than a sample, lifts one fn's samples more than another's; a paired ratio only sees what
+  // differs within one round.
+  std::vector<double> ratio_to_first;
+};
+EagerTimes time_us_eager_rounds(const std::vector<std::function<void(int, void*)>>& fns,
+                                const ResetInputs& reset, int rounds);
 
 // 2 GiB device-to-device, read + write bytes, median of kRepeats copies; printed and returned.
 double measure_copy_gbps();

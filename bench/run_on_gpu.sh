@@ -3,7 +3,8 @@
 # `rcsim diff` + the PyTorch/HF reference, the kernel benchmarks and the PyTorch peer. Binaries
 # are built here with the cuda preset and carried in .gpu_carry/ (bin/ and lib/); every log and
 # JSON goes to $OUT. Usage (device machine): bash bench/run_on_gpu.sh [steps...]
-# steps: info tests sanitize diff bench profile profile_sizes peer (default: all, in that order)
+# steps: info tests sanitize diff bench profile profile_sizes profile_sources peer (default: all, in
+# that order)
 set -u
 OUT=${OUT:-/tmp/rcsim_gpu_out}
 mkdir -p "$OUT"
@@ -13,7 +14,7 @@ export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
 BIN="$CARRY/bin"
 LOG="$OUT/run.log"
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(info tests sanitize diff bench profile profile_sizes peer)
+[ ${#steps[@]} -eq 0 ] && steps=(info tests sanitize diff bench profile profile_sizes profile_sources peer)
 step() { echo "=== $1 ($(date -u +%H:%M:%S))" | tee -a "$LOG"; }
 for s in "${steps[@]}"; do
   case "$s" in
@@ -67,6 +68,17 @@ for s in "${steps[@]}"; do
       echo "ncu T=1 exit $?" | tee -a "$LOG"
       ncu -i /tmp/rcsim_ncu_t1.ncu-rep --page source --print-source sass --csv 2>/dev/null | gzip > "$OUT/ncu_t1_source.csv.gz"
       ncu -i /tmp/rcsim_ncu_t1.ncu-rep --page details --csv 2>/dev/null > "$OUT/ncu_t1_details.csv" ;;
+    profile_sources)
+      # Where the fp8 kernels' instructions and stalls go at T=32768 (BENCHMARKS.md, measured
+      # causes of the fp8 gaps): source counters and warp states of every fused and cache-writer
+      # launch of `gpu_bench --profile --kv fp8` (prefill, then decode). Summaries:
+      # python3 bench/ncu_source_summary.py ncu_source_fp8.csv.gz K (K in launch order).
+      step "nsight compute, fp8 source counters"
+      timeout 400 ncu --section SourceCounters --section WarpStateStats --metrics gpu__time_duration.sum \
+        -k regex:'^(fused_tiled|cache_tiled)' -f -o /tmp/rcsim_ncu_src "$BIN/gpu_bench" --profile --kv fp8 \
+        --out /tmp/profile_unused.json > "$OUT/ncu_source_fp8.log" 2>&1
+      echo "ncu sources exit $?" | tee -a "$LOG"
+      ncu -i /tmp/rcsim_ncu_src.ncu-rep --page source --print-source sass --csv 2>/dev/null | gzip > "$OUT/ncu_source_fp8.csv.gz" ;;
     peer)
       step torch_peer
       timeout 400 python3 bench/torch_peer.py --out "$OUT/torch_peer.json" \
