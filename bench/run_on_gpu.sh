@@ -72,7 +72,8 @@ for s in "${steps[@]}"; do
       # Where the fp8 kernels' instructions and stalls go at T=32768 (BENCHMARKS.md, measured
       # causes of the fp8 gaps): source counters and warp states of every fused and cache-writer
       # launch of `gpu_bench --profile --kv fp8` (prefill, then decode). Summaries:
-      # python3 bench/ncu_source_summary.py ncu_source_fp8.csv.gz K (K in launch order).
+      # python3 bench/ncu_source_summary.py ncu_source_fp8.csv.gz K. ncu's source page lists each launch
+      # twice: K = 0 fused, 2 per-token writer, 4 the chain's writer, 6 and 8 fused and writer in decode.
       step "nsight compute, fp8 source counters"
       timeout 400 ncu --section SourceCounters --section WarpStateStats --metrics gpu__time_duration.sum \
         -k regex:'^(fused_tiled|cache_tiled)' -f -o /tmp/rcsim_ncu_src "$BIN/gpu_bench" --profile --kv fp8 \
