@@ -44,10 +44,10 @@ double time_us_per_call(gpu::GraphRunner& g, int sets, const std::function<void(
 struct EagerTimes {
   std::vector<double> us;  // each fn's median sample, us per call
   // Each fn's median over rounds of its sample / the first fn's sample of the same round: a
-  // paired ratio. The ratio of the medians above still moved 7-14% at two T <= 64 rows in one run
-  // of the twelfth pass while three reruns stayed within 2%: a slow spell of the host, longer
-  // than a sample, lifts one fn's samples more than another's; a paired ratio only sees what
-  // differs within one round.
+  // paired ratio. A slow spell of the host longer than a sample lifts one fn's samples more than
+  // another's; the ratio of the medians above keeps that, a paired ratio only sees what differs
+  // within one round. H200, four runs of one binary (thirteenth pass): sticky / alone 0.951-1.112
+  // as a ratio of medians, 0.955-1.044 paired (the 1.112 row: 0.982).
   std::vector<double> ratio_to_first;
 };
 EagerTimes time_us_eager_rounds(const std::vector<std::function<void(int, void*)>>& fns,
