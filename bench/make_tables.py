@@ -123,14 +123,14 @@ if os.path.exists(os.path.join(res, "ncu.csv")):
     print("### Nsight Compute, one launch each, Qwen3-8B T=32768 (gpu_bench --profile; launch order: per kv bf16 then fp8, prefill then decode)\n")
     ncu_table(os.path.join(res, "ncu.csv"))
 
-def to_alone(kv, t, kernel):
-    """A policy's time over the non-fused path alone: the median of per-round ratios where the run
-    recorded them (gpu_timing.h, EagerTimes), else (runs before the thirteenth pass) the ratio of
-    the two medians."""
+def to_alone(kv, t, kernel, alone_us):
+    """A policy's time over the non-fused path alone (`alone_us`, that row's median): the median of
+    per-round ratios where the run recorded them (gpu_timing.h, EagerTimes), else (runs before the
+    thirteenth pass) the ratio of the two medians."""
     r = row("qwen3-8b", kv, kernel, t, False, True)
     if r.get("paired_ratio_to") == "policy_nonfused_alone":
         return r["paired_ratio"]
-    return r["us_per_call"] / row("qwen3-8b", kv, "policy_nonfused_alone", t, False, True)["us_per_call"]
+    return r["us_per_call"] / alone_us
 
 
 print("### Fallback cost per policy once the fused kernel is known to fail (Qwen3-8B, eager launches, warm, us per call;"
@@ -142,7 +142,7 @@ for kv in ("bf16", "fp8_e4m3fn"):
         g = lambda k: row("qwen3-8b", kv, k, t, False, True)["us_per_call"]
         a = g("policy_nonfused_alone")
         print(f"| {kv} | {t} | {a:.2f} | {g('policy_pr279'):.2f} | {g('policy_sticky'):.2f} | {g('policy_qk_slice_backup'):.2f} | "
-              f"{g('policy_out_of_place'):.2f} | {to_alone(kv, t, 'policy_pr279'):.3f} | {to_alone(kv, t, 'policy_sticky'):.3f} | "
+              f"{g('policy_out_of_place'):.2f} | {to_alone(kv, t, 'policy_pr279', a):.3f} | {to_alone(kv, t, 'policy_sticky', a):.3f} | "
               f"{g('healthy_fused_eager'):.2f} | {g('healthy_pr279_backup_plus_fused'):.2f} |")
 print()
 
