@@ -189,13 +189,13 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
     if (h >= count) continue;
     float v[kElems];
     tile::unpack<A>(raw[h], v);
-    const float rcp = qk_math::rms_inverse(Dims::sum_squares(v), D, p.eps);
+    const float rcp = tile::rms_inverse<D>(Dims::sum_squares(v), p.eps);
 #pragma unroll
     for (int i = 0; i < kElems; ++i) v[i] = qk_math::rms_normalise(v[i], rcp, w[i]);
-    Vec16 bits = tile::pack<A>(v);  // round after norm
+    Vec16 bits = tile::pack_computed<A>(v);  // round after norm
     tile::unpack<A>(bits, v);
     Dims::template rotate<A, kNeox>(v, bits, rc, rot, t);
-    bits = tile::pack<A>(v);  // round after RoPE
+    bits = tile::pack_computed<A>(v);  // round after RoPE
     const bool allowed = h < writable;
     if (allowed) Dims::store(dst + h * dst_head_stride, t, bits);
     if constexpr (!kIsKey) continue;
@@ -213,7 +213,7 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
       if (allowed && cache_row) {
         float q[kElems];
         tile::divide_by_scale(v, scale, q);
-        const Vec16 codes = tile::encode_fp8<C>(q);
+        const Vec16 codes = tile::encode_fp8<C, false>(q);  // NaNs here are positive
         Dims::store_k_codes(static_cast<uint8_t*>(p.cache.k_cache), head_off, p.cache.block_size,
                             codes);
         if (t == 0) p.cache.k_scale[k_scale_at + static_cast<int64_t>(h) * p.cache.block_size] = scale;

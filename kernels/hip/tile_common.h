@@ -146,6 +146,26 @@ __device__ __forceinline__ Vec16 pack(const float (&v)[kElems]) {
   }
 }
 
+// Rounds 8 values that this thread's arithmetic produced (a product, a sum, a quotient), or the
+// decode of bf16 bits this function returned, exactly as pack does. Where every arithmetic NaN
+// is the canonical 0x7FFFFFFF (kArithmeticNanIsCanonical) and the activations are bf16, pack's
+// NaN test cannot change a bit: the packed instruction rounds any NaN to 0x7FFF, and so does
+// numeric::float_to_bf16_bits for 0x7FFFFFFF ((u >> 16) | 0x40) and for its own 0x7FFF decoded.
+// So it is left out there: two roundings a Q/K head, 7 instructions each. Values read from
+// memory may hold any NaN and take pack; fp16 keeps the test (software NaN 0x7E00, the
+// instruction's 0x7FFF).
+template <ActType A>
+__device__ __forceinline__ Vec16 pack_computed(const float (&v)[kElems]) {
+  if constexpr (kHasPackedRounding && kArithmeticNanIsCanonical && A == ActType::kBF16) {
+    Vec16 r;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) r.w[i] = packed_round_bf16x2(v[2 * i], v[2 * i + 1]);
+    return r;
+  } else {
+    return pack<A>(v);
+  }
+}
+
 // ---- RMSNorm reduction in AITER's order ---------------------------------------------------------
 
 // qk_math::lane_sum_squares of each of the K AITER lanes a thread holds, n elements each, lane k at
@@ -213,6 +233,20 @@ __device__ __forceinline__ float head_amax(const float (&v)[kElems]) {
     m = qk_math::butterfly_max_step(m, shfl_xor(m, mask, HeadMap<D>::kThreadsPerHead));
   }
   return m;
+}
+
+// qk_math::rms_inverse (1.0f / sqrtf(sum_sq / D + eps), each step correctly rounded) with one
+// range test where the platform has the sequence for it (gpu_platform.h); the rest, rare, as the
+// reference writes it.
+template <int D>
+__device__ __forceinline__ float rms_inverse(float sum_sq, float eps) {
+  if constexpr (kHasReciprocalRootSequence) {
+    const float x = sum_sq / static_cast<float>(D) + eps;
+    if (numeric::float_bits(x) - kReciprocalRootMinBits <= kReciprocalRootSpan) {
+      return reciprocal_root_in_range(x);
+    }
+  }
+  return qk_math::rms_inverse(sum_sq, D, eps);
 }
 
 // ---- RoPE ----------------------------------------------------------------------------------
@@ -335,13 +369,21 @@ __device__ __noinline__ Vec16 software_encode_fp8_out_of_line(Floats8 q) {
 // fp8 codes of 8 quotients, packed little-endian into w[0..1] (w[2..3] zero), exactly
 // numeric::float_to_fp8_bits. e4m3fn uses the packed saturating convert where the device has it;
 // a thread holding a NaN quotient redoes its 8 in software (the one input where they differ).
-template <CacheType C>
+//
+// kNanTested false: the caller knows every NaN among the quotients is positive, as in the K
+// path, where the quotients' dividends are decodes of bf16/fp16 that the device's own arithmetic
+// rounded (kArithmeticNanIsCanonical: a positive NaN), divided by divide_by_scale (whose
+// quotient takes the dividend's sign, or is a canonical NaN). Both encodings of a positive NaN
+// are 0x7F, so the test cannot change a bit there and is left out (7 instructions a K head).
+template <CacheType C, bool kNanTested = true>
 __device__ __forceinline__ Vec16 encode_fp8(const float (&q)[kElems]) {
   if constexpr (C == CacheType::kFp8E4M3FN && kHasPackedE4m3fn) {
-    bool any_nan = false;
+    if constexpr (kNanTested || !kArithmeticNanIsCanonical) {
+      bool any_nan = false;
 #pragma unroll
-    for (int i = 0; i < kElems; i += 2) any_nan |= either_nan(q[i], q[i + 1]);
-    if (any_nan) return software_encode_fp8_out_of_line<C>(floats8(q));
+      for (int i = 0; i < kElems; i += 2) any_nan |= either_nan(q[i], q[i + 1]);
+      if (any_nan) return software_encode_fp8_out_of_line<C>(floats8(q));
+    }
     Vec16 r{{0, 0, 0, 0}};
 #pragma unroll
     for (int i = 0; i < kElems / 2; ++i) {
