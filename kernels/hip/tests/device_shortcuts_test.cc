@@ -28,6 +28,9 @@ namespace rcsim::gpu {
 namespace {
 
 TEST_F(GpuTest, ReciprocalRootMatchesTheDivisionOnEveryFloatOfItsRange) {
+  if (!device_has_reciprocal_root_sequence()) {
+    GTEST_SKIP() << "this platform's kernels divide (no hand-written 1/sqrt sequence to prove)";
+  }
   const ReciprocalRootCounts c = check_reciprocal_root_on_device();
   std::printf("reciprocal root: %lld floats, %lld disagree\n", static_cast<long long>(c.values),
               static_cast<long long>(c.disagreements));

@@ -15,4 +15,8 @@ struct ReciprocalRootCounts {
 
 ReciprocalRootCounts check_reciprocal_root_on_device();
 
+// False where the platform has no hand-written sequence (gpu_platform.h: AMD divides), so that
+// there is nothing to prove: the sweep would compare 1.0f / sqrtf(x) with itself.
+bool device_has_reciprocal_root_sequence();
+
 }  // namespace rcsim::gpu

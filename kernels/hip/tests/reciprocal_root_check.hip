@@ -61,4 +61,6 @@ ReciprocalRootCounts check_reciprocal_root_on_device() {
   return r;
 }
 
+bool device_has_reciprocal_root_sequence() { return kHasReciprocalRootSequence; }
+
 }  // namespace rcsim::gpu
