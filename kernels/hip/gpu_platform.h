@@ -162,13 +162,13 @@ __device__ __forceinline__ bool either_nan(float a, float b) {
       : "f"(a), "f"(b));
   return r != 0;
 }
-// 1.0f / sqrtf(x), both correctly rounded, for x in the range kReciprocalRootRange admits:
-// [2^-101, FLT_MAX]. These are the fast sequences nvcc emits for sqrtf and for the reciprocal
-// (SASS of the fused kernel, sm_90: MUFU.RSQ and two fmas; MUFU.RCP and two fmas), without the
-// range test each runs first: an x in this range is one that sqrtf's test sends down its fast
-// sequence, and its root (2^-50.5 .. 2^64) one that the reciprocal's does. One test instead of
-// two saves 6 instructions a Q/K head. gpu_backend_test compares it with 1.0f / sqrtf(x) for
-// every float of the range.
+// 1.0f / sqrtf(x), both correctly rounded, for x in the range that kReciprocalRootMinBits and
+// kReciprocalRootSpan admit: [2^-101, FLT_MAX]. These are the fast sequences nvcc emits for sqrtf
+// and for the reciprocal (SASS of the fused kernel, sm_90: MUFU.RSQ and two fmas; MUFU.RCP and two
+// fmas), without the range test each runs first: an x in this range is one that sqrtf's test
+// sends down its fast sequence, and its root (2^-50.5 .. 2^64) one that the reciprocal's does.
+// One test instead of two saves 6 instructions a Q/K head. gpu_backend_test compares it with
+// 1.0f / sqrtf(x) for every float of the range.
 inline constexpr bool kHasReciprocalRootSequence = true;
 __device__ __forceinline__ float reciprocal_root_in_range(float x) {
   float r;

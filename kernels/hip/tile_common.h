@@ -118,6 +118,19 @@ __device__ __noinline__ Vec16 software_pack8(Floats8 f) {
   return r;
 }
 
+// The packed rounding instruction on 8 values, one per pair: exactly numeric::float_to_*_bits for
+// every input but NaN (the instruction's canonical NaN against the reference's quieted payload).
+template <ActType A>
+__device__ __forceinline__ Vec16 packed_round8(const float (&v)[kElems]) {
+  Vec16 r;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    r.w[i] = A == ActType::kBF16 ? packed_round_bf16x2(v[2 * i], v[2 * i + 1])
+                                 : packed_round_fp16x2(v[2 * i], v[2 * i + 1]);
+  }
+  return r;
+}
+
 // Rounds 8 fp32 values to the activation dtype exactly as numeric::float_to_*_bits does. Where
 // the device has a packed rounding instruction it does the work (one instruction per pair instead
 // of ~6 per element: these kernels are bound by instructions per byte); NaN is the one input on
@@ -125,21 +138,14 @@ __device__ __noinline__ Vec16 software_pack8(Floats8 f) {
 // thread holding any NaN redoes its 8 values in software.
 template <ActType A>
 __device__ __forceinline__ Vec16 pack(const float (&v)[kElems]) {
-  Vec16 r;
   if constexpr (kHasPackedRounding) {
     bool any_nan = false;
 #pragma unroll
     for (int i = 0; i < kElems; i += 2) any_nan |= either_nan(v[i], v[i + 1]);
-    if (!any_nan) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        r.w[i] = A == ActType::kBF16 ? packed_round_bf16x2(v[2 * i], v[2 * i + 1])
-                                     : packed_round_fp16x2(v[2 * i], v[2 * i + 1]);
-      }
-      return r;
-    }
+    if (!any_nan) return packed_round8<A>(v);
     return software_pack8<A>(floats8(v));  // a NaN: rare, out of line
   } else {
+    Vec16 r;
 #pragma unroll
     for (int i = 0; i < 4; ++i) r.w[i] = software_pack<A>(v[2 * i], v[2 * i + 1]);
     return r;
@@ -157,10 +163,7 @@ __device__ __forceinline__ Vec16 pack(const float (&v)[kElems]) {
 template <ActType A>
 __device__ __forceinline__ Vec16 pack_computed(const float (&v)[kElems]) {
   if constexpr (kHasPackedRounding && kArithmeticNanIsCanonical && A == ActType::kBF16) {
-    Vec16 r;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) r.w[i] = packed_round_bf16x2(v[2 * i], v[2 * i + 1]);
-    return r;
+    return packed_round8<A>(v);
   } else {
     return pack<A>(v);
   }
