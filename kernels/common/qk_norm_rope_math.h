@@ -164,11 +164,14 @@ RCSIM_HD float amax_step(float running, float v) {
   return butterfly_max_step(running, fabsf(v));
 }
 
+// The amax a scale is taken from: floored at kAmaxFloor iff `floor_amax` (a NaN amax floors too).
+RCSIM_HD float floored_amax(float amax, bool floor_amax) {
+  const bool floor = floor_amax && !active(SharedBug::kAmaxFloorSkipped);
+  return (floor && !(amax >= kAmaxFloor)) ? kAmaxFloor : amax;
+}
 // Dequant scale of one (token, head): amax / fp8_max, amax floored iff `floor_amax`.
 RCSIM_HD float fp8_scale_from_amax(float amax, float fp8_max_value, bool floor_amax) {
-  const bool floor = floor_amax && !active(SharedBug::kAmaxFloorSkipped);
-  const float a = (floor && !(amax >= kAmaxFloor)) ? kAmaxFloor : amax;
-  return a / fp8_max_value;
+  return floored_amax(amax, floor_amax) / fp8_max_value;
 }
 // The fused kernel's store: fp8(float(v) / scale) - a true division. The quotient is its own
 // function so that a kernel encoding several quotients at once (kernels/hip/tile_common.h) divides

@@ -206,10 +206,8 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
         Dims::store_k(static_cast<uint16_t*>(p.cache.k_cache), head_off, p.cache.block_size, bits);
       }
     } else {
-      constexpr numeric::Fp8Format fmt = tile::fp8_format<C>();
       tile::unpack<A>(bits, v);
-      const float scale = qk_math::fp8_scale_from_amax(tile::head_amax<D>(v),
-                                                       numeric::fp8_max(fmt), p.amax_floor);
+      const float scale = tile::fp8_scale<C>(tile::head_amax<D>(v), p.amax_floor);
       if (allowed && cache_row) {
         float q[kElems];
         tile::divide_by_scale(v, scale, q);

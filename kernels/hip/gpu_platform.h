@@ -33,8 +33,10 @@ __device__ __forceinline__ bool warp_any(bool p) { return __any(p); }
 // AMD GPUs give an arithmetic NaN the quiet bit and keep its payload (0x7FC00000 when made, as
 // core/nan_class.h records): not the one canonical NaN the roundings could rely on.
 inline constexpr bool kArithmeticNanIsCanonical = false;
-// No hand-written 1/sqrt sequence here (the CUDA branch says what it is): callers divide.
-inline constexpr bool kHasReciprocalRootSequence = false;
+// No hand-written 1/sqrt or 1/x sequences here (the CUDA branch says what they are): callers
+// divide.
+inline constexpr bool kHasReciprocalSequences = false;
+__device__ __forceinline__ float reciprocal_in_range(float x) { return 1.0f / x; }
 __device__ __forceinline__ float reciprocal_root_in_range(float x) { return 1.0f / sqrtf(x); }
 // No packed fp32 -> bf16/fp16 rounding instruction on gfx90a/gfx940: the tiled kernels round in
 // software (kernels/common/numeric.h) there.
@@ -162,30 +164,41 @@ __device__ __forceinline__ bool either_nan(float a, float b) {
       : "f"(a), "f"(b));
   return r != 0;
 }
-// 1.0f / sqrtf(x), both correctly rounded, for x in the range that kReciprocalRootMinBits and
-// kReciprocalRootSpan admit: [2^-101, FLT_MAX]. These are the fast sequences nvcc emits for sqrtf
-// and for the reciprocal (SASS of the fused kernel, sm_90: MUFU.RSQ and two fmas; MUFU.RCP and two
-// fmas), without the range test each runs first: an x in this range is one that sqrtf's test
-// sends down its fast sequence, and its root (2^-50.5 .. 2^64) one that the reciprocal's does.
-// One test instead of two saves 6 instructions a Q/K head. gpu_backend_test compares it with
-// 1.0f / sqrtf(x) for every float of the range.
-inline constexpr bool kHasReciprocalRootSequence = true;
-__device__ __forceinline__ float reciprocal_root_in_range(float x) {
+// 1.0f / x, correctly rounded, for x in the range that kReciprocalMinBits and kReciprocalSpan
+// admit: [2^-126, 2^126). This is the fast sequence nvcc emits for the reciprocal (SASS, sm_90:
+// MUFU.RCP and two fmas) without the range test and branch it runs first: an x in this range is
+// one that the test sends down the fast sequence. gpu_backend_test compares it with 1.0f / x for
+// every float.
+inline constexpr bool kHasReciprocalSequences = true;
+__device__ __forceinline__ float reciprocal_in_range(float x) {
   float r;
-  asm("{\n\t.reg .f32 y, s, h, e, root, r0, f;\n\t"
-      "rsqrt.approx.ftz.f32 y, %1;\n\t"
-      "mul.ftz.f32 s, %1, y;\n\t"
-      "mul.ftz.f32 h, y, 0f3F000000;\n\t"  // 0.5 y
-      "neg.f32 e, s;\n\t"
-      "fma.rn.f32 e, e, s, %1;\n\t"  // x - s*s
-      "fma.rn.f32 root, e, h, s;\n\t"
-      "rcp.approx.ftz.f32 r0, root;\n\t"
-      "fma.rn.f32 f, r0, root, 0fBF800000;\n\t"  // r0*root - 1
+  asm("{\n\t.reg .f32 r0, f;\n\t"
+      "rcp.approx.ftz.f32 r0, %1;\n\t"
+      "fma.rn.f32 f, r0, %1, 0fBF800000;\n\t"  // r0*x - 1
       "neg.f32 f, f;\n\t"
       "fma.rn.f32 %0, r0, f, r0;\n\t}"
       : "=f"(r)
       : "f"(x));
   return r;
+}
+// 1.0f / sqrtf(x), both correctly rounded, for x in the range that kReciprocalRootMinBits and
+// kReciprocalRootSpan admit: [2^-101, FLT_MAX]. sqrtf's fast sequence (MUFU.RSQ and two fmas)
+// without its range test, then reciprocal_in_range: an x in this range is one that sqrtf's test
+// sends down its fast sequence, and its root (2^-50.5 .. 2^64) one that the reciprocal's does.
+// One test instead of two saves 6 instructions a Q/K head. gpu_backend_test compares it with
+// 1.0f / sqrtf(x) for every float.
+__device__ __forceinline__ float reciprocal_root_in_range(float x) {
+  float root;
+  asm("{\n\t.reg .f32 y, s, h, e;\n\t"
+      "rsqrt.approx.ftz.f32 y, %1;\n\t"
+      "mul.ftz.f32 s, %1, y;\n\t"
+      "mul.ftz.f32 h, y, 0f3F000000;\n\t"  // 0.5 y
+      "neg.f32 e, s;\n\t"
+      "fma.rn.f32 e, e, s, %1;\n\t"  // x - s*s
+      "fma.rn.f32 %0, e, h, s;\n\t}"
+      : "=f"(root)
+      : "f"(x));
+  return reciprocal_in_range(root);
 }
 // Every NaN an fp32 arithmetic instruction returns (add, multiply, fma, division), whatever NaN
 // it was given, is the canonical 0x7FFFFFFF (core/nan_class.h; gpu_backend_test's
@@ -262,6 +275,10 @@ namespace rcsim::gpu {
 // [2^-101, FLT_MAX], where reciprocal_root_in_range is exact (no sign, NaN or infinity passes).
 inline constexpr uint32_t kReciprocalRootMinBits = 0x0D000000u;
 inline constexpr uint32_t kReciprocalRootSpan = 0x727FFFFFu;
+// x's bits minus kReciprocalMinBits, unsigned, at most kReciprocalSpan: x is a float in
+// [2^-126, 2^126), where reciprocal_in_range is exact (no sign, NaN, infinity or subnormal passes).
+inline constexpr uint32_t kReciprocalMinBits = 0x00800000u;
+inline constexpr uint32_t kReciprocalSpan = 0x7E7FFFFFu - kReciprocalMinBits;
 // The fused kernel's reduction group (semantics.md 2.1): 32 lanes on every vendor.
 inline constexpr int kGroupLanes = 32;
 static_assert(kWarpSizeLanes % kGroupLanes == 0, "a reduction group must fit in one warp");

@@ -243,7 +243,7 @@ __device__ __forceinline__ float head_amax(const float (&v)[kElems]) {
 // reference writes it.
 template <int D>
 __device__ __forceinline__ float rms_inverse(float sum_sq, float eps) {
-  if constexpr (kHasReciprocalRootSequence) {
+  if constexpr (kHasReciprocalSequences) {
     const float x = sum_sq / static_cast<float>(D) + eps;
     if (numeric::float_bits(x) - kReciprocalRootMinBits <= kReciprocalRootSpan) {
       return reciprocal_root_in_range(x);
@@ -338,6 +338,47 @@ template <CacheType C>
 __device__ __forceinline__ constexpr numeric::Fp8Format fp8_format() {
   return C == CacheType::kFp8E4M3FN ? numeric::Fp8Format::kE4M3FN : numeric::Fp8Format::kE4M3FNUZ;
 }
+// numeric::fp8_max as a constant (gpu_backend_test's sweep compares every scale with a division by
+// numeric::fp8_max, so a wrong value here fails it).
+template <CacheType C>
+inline constexpr float kFp8Max = C == CacheType::kFp8E4M3FN ? 448.0f : 240.0f;
+
+// 1.0f / x, bit for bit: reciprocal_in_range (gpu_platform.h) after one range test where the
+// platform has the sequence, the division elsewhere. Why: nvcc's correctly rounded reciprocal runs
+// its own range test and branch before the same sequence; the callers' scales are far inside.
+__device__ __forceinline__ float reciprocal(float x) {
+  if constexpr (kHasReciprocalSequences) {
+    if (numeric::float_bits(x) - kReciprocalMinBits <= kReciprocalSpan) {
+      return reciprocal_in_range(x);
+    }
+  }
+  return 1.0f / x;
+}
+
+// The amaxes whose scale fp8_scale takes by Markstein's correction: bits minus kScaleQuotientMinBits
+// at most kScaleQuotientSpan, i.e. the floats of [2^-101, FLT_MAX]. There every intermediate is a
+// normal float, so the correction's residual is exact.
+inline constexpr uint32_t kScaleQuotientMinBits = 0x0D000000u;
+inline constexpr uint32_t kScaleQuotientSpan = 0x7F7FFFFFu - kScaleQuotientMinBits;
+
+// qk_math::fp8_scale_from_amax(amax, fp8_max, floor_amax), bit for bit. The division by the
+// constant fp8 max is q0 = a * RN(1/m), then one fma for the exact residual a - q0 * m and one to
+// add residual * RN(1/m) (Markstein; exact_quotient.h). nvcc's correctly rounded division runs a
+// range test, a branch and a longer sequence, on the dependent chain from a head's amax to its
+// codes. gpu_backend_test compares this with the reference for every float amax, floored or not.
+template <CacheType C>
+__device__ __forceinline__ float fp8_scale(float amax, bool floor_amax) {
+  const float a = qk_math::floored_amax(amax, floor_amax);
+  constexpr float m = kFp8Max<C>;
+  if constexpr (kHasReciprocalSequences) {
+    if (numeric::float_bits(a) - kScaleQuotientMinBits <= kScaleQuotientSpan) {
+      constexpr float r = 1.0f / m;
+      const float q0 = a * r;
+      return fmaf(fmaf(-q0, m, a), r, q0);
+    }
+  }
+  return a / m;
+}
 // The per-token scale of one head: amax / fp8 max, the amax floored iff `floor_amax`. Every thread
 // of the head must call it (the amax shuffles). A head whose codes are not stored (`stored`
 // false: padded slot, past the work limit, a V token no run stages) may hold zeros, whose scale 0
@@ -347,8 +388,7 @@ template <int D, CacheType C>
 __device__ __forceinline__ float per_token_scale(const float (&v)[kElems], bool stored,
                                                  bool floor_amax) {
   const float amax = head_amax<D>(v);
-  return stored ? qk_math::fp8_scale_from_amax(amax, numeric::fp8_max(fp8_format<C>()), floor_amax)
-                : 1.0f;
+  return stored ? fp8_scale<C>(amax, floor_amax) : 1.0f;
 }
 
 // numeric::float_to_fp8_bits of 8 values, packed little-endian into w[0..1]: encode_fp8's only
@@ -407,9 +447,26 @@ inline __device__ __noinline__ Floats8 divide_truly(Floats8 f, float scale) {
   for (int i = 0; i < kElems; ++i) f.v[i] = f.v[i] / scale;
   return f;
 }
+// qk_math::prepare_divisor, bit for bit, with one test: the admitted divisors [2^-60, 2^60] as one
+// unsigned compare of the bits (a sign, NaN or infinity falls outside), and their reciprocal
+// without nvcc's own range test, since they lie inside reciprocal_in_range's range (whose sweep,
+// ReciprocalMatchesTheDivisionOnEveryFloat, proves it equal to 1.0f / x there).
+__device__ __forceinline__ qk_math::PreparedDivisor prepare_divisor(float divisor) {
+  static_assert(qk_math::kReciprocalDivisorMin >= 0x1p-126f && qk_math::kReciprocalDivisorMax < 0x1p126f,
+                "admitted divisors must lie in reciprocal_in_range's range");
+  constexpr uint32_t kMinBits = 0x21800000u;  // 2^-60
+  constexpr uint32_t kSpan = 0x5D800000u - kMinBits;  // to 2^60
+  static_assert(qk_math::kReciprocalDivisorMin == 0x1p-60f && qk_math::kReciprocalDivisorMax == 0x1p60f,
+                "kMinBits and kSpan are the bits of the admitted range's ends");
+  qk_math::PreparedDivisor p;
+  p.divisor = divisor;
+  p.by_reciprocal = numeric::float_bits(divisor) - kMinBits <= kSpan;
+  p.reciprocal = p.by_reciprocal ? reciprocal_in_range(divisor) : 1.0f;
+  return p;
+}
 __device__ __forceinline__ void divide_by_scale(const float (&v)[kElems], float scale,
                                                 float (&q)[kElems]) {
-  const qk_math::PreparedDivisor p = qk_math::prepare_divisor(scale);
+  const qk_math::PreparedDivisor p = prepare_divisor(scale);
   if (p.by_reciprocal) {
 #pragma unroll
     for (int i = 0; i < kElems; ++i) q[i] = qk_math::divide_prepared(p, v[i]);

@@ -1,6 +1,10 @@
 // Goal: the shortcuts the tiled kernels take on a device write the same bits as the long way.
 //  * reciprocal_root_in_range (gpu_platform.h): one range test for sqrtf and the reciprocal of
 //    the RMSNorm, checked exhaustively against 1.0f / sqrtf(x) on every float it is used for.
+//  * tile::reciprocal, tile::prepare_divisor and tile::fp8_scale (tile_common.h): the fp8
+//    scale's reciprocal and its division by the fp8 max without nvcc's range tests, checked
+//    against 1.0f / x, qk_math::prepare_divisor and qk_math::fp8_scale_from_amax on every 32-bit
+//    pattern.
 //  * tile::pack_computed and encode_fp8<C, false> (tile_common.h): no NaN test where every NaN
 //    they can be given is the device's canonical one. Checked on inputs full of the values that
 //    reach those paths - NaNs of both signs with payloads, infinities, values whose squares
@@ -8,6 +12,8 @@
 //    encodes in software with every NaN test, byte for byte (fp8 V codes by NaN class: see the
 //    test); and against the CPU reference by NaN class (core/nan_class.h: computed NaNs differ
 //    in payload between x86 and a GPU).
+//  * the per-token fp8 cache writer's encode without a NaN test (nonfused_tiled.hip): the same
+//    special values through the non-fused path, against its reference mapping byte for byte.
 // Seed: RCSIM_SEED, as gpu_backend_test.
 #include <array>
 #include <cstdint>
@@ -22,25 +28,47 @@
 #include "core/prng.h"
 #include "kernels/common/numeric.h"
 #include "kernels/hip/tests/gpu_test_fixture.h"
-#include "kernels/hip/tests/reciprocal_root_check.h"
+#include "kernels/hip/tests/device_sequence_check.h"
 
 namespace rcsim::gpu {
 namespace {
 
+// Reports a sweep and checks it covered `expected` values with no disagreement.
+void expect_sweep_agrees(const char* what, const SweepCounts& c, int64_t expected) {
+  std::printf("%s: %lld values, %lld disagree\n", what, static_cast<long long>(c.values),
+              static_cast<long long>(c.disagreements));
+  EXPECT_EQ(c.values, expected) << what << ": the sweep missed values";
+  EXPECT_EQ(c.disagreements, 0) << what << ": first input bits 0x" << std::hex << c.first_bad_bits
+                                << std::dec << "\n"
+                                << repro();
+}
+
+constexpr int64_t kEveryBitPattern = int64_t{1} << 32;
+
 TEST_F(GpuTest, ReciprocalRootMatchesTheDivisionOnEveryFloatOfItsRange) {
-  if (!device_has_reciprocal_root_sequence()) {
+  if (!device_has_reciprocal_sequences()) {
     GTEST_SKIP() << "this platform's kernels divide (no hand-written 1/sqrt sequence to prove)";
   }
-  const ReciprocalRootCounts c = check_reciprocal_root_on_device();
-  std::printf("reciprocal root: %lld floats, %lld disagree\n", static_cast<long long>(c.values),
-              static_cast<long long>(c.disagreements));
   // Every float of [2^-101, FLT_MAX], counted from the range's ends (gpu_platform.h's claim).
   const int64_t floats_in_range = int64_t{numeric::float_bits(std::numeric_limits<float>::max())} -
                                   numeric::float_bits(std::ldexp(1.0f, -101)) + 1;
-  EXPECT_EQ(c.values, floats_in_range) << "the sweep missed floats of the range";
-  EXPECT_EQ(c.disagreements, 0) << "first: x bits 0x" << std::hex << c.first_bad_bits << std::dec
-                                << "\n"
-                                << repro();
+  expect_sweep_agrees("reciprocal root", check_reciprocal_root_on_device(), floats_in_range);
+}
+
+TEST_F(GpuTest, ReciprocalMatchesTheDivisionOnEveryFloat) {
+  if (!device_has_reciprocal_sequences()) {
+    GTEST_SKIP() << "this platform's kernels divide (no hand-written 1/x sequence to prove)";
+  }
+  expect_sweep_agrees("reciprocal", check_reciprocal_on_device(), kEveryBitPattern);
+  expect_sweep_agrees("prepared divisor", check_prepared_divisor_on_device(), kEveryBitPattern);
+}
+
+TEST_F(GpuTest, Fp8ScaleMatchesTheReferenceOnEveryFloatAmax) {
+  if (!device_has_reciprocal_sequences()) {
+    GTEST_SKIP() << "this platform's kernels divide (no hand-written quotient to prove)";
+  }
+  // Two cache types times two floors.
+  expect_sweep_agrees("fp8 scale", check_fp8_scale_on_device(), 4 * kEveryBitPattern);
 }
 
 // bf16 / fp16 bit patterns that take the rare paths: +NaN with a payload, -NaN (signalling),
@@ -48,8 +76,9 @@ TEST_F(GpuTest, ReciprocalRootMatchesTheDivisionOnEveryFloatOfItsRange) {
 constexpr std::array<uint16_t, 5> kBf16Specials = {0x7FC1, 0xFF81, 0x7F80, 0xFF80, 0x7F7F};
 constexpr std::array<uint16_t, 5> kFp16Specials = {0x7E01, 0xFC01, 0x7C00, 0xFC00, 0x7BFF};
 
-// Plants specials at random (token, column) of qkv (Q, K and V columns alike), and zeroes one K
-// head and one V head of token 1 (amax 0: a zero scale with the floor off).
+// Plants specials at random (token, column) of qkv (Q, K and V columns alike), the two NaNs with
+// payloads at fixed dims of token 2's first V head (so a V cache that copies must keep them),
+// and zeroes one K head and one V head of token 1 (amax 0: a zero scale with the floor off).
 void plant_specials(HostCase& host, uint64_t seed) {
   const AttentionConfig& cfg = host.cfg;
   auto bits = host.qkv.as<uint16_t>();
@@ -62,6 +91,9 @@ void plant_specials(HostCase& host, uint64_t seed) {
     bits[static_cast<std::size_t>(token * width + col)] = specials[stream.next() % specials.size()];
   }
   const int64_t D = cfg.head_dim;
+  const int64_t first_v = (cfg.num_heads_q + cfg.num_heads_kv) * D;
+  bits[static_cast<std::size_t>(2 * width + first_v + 3)] = specials[0];
+  bits[static_cast<std::size_t>(2 * width + first_v + 5)] = specials[1];
   for (int64_t head : {cfg.num_heads_q, cfg.num_heads_q + cfg.num_heads_kv + 1}) {
     for (int64_t d = 0; d < D; ++d) bits[static_cast<std::size_t>(width + head * D + d)] = 0;
   }
@@ -83,8 +115,12 @@ void canonicalise(HostTensor& t) {
   if (!t.empty()) canonicalise_nans(t.dtype(), {t.data(), static_cast<std::size_t>(t.bytes())});
 }
 
-void canonicalise_outputs(HostCase& c) {
-  for (HostTensor* t : {&c.qkv, &c.k_cache, &c.v_cache, &c.k_scale, &c.v_scale}) canonicalise(*t);
+// Every output that holds computed values (whose NaN payloads differ between x86 and a GPU). A V
+// cache of the activation dtype holds copies, not computed values: its NaN payloads stay and are
+// compared byte for byte.
+void canonicalise_computed_outputs(HostCase& c) {
+  for (HostTensor* t : {&c.qkv, &c.k_cache, &c.k_scale, &c.v_scale}) canonicalise(*t);
+  if (c.cfg.kv_cache_dtype != KvCacheDtype::kAuto) canonicalise(c.v_cache);
 }
 
 TEST_F(GpuTest, FusedWithNanAndInfInputsMatchesTheReferenceMapping) {
@@ -122,10 +158,57 @@ TEST_F(GpuTest, FusedWithNanAndInfInputsMatchesTheReferenceMapping) {
       expect_same_outputs(got, want, what + ", tiled vs reference mapping");
 
       cpu_.kernels().fused->run(host.fused_args());
-      canonicalise_outputs(host);
-      canonicalise_outputs(got);
-      expect_same_outputs(got, host, what + ", tiled vs CPU by NaN class");
+      canonicalise_computed_outputs(host);
+      canonicalise_computed_outputs(got);
+      expect_same_outputs(got, host, what + ", tiled vs CPU by NaN class (V copies byte for byte)");
       if (HasFailure()) return;
+    }
+  }
+}
+
+// The non-fused fp8 cache writer (per-token scales) encodes v * (1/scale) with no NaN test where
+// every NaN a product returns is the canonical +NaN (nonfused_tiled.hip, cache_elements). The
+// reference mapping's writer multiplies too and encodes in software with every NaN test, so the
+// two must agree byte for byte, the V codes of NaNs read from qkv (either sign) included; the CPU
+// (whose multiply keeps a NaN operand's sign) by NaN class. 2049 tokens take the 4-V-head
+// instance (NonFusedCompositionMatchesCpuInBothOrders says why), 48 the 2-head one.
+TEST_F(GpuTest, PerTokenCacheWriterWithNanAndInfInputsMatchesTheReferenceMapping) {
+  int n = 0;
+  for (DType act : {DType::kBF16, DType::kFP16}) {
+    for (KvCacheDtype kv : {KvCacheDtype::kFp8E4M3FN, KvCacheDtype::kFp8E4M3FNUZ}) {
+      for (int64_t tokens : {int64_t{48}, int64_t{2049}}) {
+        CaseShape s;
+        s.num_tokens = tokens;
+        s.act = act;
+        s.kv = kv;
+        s.slot_layout = n % 2 == 0 ? SlotLayout::kPrefill : SlotLayout::kScattered;
+        HostCase host = make_case(s, mix_seed(test_seed(), 9700 + n));
+        plant_specials(host, mix_seed(test_seed(), 9800 + n));
+        ++n;
+        const auto run_gpu = [&](DeviceCase& d) {
+          run_nonfused(gpu_->kernels(), FallbackOrder::kRopeThenNorm, d.cfg, d.qkv->view(),
+                       d.q_weight->view(), d.k_weight->view(), d.cos_sin->view(),
+                       d.positions->view(), d.slots->view(), d.cache_views(VCacheLayout::kShuffle));
+        };
+        DeviceCase tiled = upload_case(host);
+        DeviceCase reference = upload_case(host);
+        gpu_->set_kernel_mapping(KernelMapping::kAuto);
+        run_gpu(tiled);
+        gpu_->set_kernel_mapping(KernelMapping::kReference);
+        run_gpu(reference);
+        gpu_->set_kernel_mapping(KernelMapping::kAuto);
+        HostCase got = tiled.download_all();
+        const std::string what = "non-fused specials " + s.describe();
+        expect_same_outputs(got, reference.download_all(), what + ", tiled vs reference mapping");
+
+        run_nonfused(cpu_.kernels(), FallbackOrder::kRopeThenNorm, host.cfg, host.qkv.view(),
+                     host.q_weight.view(), host.k_weight.view(), host.cos_sin.view(),
+                     host.positions.view(), host.slots.view(), host.cache_views(VCacheLayout::kShuffle));
+        canonicalise_computed_outputs(host);
+        canonicalise_computed_outputs(got);
+        expect_same_outputs(got, host, what + ", tiled vs CPU by NaN class");
+        if (HasFailure()) return;
+      }
     }
   }
 }
