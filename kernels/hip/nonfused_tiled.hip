@@ -262,11 +262,57 @@ __device__ __forceinline__ Vec16 cache_elements(const CacheJob& j, const Vec16& 
   }
 }
 
+// The K heads [group * k_per_block, ...) of the tile's tokens: one token per row of threads.
+template <int D, ActType A, CacheType C>
+__device__ __forceinline__ void write_k_heads(const CacheJob& j, int64_t tile_start, int64_t group) {
+  using M = HeadMap<D>;
+  constexpr int X = tile::kCacheX<C>;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int t = tid % M::kThreadsPerHead;
+  const int first = t * kElems;
+  const int64_t bs = j.cache.block_size;
+  const int64_t head0 = group * j.k_per_block;
+  const int64_t count = j.num_heads_kv - head0 < j.k_per_block ? j.num_heads_kv - head0 : j.k_per_block;
+  const int64_t token = tile_start + tid / M::kThreadsPerHead;
+  const bool in_batch = token < j.num_tokens;
+  const int64_t tc = in_batch ? token : j.num_tokens - 1;
+  const int64_t slot = j.slots[tc];
+  const tile::PageSlot ps = tile::page_slot(slot, bs);
+  Vec16 raw[kHeadsPerBlock];
+#pragma unroll
+  for (int h = 0; h < kHeadsPerBlock; ++h) {
+    if (h < count) raw[h] = tile::load16(head_ptr<const uint16_t>(j.key, tc, head0 + h, first));
+  }
+  // Head head0's cache offset, scale index and work unit, each computed once: the next head's
+  // are one stride on (cache_head_stride; bs; one unit with per-token fp8, whose units are
+  // (token, head), and none where units are tokens). Computed per head, their 64-bit products
+  // were the largest opcode of the per-token fp8 writer (IMAD 19% of its instructions, Nsight
+  // Compute).
+  const int64_t block_head0 = ps.page * j.num_heads_kv + head0;
+  const int64_t off0 = tile::k_cache_offset<D, X>(block_head0, bs, ps.offset, first);
+  const int64_t scale_at0 = block_head0 * bs + ps.offset;
+  const int64_t unit0 = j.per_token ? token * j.num_heads_kv + head0 : token;
+  const int unit_per_head = j.per_token ? 1 : 0;
+  const int64_t head_stride = tile::cache_head_stride<D>(bs);
+#pragma unroll
+  for (int h = 0; h < kHeadsPerBlock; ++h) {
+    if (h >= count) break;
+    const bool store = in_batch && slot >= 0 && unit_allowed(unit0 + h * unit_per_head, j.max_units);
+    const Vec16 e = cache_elements<D, A, C>(j, raw[h], true, store, scale_at0 + h * bs, t);
+    if (!store) continue;
+    const int64_t off = off0 + h * head_stride;
+    if constexpr (C == CacheType::kActivation) {
+      tile::store16_global(static_cast<uint16_t*>(j.cache.k_cache) + off, e);
+    } else {
+      store_global_8(static_cast<uint8_t*>(j.cache.k_cache) + off, e.w[0], e.w[1]);
+    }
+  }
+}
+
 template <int D, ActType A, CacheType C, int kV>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerSm<D>)
     cache_tiled(CacheJob j) {
   using M = HeadMap<D>;
-  constexpr int X = tile::kCacheX<C>;
   const int64_t k_groups = j.k_groups;
   // 32-bit: blockIdx.x is, and groups <= 2 * num_heads_kv.
   const uint32_t groups = static_cast<uint32_t>(j.groups);
@@ -278,42 +324,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
   const int first = t * kElems;
   const int64_t bs = j.cache.block_size;
   if (group < k_groups) {
-    const int64_t head0 = group * j.k_per_block;
-    const int64_t count = j.num_heads_kv - head0 < j.k_per_block ? j.num_heads_kv - head0 : j.k_per_block;
-    const int64_t token = tile_start + tid / M::kThreadsPerHead;
-    const bool in_batch = token < j.num_tokens;
-    const int64_t tc = in_batch ? token : j.num_tokens - 1;
-    const int64_t slot = j.slots[tc];
-    const tile::PageSlot ps = tile::page_slot(slot, bs);
-    Vec16 raw[kHeadsPerBlock];
-#pragma unroll
-    for (int h = 0; h < kHeadsPerBlock; ++h) {
-      if (h < count) raw[h] = tile::load16(head_ptr<const uint16_t>(j.key, tc, head0 + h, first));
-    }
-    // Head head0's cache offset, scale index and work unit, each computed once: the next head's
-    // are one stride on (cache_head_stride; bs; one unit with per-token fp8, whose units are
-    // (token, head), and none where units are tokens). Computed per head, their 64-bit products
-    // were the largest opcode of the per-token fp8 writer (IMAD 19% of its instructions, Nsight
-    // Compute).
-    const int64_t block_head0 = ps.page * j.num_heads_kv + head0;
-    const int64_t off0 = tile::k_cache_offset<D, X>(block_head0, bs, ps.offset, first);
-    const int64_t scale_at0 = block_head0 * bs + ps.offset;
-    const int64_t unit0 = j.per_token ? token * j.num_heads_kv + head0 : token;
-    const int unit_per_head = j.per_token ? 1 : 0;
-    const int64_t head_stride = tile::cache_head_stride<D>(bs);
-#pragma unroll
-    for (int h = 0; h < kHeadsPerBlock; ++h) {
-      if (h >= count) break;
-      const bool store = in_batch && slot >= 0 && unit_allowed(unit0 + h * unit_per_head, j.max_units);
-      const Vec16 e = cache_elements<D, A, C>(j, raw[h], true, store, scale_at0 + h * bs, t);
-      if (!store) continue;
-      const int64_t off = off0 + h * head_stride;
-      if constexpr (C == CacheType::kActivation) {
-        tile::store16_global(static_cast<uint16_t*>(j.cache.k_cache) + off, e);
-      } else {
-        store_global_8(static_cast<uint8_t*>(j.cache.k_cache) + off, e.w[0], e.w[1]);
-      }
-    }
+    write_k_heads<D, A, C>(j, tile_start, group);
     return;
   }
   const int64_t kv0 = (group - k_groups) * j.v_per_block;
