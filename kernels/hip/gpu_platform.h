@@ -167,8 +167,8 @@ __device__ __forceinline__ bool either_nan(float a, float b) {
 // 1.0f / x, correctly rounded, for x in the range that kReciprocalMinBits and kReciprocalSpan
 // admit: [2^-126, 2^126). This is the fast sequence nvcc emits for the reciprocal (SASS, sm_90:
 // MUFU.RCP and two fmas) without the range test and branch it runs first: an x in this range is
-// one that the test sends down the fast sequence. gpu_backend_test compares it with 1.0f / x for
-// every float.
+// one that the test sends down the fast sequence. gpu_backend_test compares tile::reciprocal, which
+// calls it on exactly this range, with 1.0f / x for every float.
 inline constexpr bool kHasReciprocalSequences = true;
 __device__ __forceinline__ float reciprocal_in_range(float x) {
   float r;
@@ -186,7 +186,7 @@ __device__ __forceinline__ float reciprocal_in_range(float x) {
 // without its range test, then reciprocal_in_range: an x in this range is one that sqrtf's test
 // sends down its fast sequence, and its root (2^-50.5 .. 2^64) one that the reciprocal's does.
 // One test instead of two saves 6 instructions a Q/K head. gpu_backend_test compares it with
-// 1.0f / sqrtf(x) for every float.
+// 1.0f / sqrtf(x) for every float of that range.
 __device__ __forceinline__ float reciprocal_root_in_range(float x) {
   float root;
   asm("{\n\t.reg .f32 y, s, h, e;\n\t"
