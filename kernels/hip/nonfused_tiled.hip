@@ -278,10 +278,12 @@ __device__ __forceinline__ void write_k_heads(const CacheJob& j, int64_t tile_st
   const int64_t tc = in_batch ? token : j.num_tokens - 1;
   const int64_t slot = j.slots[tc];
   const tile::PageSlot ps = tile::page_slot(slot, bs);
+  // Head h's row is h head strides past head0's: one 64-bit product per thread, not one per head.
+  const uint16_t* row0 = head_ptr<const uint16_t>(j.key, tc, head0, first);
   Vec16 raw[kHeadsPerBlock];
 #pragma unroll
   for (int h = 0; h < kHeadsPerBlock; ++h) {
-    if (h < count) raw[h] = tile::load16(head_ptr<const uint16_t>(j.key, tc, head0 + h, first));
+    if (h < count) raw[h] = tile::load16(row0 + h * j.key.head_stride);
   }
   // Head head0's cache offset, scale index and work unit, each computed once: the next head's
   // are one stride on (cache_head_stride; bs; one unit with per-token fp8, whose units are
@@ -345,8 +347,9 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
   a.unit_base = j.per_token ? kv0 : 0;
   a.unit_head_stride = j.per_token ? 1 : 0;
   a.max_units = j.max_units;
+  const uint16_t* rows = head_ptr<const uint16_t>(j.value, 0, kv0, first);  // token 0, head kv0
   const auto load = [&](int64_t token, int h) {
-    return tile::load16(head_ptr<const uint16_t>(j.value, token, kv0 + h, first));
+    return tile::load16(rows + token * j.value.token_stride + h * j.value.head_stride);
   };
   // fp8 only (write_v_tile): own rows loaded before the run search (H200: per-token fp8 writer
   // -4%, reshape_and_cache bf16 +2.4%) and the pass-0 vote (-4.3% at T=32768; bf16 +3% at T<=256).
