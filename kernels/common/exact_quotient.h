@@ -21,14 +21,22 @@
 // d = amax / fp8_max. Other divisors (zero, subnormal, huge, inf, NaN) divide truly.
 #pragma once
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/common/host_device.h"
+#include "kernels/common/numeric.h"
 
 namespace rcsim::qk_math {
 
 inline constexpr float kReciprocalDivisorMin = 0x1p-60f;
 inline constexpr float kReciprocalDivisorMax = 0x1p60f;
+// The admitted range as bits: d is admitted iff float_bits(d) - kReciprocalDivisorMinBits <=
+// kReciprocalDivisorSpan, one unsigned compare (a sign, NaN or infinity falls outside).
+inline constexpr uint32_t kReciprocalDivisorMinBits = std::bit_cast<uint32_t>(kReciprocalDivisorMin);
+inline constexpr uint32_t kReciprocalDivisorSpan =
+    std::bit_cast<uint32_t>(kReciprocalDivisorMax) - kReciprocalDivisorMinBits;
 
 struct PreparedDivisor {
   float divisor;
@@ -36,12 +44,22 @@ struct PreparedDivisor {
   bool by_reciprocal;  // divisor in [kReciprocalDivisorMin, kReciprocalDivisorMax]
 };
 
-RCSIM_HD PreparedDivisor prepare_divisor(float divisor) {
+// prepare_divisor with the reciprocal of an admitted divisor taken by `reciprocal(d)`, which must
+// return RN(1 / d) on the admitted range: the GPU kernels pass a sequence without the division's
+// own range test (kernels/hip/tile_common.h).
+template <typename Reciprocal>
+RCSIM_HD PreparedDivisor prepare_divisor_with(float divisor, Reciprocal reciprocal) {
   PreparedDivisor p;
   p.divisor = divisor;
-  p.by_reciprocal = divisor >= kReciprocalDivisorMin && divisor <= kReciprocalDivisorMax;
-  p.reciprocal = p.by_reciprocal ? 1.0f / divisor : 1.0f;
+  p.by_reciprocal = numeric::float_bits(divisor) - kReciprocalDivisorMinBits <= kReciprocalDivisorSpan;
+  p.reciprocal = p.by_reciprocal ? reciprocal(divisor) : 1.0f;
   return p;
+}
+struct TrueReciprocal {
+  RCSIM_HD float operator()(float d) const { return 1.0f / d; }
+};
+RCSIM_HD PreparedDivisor prepare_divisor(float divisor) {
+  return prepare_divisor_with(divisor, TrueReciprocal{});
 }
 
 // RN(v / divisor) when the divisor is not admitted or 2^-40 <= |v / divisor| <= 2^64; below that

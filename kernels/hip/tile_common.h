@@ -447,22 +447,16 @@ inline __device__ __noinline__ Floats8 divide_truly(Floats8 f, float scale) {
   for (int i = 0; i < kElems; ++i) f.v[i] = f.v[i] / scale;
   return f;
 }
-// qk_math::prepare_divisor, bit for bit, with one test: the admitted divisors [2^-60, 2^60] as one
-// unsigned compare of the bits (a sign, NaN or infinity falls outside), and their reciprocal
-// without nvcc's own range test, since they lie inside reciprocal_in_range's range (whose sweep,
+// qk_math::prepare_divisor, bit for bit, its reciprocal without nvcc's own range test: the
+// admitted divisors, [2^-60, 2^60], lie inside reciprocal_in_range's range (whose sweep,
 // ReciprocalMatchesTheDivisionOnEveryFloat, proves it equal to 1.0f / x there).
+struct ReciprocalInRange {
+  __device__ __forceinline__ float operator()(float d) const { return reciprocal_in_range(d); }
+};
 __device__ __forceinline__ qk_math::PreparedDivisor prepare_divisor(float divisor) {
   static_assert(qk_math::kReciprocalDivisorMin >= 0x1p-126f && qk_math::kReciprocalDivisorMax < 0x1p126f,
                 "admitted divisors must lie in reciprocal_in_range's range");
-  constexpr uint32_t kMinBits = 0x21800000u;  // 2^-60
-  constexpr uint32_t kSpan = 0x5D800000u - kMinBits;  // to 2^60
-  static_assert(qk_math::kReciprocalDivisorMin == 0x1p-60f && qk_math::kReciprocalDivisorMax == 0x1p60f,
-                "kMinBits and kSpan are the bits of the admitted range's ends");
-  qk_math::PreparedDivisor p;
-  p.divisor = divisor;
-  p.by_reciprocal = numeric::float_bits(divisor) - kMinBits <= kSpan;
-  p.reciprocal = p.by_reciprocal ? reciprocal_in_range(divisor) : 1.0f;
-  return p;
+  return qk_math::prepare_divisor_with(divisor, ReciprocalInRange{});
 }
 __device__ __forceinline__ void divide_by_scale(const float (&v)[kElems], float scale,
                                                 float (&q)[kElems]) {
