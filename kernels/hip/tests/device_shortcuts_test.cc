@@ -124,6 +124,25 @@ void canonicalise_computed_outputs(HostCase& c) {
   if (c.cfg.kv_cache_dtype != KvCacheDtype::kAuto) canonicalise(c.v_cache);
 }
 
+// The outputs of one run on each thread mapping, from two uploads of the same case.
+struct MappingOutputs {
+  HostCase tiled;
+  HostCase reference;
+};
+// Runs run(device_case) with the tiled mapping (kAuto), then on a second upload with the reference
+// mapping forced; kAuto is set again after.
+template <typename Run>
+MappingOutputs run_tiled_and_reference(GpuBackend& gpu, const HostCase& host, Run run) {
+  DeviceCase tiled = upload_case(host);
+  DeviceCase reference = upload_case(host);
+  gpu.set_kernel_mapping(KernelMapping::kAuto);
+  run(tiled);
+  gpu.set_kernel_mapping(KernelMapping::kReference);
+  run(reference);
+  gpu.set_kernel_mapping(KernelMapping::kAuto);
+  return {tiled.download_all(), reference.download_all()};
+}
+
 TEST_F(GpuTest, FusedWithNanAndInfInputsMatchesTheReferenceMapping) {
   int n = 0;
   for (DType act : {DType::kBF16, DType::kFP16}) {
@@ -137,15 +156,10 @@ TEST_F(GpuTest, FusedWithNanAndInfInputsMatchesTheReferenceMapping) {
       HostCase host = make_case(s, mix_seed(test_seed(), 9500 + n));
       plant_specials(host, mix_seed(test_seed(), 9600 + n));
       ++n;
-      DeviceCase tiled = upload_case(host);
-      DeviceCase reference = upload_case(host);
-      gpu_->set_kernel_mapping(KernelMapping::kAuto);
-      gpu_->kernels().fused->run(tiled.fused_args());
-      gpu_->set_kernel_mapping(KernelMapping::kReference);
-      gpu_->kernels().fused->run(reference.fused_args());
-      gpu_->set_kernel_mapping(KernelMapping::kAuto);
-      HostCase got = tiled.download_all();
-      HostCase want = reference.download_all();
+      MappingOutputs out = run_tiled_and_reference(
+          *gpu_, host, [&](DeviceCase& d) { gpu_->kernels().fused->run(d.fused_args()); });
+      HostCase& got = out.tiled;
+      HostCase& want = out.reference;
       const std::string what = "specials " + s.describe();
       EXPECT_GE(computed_nan_count(got), s.head_dim) << what << ": no NaN head in q and k to test";
       // An fp8 V code of a NaN read from qkv keeps that NaN's sign in the tiled kernels (their
@@ -194,16 +208,10 @@ TEST_F(GpuTest, PerTokenCacheWriterWithNanAndInfInputsMatchesTheReferenceMapping
                        d.q_weight->view(), d.k_weight->view(), d.cos_sin->view(),
                        d.positions->view(), d.slots->view(), d.cache_views(VCacheLayout::kShuffle));
         };
-        DeviceCase tiled = upload_case(host);
-        DeviceCase reference = upload_case(host);
-        gpu_->set_kernel_mapping(KernelMapping::kAuto);
-        run_gpu(tiled);
-        gpu_->set_kernel_mapping(KernelMapping::kReference);
-        run_gpu(reference);
-        gpu_->set_kernel_mapping(KernelMapping::kAuto);
-        HostCase got = tiled.download_all();
+        MappingOutputs out = run_tiled_and_reference(*gpu_, host, run_gpu);
+        HostCase& got = out.tiled;
         const std::string what = "non-fused specials " + s.describe();
-        expect_same_outputs(got, reference.download_all(), what + ", tiled vs reference mapping");
+        expect_same_outputs(got, out.reference, what + ", tiled vs reference mapping");
 
         run_nonfused(cpu_.kernels(), FallbackOrder::kRopeThenNorm, host.cfg, host.qkv.view(),
                      host.q_weight.view(), host.k_weight.view(), host.cos_sin.view(),
