@@ -66,6 +66,7 @@ struct Tiling {
   int64_t k_groups;
   int64_t groups;  // q_groups + k_groups + V groups
   int64_t prefetch_tiles = 0;  // a block prefetches its group's rows this many tiles on (0: none)
+  FastDivisor page;            // the cache's block_size, prepared (tile::page_slot)
 };
 
 Tiling tiling_with(const FusedParams& p, int q, int k, int v) {  // heads per block of each kind
@@ -76,6 +77,7 @@ Tiling tiling_with(const FusedParams& p, int q, int k, int v) {  // heads per bl
   t.q_groups = (p.num_heads_q + q - 1) / q;
   t.k_groups = (p.num_heads_kv + k - 1) / k;
   t.groups = t.q_groups + t.k_groups + (p.num_heads_kv + v - 1) / v;
+  t.page = make_fast_divisor(static_cast<uint32_t>(p.cache.block_size));  // admitted: tiled_fused_supported
   return t;
 }
 // Small batches take fewer heads per block (heads_per_block.h); v_max: V heads at most.
@@ -125,8 +127,8 @@ inline constexpr bool kPrefetches = C == CacheType::kActivation && kHasL2Prefetc
 // first head (later heads are a constant stride away), and how many of the heads the work limit
 // lets this token write (`writable`), instead of 64-bit unit arithmetic per head.
 template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kHeads, bool kIsKey>
-__device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_start, int head0,
-                                         int count) {
+__device__ __forceinline__ void qk_heads(const FusedParams& p, const FastDivisor& page,
+                                         int64_t tile_start, int head0, int count) {
   using M = HeadMap<D>;
   const int tid = static_cast<int>(threadIdx.x);
   const int t = tid % M::kThreadsPerHead;
@@ -176,7 +178,7 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
     const int64_t slot = p.slots[tc];
     cache_row = slot >= 0;
     const int64_t bs = p.cache.block_size;
-    const tile::PageSlot ps = tile::page_slot(slot, bs);
+    const tile::PageSlot ps = tile::page_slot(slot, page);
     const int64_t block_head = ps.page * p.num_heads_kv + local0;
     k_off = tile::k_cache_offset<D, X>(block_head, bs, ps.offset, Dims::first_dim(t));
     k_scale_at = block_head * bs + ps.offset;
@@ -222,8 +224,8 @@ __device__ __forceinline__ void qk_heads(const FusedParams& p, int64_t tile_star
 
 // V heads [kv0, kv0 + count) of the tile's tokens: only the cache (V is not written back).
 template <int D, ActType A, CacheType C, int kHeads>
-__device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start, int64_t kv0,
-                                        int count) {
+__device__ __forceinline__ void v_heads(const FusedParams& p, const FastDivisor& page,
+                                        int64_t tile_start, int64_t kv0, int count) {
   using M = HeadMap<D>;
   const int t = static_cast<int>(threadIdx.x) % M::kThreadsPerHead;
   const int64_t heads_total = p.num_heads_q + 2 * p.num_heads_kv;
@@ -236,6 +238,7 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
   a.count = count;
   a.num_heads_kv = p.num_heads_kv;
   a.block_size = p.cache.block_size;
+  a.page = page;
   a.cache = p.cache.v_cache;
   a.shuffle = p.cache.v_shuffle;
   a.planted_v_index_bug = p.planted_v_index_bug;
@@ -255,7 +258,7 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, int64_t tile_start
                                                                          int64_t slot,
                                                                          Vec16 (&e)[kHeads]) {
     if constexpr (C != CacheType::kActivation) {
-      const tile::PageSlot ps = tile::page_slot(slot, p.cache.block_size);
+      const tile::PageSlot ps = tile::page_slot(slot, page);
       const int64_t scale_at = (ps.page * p.num_heads_kv + kv0) * p.cache.block_size + ps.offset;
 #pragma unroll
       for (int h = 0; h < kHeads; ++h) {
@@ -285,13 +288,10 @@ inline constexpr int kMinBlocksPerSm =
 template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kVHeads>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D, A, C>))
     fused_tiled_kernel(FusedParams p, Tiling tl) {
-  // 32-bit block decomposition: the grid has fewer than 2^31 blocks (launch_with), and a 64-bit
-  // division here cost every thread ~30 instructions.
-  const uint32_t b = blockIdx.x;
-  const uint32_t groups = static_cast<uint32_t>(tl.groups);
-  const uint32_t tile = b / groups;
-  const int group = static_cast<int>(b - tile * groups);
-  const int64_t tile_start = static_cast<int64_t>(tile) * kTileTokens;
+  // The block's tile and head group come from its two grid indices (tile::tile_grid), not from
+  // a division of one index.
+  const int group = tile::block_group();
+  const int64_t tile_start = tile::block_tile_start();
   const int q_groups = static_cast<int>(tl.q_groups);
   const int k_groups = static_cast<int>(tl.k_groups);
   // Only the first kTileTokens + 2 threads issue prefetches; the other warps skip in one branch.
@@ -309,14 +309,14 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
     const int n = static_cast<int>(p.num_heads_q) - head0;
     const int count = n < tl.q_per_block ? n : tl.q_per_block;
     if (prefetch) prefetch_group_rows<D>(p, ahead_start, head0, count);
-    qk_heads<D, A, C, kNeox, Dims, kQHeadsPerBlock, false>(p, tile_start, head0, count);
+    qk_heads<D, A, C, kNeox, Dims, kQHeadsPerBlock, false>(p, tl.page, tile_start, head0, count);
   } else if (group < q_groups + k_groups) {
     const int k0 = (group - q_groups) * tl.k_per_block;
     const int n = static_cast<int>(p.num_heads_kv) - k0;
     const int count = n < tl.k_per_block ? n : tl.k_per_block;
     const int head0 = static_cast<int>(p.num_heads_q) + k0;
     if (prefetch) prefetch_group_rows<D>(p, ahead_start, head0, count);
-    qk_heads<D, A, C, kNeox, Dims, kKHeadsPerBlock, true>(p, tile_start, head0, count);
+    qk_heads<D, A, C, kNeox, Dims, kKHeadsPerBlock, true>(p, tl.page, tile_start, head0, count);
   } else {
     const int64_t kv0 = static_cast<int64_t>(group - q_groups - k_groups) * tl.v_per_block;
     const int64_t n = p.num_heads_kv - kv0;
@@ -324,7 +324,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
     if (prefetch) {
       prefetch_group_rows<D>(p, ahead_start, p.num_heads_q + p.num_heads_kv + kv0, count);
     }
-    v_heads<D, A, C, kVHeads>(p, tile_start, kv0, count);
+    v_heads<D, A, C, kVHeads>(p, tl.page, tile_start, kv0, count);
   }
 }
 
@@ -380,8 +380,7 @@ void launch_tiling(const FusedParams& p, Tiling tl, hipStream_t s) {
   const int64_t tiles = tile::tiles_of(p.num_tokens);
   tl.prefetch_tiles = prefetch_tiles_of<D, A, C>(tl, tiles * tl.groups);
   fused_tiled_kernel<D, A, C, kNeox, Dims, kVHeads>
-      <<<dim3(static_cast<unsigned>(tiles * tl.groups)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(
-          p, tl);
+      <<<tile::tile_grid(tl.groups, p.num_tokens), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(p, tl);
 }
 
 template <int D, ActType A, CacheType C, bool kNeox, class Dims>
@@ -446,9 +445,9 @@ bool tiled_fused_supported(const FusedParams& p) {
          aligned16(p.qkv) && aligned16(p.q_weight) && aligned16(p.k_weight) &&
          aligned16(p.cos_sin) && aligned16(p.cache.k_cache) && aligned16(p.cache.v_cache) &&
          view_ok(p.q_out) && view_ok(p.k_out) && p.num_tokens <= (int64_t{1} << 31) / 64 &&
-         // one block per (tile, head group): the kernel decomposes blockIdx in 32 bits
-         (p.num_tokens / kTileTokens + 1) * (p.num_heads_q + 2 * p.num_heads_kv) <
-             (int64_t{1} << 31);
+         fast_divisor_admits(p.cache.block_size) &&
+         // one block per (tile, head group), at most one group per head
+         tile::grid_fits(p.num_tokens, p.num_heads_q + 2 * p.num_heads_kv);
 }
 
 void launch_fused_tiled(const FusedParams& p, void* stream) {

@@ -106,9 +106,8 @@ template <int D, ActType A>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rms_norm_tiled(RmsNormParams p) {
   using M = HeadMap<D>;
   using Dims = tile::NonRotatingDims<D>;  // qk_thread_dims.h
-  const int64_t groups = groups_of(p.num_heads);
-  const int64_t tile_start = (blockIdx.x / groups) * kTileTokens;
-  const int64_t head0 = (blockIdx.x % groups) * kHeadsPerBlock;
+  const int64_t tile_start = tile::block_tile_start();  // grid: tile::tile_grid
+  const int64_t head0 = static_cast<int64_t>(tile::block_group()) * kHeadsPerBlock;
   const int64_t count = p.num_heads - head0 < kHeadsPerBlock ? p.num_heads - head0 : kHeadsPerBlock;
   const int tid = static_cast<int>(threadIdx.x);
   const int t = tid % M::kThreadsPerHead;
@@ -139,8 +138,8 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rms_norm_tiled(RmsN
 template <int D, ActType A>
 struct RmsNormLaunch {
   static void launch(const RmsNormParams& p, hipStream_t s) {
-    const int64_t blocks = tiles_of(p.num_tokens) * groups_of(p.num_heads);
-    rms_norm_tiled<D, A><<<dim3(static_cast<unsigned>(blocks)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(p);
+    const dim3 grid = tile::tile_grid(groups_of(p.num_heads), p.num_tokens);
+    rms_norm_tiled<D, A><<<grid, dim3(HeadMap<D>::kBlockThreads), 0, s>>>(p);
   }
 };
 
@@ -151,9 +150,8 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kRotaryMinBlocksPer
   using M = HeadMap<D>;
   const int64_t q_groups = groups_of(p.num_heads_q);
   const int64_t k_heads = p.k.data != nullptr ? p.num_heads_kv : 0;
-  const int64_t groups = q_groups + groups_of(k_heads);
-  const int64_t tile_start = (blockIdx.x / groups) * kTileTokens;
-  const int64_t group = blockIdx.x % groups;
+  const int64_t tile_start = tile::block_tile_start();  // grid: tile::tile_grid
+  const int64_t group = tile::block_group();
   const bool is_q = group < q_groups;
   const int64_t heads = is_q ? p.num_heads_q : k_heads;
   const int64_t head0 = (is_q ? group : group - q_groups) * kHeadsPerBlock;
@@ -194,8 +192,8 @@ template <int D, ActType A>
 struct RotaryLaunch {
   static void launch(const RotaryParams& p, hipStream_t s) {
     const int64_t k_heads = p.k.data != nullptr ? p.num_heads_kv : 0;
-    const int64_t blocks = tiles_of(p.num_tokens) * (groups_of(p.num_heads_q) + groups_of(k_heads));
-    const dim3 grid(static_cast<unsigned>(blocks)), block(HeadMap<D>::kBlockThreads);
+    const dim3 grid = tile::tile_grid(groups_of(p.num_heads_q) + groups_of(k_heads), p.num_tokens);
+    const dim3 block(HeadMap<D>::kBlockThreads);
     if (p.is_neox) {
       launch_dims<true>(p, grid, block, s);
     } else {
@@ -225,6 +223,7 @@ struct CacheJob {
   int64_t max_units;
   ActType act;
   int64_t head_dim;
+  FastDivisor page;  // cache.block_size, prepared (tile::page_slot)
   // Set by launch_cache_blocks: heads per K / V block (at most kHeadsPerBlock and the kernel's
   // kV), the K groups and all groups of a tile. Computed on the host:
   // divided in the kernel by the run-time head counts, they cost the issue-bound per-token fp8
@@ -277,7 +276,7 @@ __device__ __forceinline__ void write_k_heads(const CacheJob& j, int64_t tile_st
   const bool in_batch = token < j.num_tokens;
   const int64_t tc = in_batch ? token : j.num_tokens - 1;
   const int64_t slot = j.slots[tc];
-  const tile::PageSlot ps = tile::page_slot(slot, bs);
+  const tile::PageSlot ps = tile::page_slot(slot, j.page);
   // Head h's row is h head strides past head0's: one 64-bit product per thread, not one per head.
   const uint16_t* row0 = head_ptr<const uint16_t>(j.key, tc, head0, first);
   Vec16 raw[kHeadsPerBlock];
@@ -316,11 +315,8 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
     cache_tiled(CacheJob j) {
   using M = HeadMap<D>;
   const int64_t k_groups = j.k_groups;
-  // 32-bit: blockIdx.x is, and groups <= 2 * num_heads_kv.
-  const uint32_t groups = static_cast<uint32_t>(j.groups);
-  const uint32_t tile = blockIdx.x / groups;
-  const int64_t tile_start = static_cast<int64_t>(tile) * kTileTokens;
-  const int64_t group = blockIdx.x - tile * groups;
+  const int64_t tile_start = tile::block_tile_start();  // grid: tile::tile_grid
+  const int64_t group = tile::block_group();
   const int tid = static_cast<int>(threadIdx.x);
   const int t = tid % M::kThreadsPerHead;
   const int first = t * kElems;
@@ -340,6 +336,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
   a.count = count;
   a.num_heads_kv = j.num_heads_kv;
   a.block_size = bs;
+  a.page = j.page;
   a.cache = j.cache.v_cache;
   a.shuffle = j.cache.v_shuffle;
   // Units: token*Hkv + head (per-token quant) or the token (reshape_and_cache).
@@ -357,7 +354,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
   constexpr bool kRowsTakeRun = kCacheRowsTakeRun<D, C, kV>;
   tile::write_v_tile<D, C, kV, kFp8, kFp8, kRowsTakeRun>(a, load, [&](unsigned need, int64_t slot,
                                                                      Vec16 (&e)[kV]) {
-    const tile::PageSlot ps = tile::page_slot(slot, bs);
+    const tile::PageSlot ps = tile::page_slot(slot, j.page);
     const int64_t scale_at = (ps.page * j.num_heads_kv + kv0) * bs + ps.offset;
 #pragma unroll
     for (int h = 0; h < kV; ++h) {
@@ -368,13 +365,11 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerS
 
 template <int D, ActType A, CacheType C, int kV>
 void launch_cache_blocks(CacheJob j, int64_t blocks_at_max, hipStream_t s) {
-  const int64_t tiles = tiles_of(j.num_tokens);
   j.k_per_block = tile::heads_per_block(kHeadsPerBlock, 2, blocks_at_max);
   j.v_per_block = tile::heads_per_block(kV, 2, blocks_at_max);
   j.k_groups = (j.num_heads_kv + j.k_per_block - 1) / j.k_per_block;
   j.groups = j.k_groups + (j.num_heads_kv + j.v_per_block - 1) / j.v_per_block;
-  const int64_t blocks = tiles * j.groups;
-  cache_tiled<D, A, C, kV><<<dim3(static_cast<unsigned>(blocks)), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(j);
+  cache_tiled<D, A, C, kV><<<tile::tile_grid(j.groups, j.num_tokens), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(j);
 }
 template <int D, ActType A, CacheType C>
 void launch_cache_job(const CacheJob& j, hipStream_t s) {
@@ -401,21 +396,25 @@ struct CacheLaunch {
 };
 bool cache_ok(const CacheParams& c, const HeadsView& key, const HeadsView& value, int64_t d) {
   const int64_t x = c.type == CacheType::kActivation ? 8 : 16;
-  return dim_ok(d) && c.x == x && c.block_size % x == 0 && aligned16(c.k_cache) &&
-         aligned16(c.v_cache) && view_ok(key) && view_ok(value);
+  return dim_ok(d) && c.x == x && c.block_size % x == 0 && fast_divisor_admits(c.block_size) &&
+         aligned16(c.k_cache) && aligned16(c.v_cache) && view_ok(key) && view_ok(value);
 }
 
 }  // namespace
 
 bool launch_rms_norm_tiled(const RmsNormParams& p, void* stream) {
-  if (!dim_ok(p.head_dim) || !view_ok(p.in) || !view_ok(p.out) || !aligned16(p.weight)) return false;
+  if (!dim_ok(p.head_dim) || !view_ok(p.in) || !view_ok(p.out) || !aligned16(p.weight) ||
+      !tile::grid_fits(p.num_tokens, groups_of(p.num_heads))) {
+    return false;
+  }
   dispatch<RmsNormLaunch>(p, static_cast<hipStream_t>(stream));
   return true;
 }
 
 bool launch_rotary_tiled(const RotaryParams& p, void* stream) {
   const bool rot_ok = p.is_neox ? p.rotary_dim % 16 == 0 : p.rotary_dim % 8 == 0;
-  if (!dim_ok(p.head_dim) || !rot_ok || !view_ok(p.q) || !view_ok(p.k) || !aligned16(p.cos_sin)) {
+  if (!dim_ok(p.head_dim) || !rot_ok || !view_ok(p.q) || !view_ok(p.k) || !aligned16(p.cos_sin) ||
+      !tile::grid_fits(p.num_tokens, groups_of(p.num_heads_q) + groups_of(p.num_heads_kv))) {
     return false;
   }
   dispatch<RotaryLaunch>(p, static_cast<hipStream_t>(stream));
@@ -423,17 +422,23 @@ bool launch_rotary_tiled(const RotaryParams& p, void* stream) {
 }
 
 bool launch_reshape_and_cache_tiled(const ReshapeCacheParams& p, void* stream) {
-  if (!cache_ok(p.cache, p.key, p.value, p.head_dim)) return false;
-  const CacheJob j{p.key, p.value, p.slots, p.cache, p.num_tokens, p.num_heads_kv,
-                   false, false, p.k_scale, p.v_scale, p.max_units, p.act, p.head_dim};
+  if (!cache_ok(p.cache, p.key, p.value, p.head_dim) || !tile::grid_fits(p.num_tokens, 2 * p.num_heads_kv)) {
+    return false;
+  }
+  const CacheJob j{p.key,  p.value,     p.slots,     p.cache,     p.num_tokens,
+                   p.num_heads_kv, false, false,   p.k_scale,   p.v_scale,
+                   p.max_units, p.act, p.head_dim, make_fast_divisor(static_cast<uint32_t>(p.cache.block_size))};
   dispatch<CacheLaunch>(j, static_cast<hipStream_t>(stream));
   return true;
 }
 
 bool launch_per_token_quant_cache_tiled(const PerTokenQuantParams& p, void* stream) {
-  if (!cache_ok(p.cache, p.key, p.value, p.head_dim)) return false;
-  const CacheJob j{p.key, p.value, p.slots, p.cache, p.num_tokens, p.num_heads_kv,
-                   true, p.amax_floor, 1.0f, 1.0f, p.max_units, p.act, p.head_dim};
+  if (!cache_ok(p.cache, p.key, p.value, p.head_dim) || !tile::grid_fits(p.num_tokens, 2 * p.num_heads_kv)) {
+    return false;
+  }
+  const CacheJob j{p.key,  p.value,     p.slots,       p.cache,    p.num_tokens,
+                   p.num_heads_kv, true, p.amax_floor, 1.0f,       1.0f,
+                   p.max_units, p.act, p.head_dim, make_fast_divisor(static_cast<uint32_t>(p.cache.block_size))};
   dispatch<CacheLaunch>(j, static_cast<hipStream_t>(stream));
   return true;
 }

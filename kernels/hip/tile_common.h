@@ -20,6 +20,7 @@
 // (blank line keeps clang-format from reordering the platform header after the math headers)
 
 #include "kernels/common/exact_quotient.h"
+#include "kernels/common/fast_divisor.h"
 #include "kernels/common/numeric.h"
 #include "kernels/common/qk_norm_rope_math.h"
 #include "kernels/hip/device_common.h"
@@ -35,6 +36,23 @@ inline constexpr int kTileTokens = 16;
 __host__ __device__ inline int64_t tiles_of(int64_t tokens) {
   return (tokens + kTileTokens - 1) / kTileTokens;
 }
+
+// The tiled kernels' grid: x is the block's head group, y its tile. Why two dimensions: with one,
+// every thread divided blockIdx.x by the run-time group count (~20 instructions of a 32-bit
+// division on the launch's dependent chain, in every warp). Blocks are still dispatched x
+// fastest, i.e. in the order of the one-dimensional index tile * groups + group, so which blocks
+// are resident together (and what a prefetch half a wave ahead finds) is unchanged.
+inline constexpr int64_t kMaxGridTiles = 65535;  // the portable limit of gridDim.y
+inline bool grid_fits(int64_t tokens, int64_t groups) {
+  return tiles_of(tokens) <= kMaxGridTiles && groups >= 1 && groups < (int64_t{1} << 31);
+}
+inline dim3 tile_grid(int64_t groups, int64_t tokens) {
+  return dim3(static_cast<unsigned>(groups), static_cast<unsigned>(tiles_of(tokens)));
+}
+__device__ __forceinline__ int64_t block_tile_start() {
+  return static_cast<int64_t>(blockIdx.y) * kTileTokens;
+}
+__device__ __forceinline__ int block_group() { return static_cast<int>(blockIdx.x); }
 
 template <int D>
 struct HeadMap {
@@ -506,18 +524,20 @@ __device__ __forceinline__ int64_t v_dim_stride(bool shuffle, int64_t block_size
   return shuffle ? X : block_size;
 }
 
-// The page of a slot and the slot's offset in it, divided in 32 bits (dev::split_u32: slots are
-// below 2^28). A padding slot (< 0) gives page 0, offset 0, and its caller stores nothing. Why
-// not `slot / block_size` on the int64 values: nvcc then tests both high words and, when one is
-// set, as a padding slot's is, calls a 64-bit division of ~85 dependent instructions. Nsight
-// Compute at T=1 (eighth pass) found every fp8 V warp of the fused kernel running that call for
-// the tile's tokens past the batch (slot -2), on the launch's one dependent chain.
+// The page of a slot and the slot's offset in it. A padding slot (< 0) gives page 0, offset 0,
+// and its caller stores nothing. The page size comes as the launcher prepared it
+// (fast_divisor.h): a multiply, an add and a shift in 32 bits. Why not a division: on int64
+// values nvcc tests both high words and, when one is set, as a padding slot's is, calls a 64-bit
+// division of ~85 dependent instructions (Nsight Compute at T=1, eighth pass: every fp8 V warp of
+// the fused kernel ran it); a 32-bit one by a run-time divisor is still ~20 instructions, in
+// every K and V warp. Launchers take the tiled kernels only where fast_divisor_admits(block_size);
+// slots are below 2^28 (core/limits.h), inside its dividends.
 struct PageSlot {
   int64_t page;
   int64_t offset;
 };
-__device__ __forceinline__ PageSlot page_slot(int64_t slot, int64_t block_size) {
-  const dev::Split32 s = dev::split_u32(slot < 0 ? 0 : slot, block_size);
+__device__ __forceinline__ PageSlot page_slot(int64_t slot, const FastDivisor& block_size) {
+  const QuotRem32 s = divide(static_cast<uint32_t>(slot < 0 ? 0 : slot), block_size);
   return {static_cast<int64_t>(s.quot), static_cast<int64_t>(s.rem)};
 }
 

@@ -44,6 +44,7 @@ struct VTileArgs {
   int count = 0;      // heads [head0, head0 + count)
   int64_t num_heads_kv = 0;
   int64_t block_size = 0;
+  FastDivisor page;  // block_size, prepared (tile::page_slot)
   void* cache = nullptr;  // V cache
   bool shuffle = true;
   bool planted_v_index_bug = false;  // test-only (gpu_params.h FusedParams::planted_v_index_bug)
@@ -130,7 +131,7 @@ __device__ __forceinline__ void find_runs(const VTileArgs& a, VTileShared<D, C, 
     // The cache offset of (the slot's page, head0, its offset, dim 0): the slot is divided once
     // per run or loose token here rather than once per chunk or element.
     const auto slot_base = [&] {
-      const PageSlot ps = page_slot(s, a.block_size);
+      const PageSlot ps = page_slot(s, a.page);
       return v_cache_offset<D, X>(a.shuffle, ps.page * a.num_heads_kv + a.head0, a.block_size,
                                   ps.offset, 0);
     };

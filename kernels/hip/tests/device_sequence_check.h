@@ -25,6 +25,13 @@ SweepCounts check_prepared_divisor_on_device();
 // for every one of the 2^32 bit patterns, both fp8 cache types and both floors (4 * 2^32 values).
 SweepCounts check_fp8_scale_on_device();
 
+// tile::page_slot's division (fast_divisor.h's divide with make_fast_divisor(d)) against n / d and
+// n % d, for every divisor d in [1, kFastDivisorSweepMax] (the page sizes of core/limits.h among
+// them) and every dividend in [0, 2^31) (slots are below 2^28): kFastDivisorSweepMax * 2^31 pairs.
+// first_bad_bits holds the first disagreeing dividend.
+inline constexpr uint32_t kFastDivisorSweepMax = 256;
+SweepCounts check_fast_divisor_on_device();
+
 // False where the platform has no hand-written sequences (gpu_platform.h: AMD divides), so that
 // there is nothing to prove: each sweep would compare a division with itself.
 bool device_has_reciprocal_sequences();

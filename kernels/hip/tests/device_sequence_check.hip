@@ -10,6 +10,7 @@
 #include "kernels/hip/gpu_platform.h"
 // (blank line keeps clang-format from reordering the platform header after the math headers)
 
+#include "kernels/common/fast_divisor.h"
 #include "kernels/common/numeric.h"
 #include "kernels/common/qk_norm_rope_math.h"
 #include "kernels/hip/gpu_runtime.h"
@@ -73,6 +74,27 @@ __global__ void fp8_scale_sweep(DeviceCounts* out, bool floor_amax) {
   });
 }
 
+// Every dividend below 2^31 against every divisor in [1, kFastDivisorSweepMax]; `divisors[d - 1]`
+// is make_fast_divisor(d), prepared on the host as the launchers prepare the page size. Loops are
+// bounded: 2^31 / (grid threads) + 1 dividends per thread, kFastDivisorSweepMax divisors each.
+__global__ void fast_divisor_sweep(const FastDivisor* divisors, DeviceCounts* out) {
+  const unsigned long long stride = static_cast<unsigned long long>(gridDim.x) * blockDim.x;
+  unsigned long long values = 0;
+  for (unsigned long long i = static_cast<unsigned long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+       i < kFastDividendEnd; i += stride) {
+    const auto n = static_cast<uint32_t>(i);
+    for (uint32_t d = 1; d <= kFastDivisorSweepMax; ++d) {
+      const QuotRem32 got = divide(n, divisors[d - 1]);
+      ++values;
+      if (got.quot != n / d || got.rem != n % d) {
+        atomicAdd(&out->bad, 1ull);
+        atomicMin(&out->first_bad, i);
+      }
+    }
+  }
+  atomicAdd(&out->values, values);
+}
+
 // Runs launch(counts) once with fresh counters and sums what it counted into `total`.
 template <typename Launch>
 void run_sweep(const char* name, SweepCounts& total, Launch launch) {
@@ -126,6 +148,19 @@ SweepCounts check_fp8_scale_on_device() {
       fp8_scale_sweep<CacheType::kFp8E4M3FNUZ><<<kSweepGrid, kSweepBlock>>>(c, floor_amax);
     });
   }
+  return r;
+}
+
+SweepCounts check_fast_divisor_on_device() {
+  FastDivisor host[kFastDivisorSweepMax];
+  for (uint32_t d = 1; d <= kFastDivisorSweepMax; ++d) host[d - 1] = make_fast_divisor(d);
+  const auto bytes = static_cast<int64_t>(sizeof(host));
+  auto* divisors = static_cast<FastDivisor*>(device_alloc(bytes));
+  copy_to_device(divisors, host, bytes);
+  SweepCounts r;
+  run_sweep("fast_divisor_sweep", r,
+            [&](DeviceCounts* c) { fast_divisor_sweep<<<kSweepGrid, kSweepBlock>>>(divisors, c); });
+  device_free(divisors);
   return r;
 }
 

@@ -5,6 +5,9 @@
 //    scale's reciprocal and its division by the fp8 max without nvcc's range tests, checked
 //    against 1.0f / x, qk_math::prepare_divisor and qk_math::fp8_scale_from_amax on every 32-bit
 //    pattern.
+//  * tile::page_slot's division by the page size (fast_divisor.h), a multiply and a shift: checked
+//    against `/` and `%` for every dividend below 2^31 and every divisor up to 256, on every
+//    platform (it is the same code on AMD and NVIDIA).
 //  * tile::pack_computed and encode_fp8<C, false> (tile_common.h): no NaN test where every NaN
 //    they can be given is the device's canonical one. Checked on inputs full of the values that
 //    reach those paths - NaNs of both signs with payloads, infinities, values whose squares
@@ -54,6 +57,11 @@ TEST_F(GpuTest, ReciprocalRootMatchesTheDivisionOnEveryFloatOfItsRange) {
   const int64_t floats_in_range = int64_t{numeric::float_bits(std::numeric_limits<float>::max())} -
                                   numeric::float_bits(std::ldexp(1.0f, -101)) + 1;
   expect_sweep_agrees("reciprocal root", check_reciprocal_root_on_device(), floats_in_range);
+}
+
+TEST_F(GpuTest, FastDivisorMatchesTheDivisionOnEverySlot) {
+  expect_sweep_agrees("fast divisor", check_fast_divisor_on_device(),
+                      int64_t{kFastDivisorSweepMax} << 31);
 }
 
 TEST_F(GpuTest, ReciprocalMatchesTheDivisionOnEveryFloat) {
