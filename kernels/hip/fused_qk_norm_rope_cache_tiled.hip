@@ -43,11 +43,21 @@ using tile::kTileTokens;
 using tile::Vec16;
 
 // Heads per block at most: Q heads share one block's per-token loads four at a time; K heads also
-// write the cache, two at a time; V heads tile::kVHeadsPerBlock at a time (shared-memory staging),
+// write the cache, kKHeadsPerBlock at a time in launches of kKWideMinWaves waves or more and
+// kKHeadsMid at a time below; V heads tile::kVHeadsPerBlock at a time (shared-memory staging),
 // or kVHeadsWide in long launches (launch_with). Small batches take fewer (tiling_of,
 // heads_per_block.h).
+//
+// Four K heads (H200, Qwen3-8B, gpu_bench --quick, three alternated runs each, medians;
+// bench/results/h200-2026-12-02-sixteenth/ab/call2_*): the fused fp8 kernel went from 35.41 to
+// 34.48 us at T=4096 (-2.6%) and from 238.08 to 235.06 at T=32768 (-1.3%), bf16 T=32768 -0.9%,
+// 2.6% (fp8) and 4.1% (bf16) fewer warp instructions: the K heads' per-token work (weights,
+// position, cos/sin, slot, addresses) is shared by four. But at T=1024 (1.5 waves) fp8 went from
+// 11.67 to 12.06 us (+3.3%), hence two K heads below four waves, as before.
 inline constexpr int kQHeadsPerBlock = 4;
-inline constexpr int kKHeadsPerBlock = 2;
+inline constexpr int kKHeadsPerBlock = 4;
+inline constexpr int kKHeadsMid = 2;
+inline constexpr int64_t kKWideMinWaves = 4;
 // Which instances have a second kernel, compiled for four fp8 V heads per block, that long
 // launches take (launch_with): those of the measured shape (head dim 128, NeoX, bf16 activations,
 // the whole head rotated, as in every Qwen3 model). Four fit the 64-register bound there (ptxas -v,
@@ -80,13 +90,15 @@ Tiling tiling_with(const FusedParams& p, int q, int k, int v) {  // heads per bl
   t.page = make_fast_divisor(static_cast<uint32_t>(p.cache.block_size));  // admitted: tiled_fused_supported
   return t;
 }
-// Small batches take fewer heads per block (heads_per_block.h); v_max: V heads at most.
-Tiling tiling_of(const FusedParams& p, int v_max) {
-  const Tiling full = tiling_with(p, kQHeadsPerBlock, kKHeadsPerBlock, v_max);
+// Small batches take fewer heads per block (heads_per_block.h); v_max: V heads at most;
+// `resident`: the instance's blocks resident on the device at once (0 if unknown).
+Tiling tiling_of(const FusedParams& p, int v_max, int64_t resident) {
+  const Tiling full = tiling_with(p, kQHeadsPerBlock, kKHeadsMid, v_max);
   const int64_t blocks = tile::tiles_of(p.num_tokens) * full.groups;
+  const bool k_wide = resident > 0 && blocks >= kKWideMinWaves * resident;
   return tiling_with(p, tile::heads_per_block(kQHeadsPerBlock, 2, blocks),
-                           tile::heads_per_block(kKHeadsPerBlock, 1, blocks),
-                           tile::heads_per_block(v_max, 2, blocks));
+                     k_wide ? kKHeadsPerBlock : tile::heads_per_block(kKHeadsMid, 1, blocks),
+                     tile::heads_per_block(v_max, 2, blocks));
 }
 
 // Before its own work, a block asks L2 for what the block of the same head group `prefetch_tiles`
@@ -387,12 +399,12 @@ template <int D, ActType A, CacheType C, bool kNeox, class Dims>
 void launch_with(const FusedParams& p, hipStream_t s) {
   constexpr int kNarrow = tile::kVHeadsPerBlock<D, C>;
   constexpr int kWide = kVHeadsWide<D, A, C, kNeox, Dims>;
-  const Tiling narrow = tiling_of(p, kNarrow);
+  const int64_t resident = resident_blocks<D, A, C>();
+  const Tiling narrow = tiling_of(p, kNarrow, resident);
   if constexpr (kWide != kNarrow) {
     const int64_t blocks = tile::tiles_of(p.num_tokens) * narrow.groups;
-    const int64_t resident = resident_blocks<D, A, C>();
     if (resident > 0 && blocks >= kWideVMinWaves * resident) {
-      launch_tiling<D, A, C, kNeox, Dims, kWide>(p, tiling_of(p, kWide), s);
+      launch_tiling<D, A, C, kNeox, Dims, kWide>(p, tiling_of(p, kWide, resident), s);
       return;
     }
   }
