@@ -27,13 +27,14 @@ for s in "${steps[@]}"; do
       RCSIM_REQUIRE_GPU=1 timeout 400 "$BIN/gpu_backend_test" 2>&1 | tail -60 | tee -a "$LOG"
       echo "gpu_backend_test exit ${PIPESTATUS[0]}" | tee -a "$LOG" ;;
     sanitize)
-      # The exhaustive float sweeps (billions of threads, no memory traffic to check) and the
-      # largest shapes stay out: under the sanitizers they would take the call's time.
+      # The exhaustive sweeps (billions of threads, no memory traffic to check) and the largest
+      # shapes stay out: under the sanitizers they would take the call's time (the page-size sweep
+      # alone took 85 s under memcheck in the sixteenth pass's run of record).
       for tool in memcheck racecheck; do
         step "compute-sanitizer $tool"
         RCSIM_REQUIRE_GPU=1 RCSIM_GPU_QUICK=1 timeout 300 compute-sanitizer --tool "$tool" \
           --error-exitcode 99 "$BIN/gpu_backend_test" \
-          --gtest_filter='-*AiterGrid*:*Qwen3Shapes*:*FourGiB*:*TrueDivisionOnTheDevice*:*Reciprocal*:*Fp8Scale*' 2>&1 | tail -15 | tee -a "$LOG"
+          --gtest_filter='-*AiterGrid*:*Qwen3Shapes*:*FourGiB*:*TrueDivisionOnTheDevice*:*Reciprocal*:*Fp8Scale*:*FastDivisor*' 2>&1 | tail -15 | tee -a "$LOG"
         echo "compute-sanitizer $tool exit ${PIPESTATUS[0]}" | tee -a "$LOG"
       done ;;
     diff)

@@ -43,7 +43,7 @@ using tile::kTileTokens;
 using tile::Vec16;
 
 // Heads per block at most: Q heads share one block's per-token loads four at a time; K heads also
-// write the cache, kKHeadsPerBlock at a time in launches of kKWideMinWaves waves or more and
+// write the cache, kKHeadsWide at a time in launches of kKWideMinWaves waves or more and
 // kKHeadsMid at a time below; V heads tile::kVHeadsPerBlock at a time (shared-memory staging),
 // or kVHeadsWide in long launches (launch_with). Small batches take fewer (tiling_of,
 // heads_per_block.h).
@@ -53,10 +53,14 @@ using tile::Vec16;
 // 34.48 us at T=4096 (-2.6%) and from 238.08 to 235.06 at T=32768 (-1.3%), bf16 T=32768 -0.9%,
 // 2.6% (fp8) and 4.1% (bf16) fewer warp instructions: the K heads' per-token work (weights,
 // position, cos/sin, slot, addresses) is shared by four. But at T=1024 (1.5 waves) fp8 went from
-// 11.67 to 12.06 us (+3.3%), hence two K heads below four waves, as before.
+// 11.67 to 12.06 us (+3.3%), hence two K heads below four waves, as before. Only where a thread
+// holds mirrored halves (the whole head rotated, as in Qwen3): with 8 consecutive dims (partial
+// rotary) four K heads spill 44-84 bytes under the 64-register bound (ptxas -v, sm_90; 0-16
+// before), and those shapes were not timed.
 inline constexpr int kQHeadsPerBlock = 4;
-inline constexpr int kKHeadsPerBlock = 4;
 inline constexpr int kKHeadsMid = 2;
+template <class Dims>
+inline constexpr int kKHeadsWide = Dims::kMirrored ? 4 : kKHeadsMid;
 inline constexpr int64_t kKWideMinWaves = 4;
 // Which instances have a second kernel, compiled for four fp8 V heads per block, that long
 // launches take (launch_with): those of the measured shape (head dim 128, NeoX, bf16 activations,
@@ -71,7 +75,7 @@ inline constexpr int kVHeadsWide =
         : tile::kVHeadsPerBlock<D, C>;
 
 struct Tiling {
-  int q_per_block, k_per_block, v_per_block;  // at most kQ/kKHeadsPerBlock, kVHeadsWide
+  int q_per_block, k_per_block, v_per_block;  // at most kQHeadsPerBlock, kKHeadsWide, kVHeadsWide
   int64_t q_groups;
   int64_t k_groups;
   int64_t groups;  // q_groups + k_groups + V groups
@@ -90,14 +94,14 @@ Tiling tiling_with(const FusedParams& p, int q, int k, int v) {  // heads per bl
   t.page = make_fast_divisor(static_cast<uint32_t>(p.cache.block_size));  // admitted: tiled_fused_supported
   return t;
 }
-// Small batches take fewer heads per block (heads_per_block.h); v_max: V heads at most;
+// Small batches take fewer heads per block (heads_per_block.h); k_max, v_max: K and V heads at most;
 // `resident`: the instance's blocks resident on the device at once (0 if unknown).
-Tiling tiling_of(const FusedParams& p, int v_max, int64_t resident) {
+Tiling tiling_of(const FusedParams& p, int k_max, int v_max, int64_t resident) {
   const Tiling full = tiling_with(p, kQHeadsPerBlock, kKHeadsMid, v_max);
   const int64_t blocks = tile::tiles_of(p.num_tokens) * full.groups;
   const bool k_wide = resident > 0 && blocks >= kKWideMinWaves * resident;
   return tiling_with(p, tile::heads_per_block(kQHeadsPerBlock, 2, blocks),
-                     k_wide ? kKHeadsPerBlock : tile::heads_per_block(kKHeadsMid, 1, blocks),
+                     k_wide ? k_max : tile::heads_per_block(kKHeadsMid, 1, blocks),
                      tile::heads_per_block(v_max, 2, blocks));
 }
 
@@ -328,7 +332,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
     const int count = n < tl.k_per_block ? n : tl.k_per_block;
     const int head0 = static_cast<int>(p.num_heads_q) + k0;
     if (prefetch) prefetch_group_rows<D>(p, ahead_start, head0, count);
-    qk_heads<D, A, C, kNeox, Dims, kKHeadsPerBlock, true>(p, tl.page, tile_start, head0, count);
+    qk_heads<D, A, C, kNeox, Dims, kKHeadsWide<Dims>, true>(p, tl.page, tile_start, head0, count);
   } else {
     const int64_t kv0 = static_cast<int64_t>(group - q_groups - k_groups) * tl.v_per_block;
     const int64_t n = p.num_heads_kv - kv0;
@@ -400,11 +404,11 @@ void launch_with(const FusedParams& p, hipStream_t s) {
   constexpr int kNarrow = tile::kVHeadsPerBlock<D, C>;
   constexpr int kWide = kVHeadsWide<D, A, C, kNeox, Dims>;
   const int64_t resident = resident_blocks<D, A, C>();
-  const Tiling narrow = tiling_of(p, kNarrow, resident);
+  const Tiling narrow = tiling_of(p, kKHeadsWide<Dims>, kNarrow, resident);
   if constexpr (kWide != kNarrow) {
     const int64_t blocks = tile::tiles_of(p.num_tokens) * narrow.groups;
     if (resident > 0 && blocks >= kWideVMinWaves * resident) {
-      launch_tiling<D, A, C, kNeox, Dims, kWide>(p, tiling_of(p, kWide, resident), s);
+      launch_tiling<D, A, C, kNeox, Dims, kWide>(p, tiling_of(p, kKHeadsWide<Dims>, kWide, resident), s);
       return;
     }
   }
