@@ -53,7 +53,9 @@ using tile::Vec16;
 // 34.48 us at T=4096 (-2.6%) and from 238.08 to 235.06 at T=32768 (-1.3%), bf16 T=32768 -0.9%,
 // 2.6% (fp8) and 4.1% (bf16) fewer warp instructions: the K heads' per-token work (weights,
 // position, cos/sin, slot, addresses) is shared by four. But at T=1024 (1.5 waves) fp8 went from
-// 11.67 to 12.06 us (+3.3%), hence two K heads below four waves, as before. Only where a thread
+// 11.67 to 12.06 us (+3.3%), hence two K heads below four waves, as before. With that band
+// (call3_*, against two K heads): fp8 T=4096 -2.2%, T=32768 -1.0%, T=1024 unchanged, bf16 T=32768
+// -0.8%; fp8 T=1 and T=8 +1.6% and +2.6% (the kernel is compiled for four). Only where a thread
 // holds mirrored halves (the whole head rotated, as in Qwen3): with 8 consecutive dims (partial
 // rotary) four K heads spill 44-84 bytes under the 64-register bound (ptxas -v, sm_90; 0-16
 // before), and those shapes were not timed.
