@@ -20,7 +20,7 @@ uint64_t test_seed() {
   return seed;
 }
 
-// The first disagreement as a message, or "" when n / d and n % d agree.
+// Success when divide() gives n / d and n % d; otherwise a message naming both results.
 testing::AssertionResult divides(uint32_t n, uint32_t d) {
   const QuotRem32 got = divide(n, make_fast_divisor(d));
   if (got.quot == n / d && got.rem == n % d) return testing::AssertionSuccess();

@@ -25,23 +25,33 @@ struct DeviceCounts {
   unsigned long long first_bad;  // offset from the sweep's first bits, ~0 when none
 };
 
-// Grid-stride over the offsets 0 .. span (inclusive) from `first`; the stride bounds every
-// thread's loop at span / (grid threads) + 1 iterations. same(x) is true when the shortcut and
-// the expression it replaces give the same bits for x.
-template <typename Same>
-__device__ void sweep(uint32_t first, unsigned long long span, DeviceCounts* out, Same same) {
+// Grid-stride over the offsets 0 .. span (inclusive); the stride bounds every thread's loop at
+// span / (grid threads) + 1 iterations. Each offset stands for `per_offset` values, and
+// bad_at(i) returns how many of offset i's disagree.
+template <typename BadAt>
+__device__ void sweep_offsets(unsigned long long span, unsigned per_offset, DeviceCounts* out,
+                              BadAt bad_at) {
   const unsigned long long stride = static_cast<unsigned long long>(gridDim.x) * blockDim.x;
   unsigned long long values = 0;
   for (unsigned long long i = static_cast<unsigned long long>(blockIdx.x) * blockDim.x + threadIdx.x;
        i <= span; i += stride) {
-    const float x = numeric::bits_float(first + static_cast<uint32_t>(i));
-    ++values;
-    if (!same(x)) {
-      atomicAdd(&out->bad, 1ull);
+    values += per_offset;
+    const unsigned bad = bad_at(i);
+    if (bad != 0) {
+      atomicAdd(&out->bad, static_cast<unsigned long long>(bad));
       atomicMin(&out->first_bad, i);
     }
   }
   atomicAdd(&out->values, values);
+}
+
+// Every float whose bits are first .. first + span: same(x) is true when the shortcut and the
+// expression it replaces give the same bits for x.
+template <typename Same>
+__device__ void sweep(uint32_t first, unsigned long long span, DeviceCounts* out, Same same) {
+  sweep_offsets(span, 1, out, [&](unsigned long long i) {
+    return same(numeric::bits_float(first + static_cast<uint32_t>(i))) ? 0u : 1u;
+  });
 }
 
 __device__ bool same_bits(float a, float b) { return numeric::float_bits(a) == numeric::float_bits(b); }
@@ -75,24 +85,17 @@ __global__ void fp8_scale_sweep(DeviceCounts* out, bool floor_amax) {
 }
 
 // Every dividend below 2^31 against every divisor in [1, kFastDivisorSweepMax]; `divisors[d - 1]`
-// is make_fast_divisor(d), prepared on the host as the launchers prepare the page size. Loops are
-// bounded: 2^31 / (grid threads) + 1 dividends per thread, kFastDivisorSweepMax divisors each.
+// is make_fast_divisor(d), prepared on the host as the launchers prepare the page size.
 __global__ void fast_divisor_sweep(const FastDivisor* divisors, DeviceCounts* out) {
-  const unsigned long long stride = static_cast<unsigned long long>(gridDim.x) * blockDim.x;
-  unsigned long long values = 0;
-  for (unsigned long long i = static_cast<unsigned long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-       i < kFastDividendEnd; i += stride) {
+  sweep_offsets(kFastDividendEnd - 1ull, kFastDivisorSweepMax, out, [&](unsigned long long i) {
     const auto n = static_cast<uint32_t>(i);
+    unsigned bad = 0;
     for (uint32_t d = 1; d <= kFastDivisorSweepMax; ++d) {
       const QuotRem32 got = divide(n, divisors[d - 1]);
-      ++values;
-      if (got.quot != n / d || got.rem != n % d) {
-        atomicAdd(&out->bad, 1ull);
-        atomicMin(&out->first_bad, i);
-      }
+      bad += got.quot != n / d || got.rem != n % d ? 1u : 0u;
     }
-  }
-  atomicAdd(&out->values, values);
+    return bad;
+  });
 }
 
 // Runs launch(counts) once with fresh counters and sums what it counted into `total`.
