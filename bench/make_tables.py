@@ -2,10 +2,11 @@
 """Markdown tables for BENCHMARKS.md and docs/gpu-results.md from one GPU run's files
 (gpu_bench.json, torch_peer.json, ncu.csv, diff.json, torch_diff.json; a missing file skips its
 tables). Usage: make_tables.py RESULTS_DIR"""
-import csv
 import json
 import os
 import sys
+
+from ncu_csv import read_launches
 
 res = sys.argv[1]
 
@@ -33,27 +34,15 @@ def row(shape, kv, kernel, t, cold, eager=False, slots="prefill"):
 def ncu_table(path):
     """Per kernel launch of `gpu_bench --profile` (Qwen3-8B, T=32768): the metrics that say
     whether a kernel is bound by memory or by instruction issue."""
-    rows = list(csv.reader(open(path)))
-    head = next(i for i, r in enumerate(rows) if r and r[0] == "ID")
-    cols = rows[head]
     want = {"gpu__time_duration.sum": "time (us)", "dram__throughput.avg.pct_of_peak_sustained_elapsed": "DRAM %",
             "smsp__issue_active.avg.pct_of_peak_sustained_active": "issue busy %",
             "sm__warps_active.avg.pct_of_peak_sustained_active": "achieved occupancy %",
             "launch__registers_per_thread": "registers", "sm__inst_executed.sum": "warp instructions",
             "dram__bytes_read.sum": "DRAM read", "dram__bytes_write.sum": "DRAM write"}
-    ki, mi, ui, vi = (cols.index(c) for c in ("Kernel Name", "Metric Name", "Metric Unit", "Metric Value"))
     launches = {}
-    for r in rows[head + 1:]:
-        if len(r) <= vi or r[mi] not in want:
-            continue
-        key = (int(r[0]), r[ki].split("<")[0].split("(")[0].split("::")[-1] + ("<" + r[ki].split("<", 1)[1].split(">")[0] + ">" if "<" in r[ki] else ""))
-        v = float(r[vi].replace(",", ""))
-        unit = r[ui]
-        if r[mi] == "gpu__time_duration.sum":
-            v = v / 1000.0 if unit == "nsecond" else v * (1000.0 if unit == "msecond" else 1.0)
-        if r[mi].startswith("dram__bytes"):
-            v = v * {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9}.get(unit, 1) / 1e6
-        launches.setdefault(key, {})[want[r[mi]]] = v
+    for (i, kernel), metrics in read_launches(path).items():  # times in us, bytes in MB
+        name = kernel.split("<")[0].split("(")[0].split("::")[-1] + ("<" + kernel.split("<", 1)[1].split(">")[0] + ">" if "<" in kernel else "")
+        launches[(i, name)] = {want[k]: v for k, v in metrics.items() if k in want}
     print("| launch | kernel | time (us) | DRAM % | issue busy % | warp instr | achieved occupancy % | registers | DRAM read / write (MB) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (i, name), m in sorted(launches.items()):

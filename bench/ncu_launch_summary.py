@@ -7,12 +7,13 @@ for the metrics the file holds.
 Usage: ncu_launch_summary.py FILE.csv [FILE.csv ...]
 (bench/results/h200-2026-12-02-seventeenth/scripts/call4.sh writes such files: one launch each of the
 fused kernel and the cache writer at the boost clock.)"""
-import csv
 import re
 import sys
 
+from ncu_csv import read_launches
+
 COLUMNS = [  # (metric, heading, scale)
-    ("gpu__time_duration.sum", "us", 1e-3),
+    ("gpu__time_duration.sum", "us", 1),  # read_launches gives microseconds
     ("smsp__issue_active.avg.pct_of_peak_sustained_active", "issue %", 1),
     ("dram__throughput.avg.pct_of_peak_sustained_elapsed", "DRAM %", 1),
     ("sm__warps_active.avg.pct_of_peak_sustained_active", "occupancy %", 1),
@@ -33,28 +34,14 @@ def short_name(kernel):
     return kernel
 
 
-def launches(path):
-    """{(launch id, kernel name): {metric: value}} of one ncu CSV (its header row starts with "ID")."""
-    rows = list(csv.reader(open(path)))
-    head = next((i for i, r in enumerate(rows) if r and r[0] == "ID"), None)
-    if head is None:
-        sys.exit(f"{path}: no ncu metrics table (no row starting with \"ID\")")
-    cols = rows[head]
-    ki, mi, vi = (cols.index(c) for c in ("Kernel Name", "Metric Name", "Metric Value"))
-    out = {}
-    for r in rows[head + 1:]:
-        if len(r) > vi:
-            out.setdefault((int(r[0]), short_name(r[ki])), {})[r[mi]] = float(r[vi].replace(",", ""))
-    return out
-
-
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     print("| file | launch | kernel | SMs busy | " + " | ".join(h for _, h, _ in COLUMNS) + " |")
     print("|---|---|---|---|" + "---|" * len(COLUMNS))
     for path in sys.argv[1:]:
-        for (i, name), m in sorted(launches(path).items()):
+        for (i, kernel), m in sorted(read_launches(path).items()):
+            name = short_name(kernel)
             active, elapsed = m.get("sm__cycles_active.avg"), m.get("sm__cycles_elapsed.avg")
             busy = f"{active / elapsed:.3f}" if active and elapsed else "-"
             cells = ["-" if k not in m else f"{m[k]:.0f}" if s is None else f"{m[k] * s:.4g}"
