@@ -34,6 +34,11 @@ def read_launches(path):
     out = {}
     for r in rows[head + 1:]:
         if len(r) > vi:
-            value = float(r[vi].replace(",", ""))
+            try:
+                value = float(r[vi].replace(",", ""))
+            except ValueError:  # a details page (--page details) also holds rule rows and text values
+                if r[mi] == "gpu__time_duration.sum":
+                    sys.exit(f"{path}: launch {r[0]}'s time '{r[vi]}' is not a number")
+                continue
             out.setdefault((int(r[0]), r[ki]), {})[r[mi]] = in_common_unit(value, r[ui], r[mi])
     return out

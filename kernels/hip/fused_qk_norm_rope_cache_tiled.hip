@@ -23,6 +23,8 @@
 //    IEEE division per element;
 //  * rare software paths (NaN packs and encodes) are out of line, so the hot code stays compact
 //    (tile_common.h, Floats8);
+//  * a launch of fewer blocks than SMs (one head per block) takes a kernel compiled for one head,
+//    whose chain is shorter (kOneHeadKernel);
 //  * with a bf16/fp16 cache, in launches of four waves or more, a block first asks L2 for what the
 //    block of its head group half a wave later reads (prefetch_tiles_of): the kernel waits on
 //    its loads at half the warps resident, and this hides part of that wait.
@@ -293,6 +295,18 @@ __device__ __forceinline__ void v_heads(const FusedParams& p, const FastDivisor&
   });
 }
 
+// Whether a kernel instance is the one-head one: compiled for one Q, one K and one V head per
+// block, which launch_with takes whenever a launch's Tiling asks for no more (heads_per_block.h's
+// one-head band: fewer blocks than SMs, T <= 64 for Qwen3-8B). Such a launch is one block's
+// dependent chain, and the instance compiled for four heads carries the loops, predicates and
+// registers of the heads it skips, and the prefetch code a launch under one wave never runs
+// (prefetch_tiles_of). H200, Qwen3-8B, gpu_bench --quick, three alternated runs each, medians
+// (bench/results/h200-2026-12-02-eighteenth/ab/call2_*): fused bf16 T=1 2.15 -> 1.97 us, T=8
+// 2.27 -> 2.06, T=64 3.09 -> 2.89; fp8 2.54 -> 2.25, 2.78 -> 2.51, 4.00 -> 3.62; T >= 256
+// unchanged (within 0.3%). The instance's SASS: ab/call2_sass_*.txt.gz.
+template <int kQHeads, int kKHeads, int kVHeads>
+inline constexpr bool kOneHeadKernel = kQHeads == 1 && kKHeads == 1 && kVHeads == 1;
+
 // Occupancy: at least 1024 resident threads per SM (64 registers a thread) so that enough 16-byte
 // loads are in flight. Without the bound nvcc took 74 registers for the bf16 kernel (35% achieved
 // occupancy) and 80 for fp8; on the H200 the bound made fp8 T=32768 13% faster (500 -> 443 us,
@@ -302,8 +316,10 @@ template <int D, ActType A, CacheType C>
 inline constexpr int kMinBlocksPerSm =
     A == ActType::kFP16 && C != CacheType::kActivation ? 1 : 1024 / HeadMap<D>::kBlockThreads;
 
-// kVHeads: the V heads per block the V code is compiled for (Tiling::v_per_block <= kVHeads).
-template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kVHeads>
+// kQHeads, kKHeads, kVHeads: the heads per block of each kind the code is compiled for (the
+// launch's Tiling asks for as many or fewer).
+template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kVHeads,
+          int kQHeads = kQHeadsPerBlock, int kKHeads = kKHeadsWide<Dims>>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D, A, C>))
     fused_tiled_kernel(FusedParams p, Tiling tl) {
   // The block's tile and head group come from its two grid indices (tile::tile_grid), not from
@@ -318,7 +334,7 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
   // (Nsight Compute, fused fp8 T=32768: 199 M -> 203 M) when they were only skipped at run time.
   int64_t ahead_start = 0;
   bool prefetch = false;
-  if constexpr (kPrefetches<C>) {
+  if constexpr (kPrefetches<C> && !kOneHeadKernel<kQHeads, kKHeads, kVHeads>) {
     ahead_start = tile_start + tl.prefetch_tiles * kTileTokens;
     prefetch = tl.prefetch_tiles > 0 && threadIdx.x < kTileTokens + 2 && ahead_start < p.num_tokens;
   }
@@ -327,14 +343,14 @@ __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D,
     const int n = static_cast<int>(p.num_heads_q) - head0;
     const int count = n < tl.q_per_block ? n : tl.q_per_block;
     if (prefetch) prefetch_group_rows<D>(p, ahead_start, head0, count);
-    qk_heads<D, A, C, kNeox, Dims, kQHeadsPerBlock, false>(p, tl.page, tile_start, head0, count);
+    qk_heads<D, A, C, kNeox, Dims, kQHeads, false>(p, tl.page, tile_start, head0, count);
   } else if (group < q_groups + k_groups) {
     const int k0 = (group - q_groups) * tl.k_per_block;
     const int n = static_cast<int>(p.num_heads_kv) - k0;
     const int count = n < tl.k_per_block ? n : tl.k_per_block;
     const int head0 = static_cast<int>(p.num_heads_q) + k0;
     if (prefetch) prefetch_group_rows<D>(p, ahead_start, head0, count);
-    qk_heads<D, A, C, kNeox, Dims, kKHeadsWide<Dims>, true>(p, tl.page, tile_start, head0, count);
+    qk_heads<D, A, C, kNeox, Dims, kKHeads, true>(p, tl.page, tile_start, head0, count);
   } else {
     const int64_t kv0 = static_cast<int64_t>(group - q_groups - k_groups) * tl.v_per_block;
     const int64_t n = p.num_heads_kv - kv0;
@@ -381,8 +397,10 @@ int64_t prefetch_tiles_of(const Tiling& tl, int64_t blocks) {
   }
 }
 
-// Long launches (kWideVMinWaves waves of resident blocks or more) of the instances that have one
-// (kVHeadsWide) take the kernel with four V heads per block; other launches, the usual one.
+// Which of a shape's kernels a launch takes: the one-head kernel where its Tiling asks for one
+// head of each kind (kOneHeadKernel); in long launches (kWideVMinWaves waves of resident blocks or
+// more) of the instances that have one (kVHeadsWide), the kernel with four V heads per block;
+// otherwise the usual one.
 //
 // Why (H200, Qwen3-8B, fp8 e4m3fn cache, gpu_bench --quick, three alternated runs each, medians;
 // bench/results/h200-2026-11-30-ninth/): four V heads per block in every launch took T=32768
@@ -393,11 +411,12 @@ int64_t prefetch_tiles_of(const Tiling& tl, int64_t blocks) {
 // Tiling asked, skipping the rest, spilled (ptxas -v: 12 bytes), hence the second kernel.
 inline constexpr int64_t kWideVMinWaves = 16;
 
-template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kVHeads>
+template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kVHeads,
+          int kQHeads = kQHeadsPerBlock, int kKHeads = kKHeadsWide<Dims>>
 void launch_tiling(const FusedParams& p, Tiling tl, hipStream_t s) {
   const int64_t tiles = tile::tiles_of(p.num_tokens);
   tl.prefetch_tiles = prefetch_tiles_of<D, A, C>(tl, tiles * tl.groups);
-  fused_tiled_kernel<D, A, C, kNeox, Dims, kVHeads>
+  fused_tiled_kernel<D, A, C, kNeox, Dims, kVHeads, kQHeads, kKHeads>
       <<<tile::tile_grid(tl.groups, p.num_tokens), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(p, tl);
 }
 
@@ -407,6 +426,10 @@ void launch_with(const FusedParams& p, hipStream_t s) {
   constexpr int kWide = kVHeadsWide<D, A, C, kNeox, Dims>;
   const int64_t resident = resident_blocks<D, A, C>();
   const Tiling narrow = tiling_of(p, kKHeadsWide<Dims>, kNarrow, resident);
+  if (narrow.q_per_block == 1 && narrow.k_per_block == 1 && narrow.v_per_block == 1) {
+    launch_tiling<D, A, C, kNeox, Dims, 1, 1, 1>(p, narrow, s);  // kOneHeadKernel's why
+    return;
+  }
   if constexpr (kWide != kNarrow) {
     const int64_t blocks = tile::tiles_of(p.num_tokens) * narrow.groups;
     if (resident > 0 && blocks >= kWideVMinWaves * resident) {
