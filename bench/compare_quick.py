@@ -2,12 +2,13 @@
 """Side-by-side cold-L2 rows of `gpu_bench --quick` logs of several builds run in one call.
 
 Usage (from a bench/results/<run>/ folder):
-  python3 ../../compare_quick.py PREFIX BUILDS [RUNS] [--median] [--rows REGEX]
+  python3 ../../compare_quick.py PREFIX BUILDS [RUNS] [--median] [--rows REGEX] [--shape NAME]
   e.g. python3 ../../compare_quick.py call2_ base,C
 reads PREFIXquick_<build>_<i>.log for i = 1..RUNS (default: every such file), and prints, per
 (T, cache, slot pattern, kernel), each build's runs in us and the ratio of each build's faster run to
 the first build's faster run; with --median, each build's median and the ratios of the medians.
---rows keeps the kernels whose name matches REGEX.
+--rows keeps the kernels whose name matches REGEX. --shape keeps one shape's rows: a log of the full
+benchmark (every shape) has rows of the same key for each shape, which would otherwise be mixed.
 """
 import argparse
 import collections
@@ -36,6 +37,7 @@ def main():
     parser.add_argument('runs', nargs='?', type=int)
     parser.add_argument('--median', action='store_true')
     parser.add_argument('--rows', type=re.compile)
+    parser.add_argument('--shape')
     args = parser.parse_args()
     builds = args.builds.split(',')
     rows = collections.defaultdict(dict)
@@ -44,7 +46,8 @@ def main():
             with open(path) as log:
                 for line in log:
                     m = ROW.match(line)
-                    if m and (args.rows is None or args.rows.search(m.group(5))):
+                    if m and (args.rows is None or args.rows.search(m.group(5))) and \
+                            (args.shape is None or m.group(1) == args.shape):
                         rows[m.group(2, 3, 4, 5)].setdefault(build, []).append(float(m.group(6)))
     pick = statistics.median if args.median else min
     print(f"{'T':>6} {'kv':5} {'slots':8} {'kernel':24}",
