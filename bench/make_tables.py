@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from ncu_csv import read_launches
+from ncu_csv import read_launches, short_kernel_name
 
 res = sys.argv[1]
 
@@ -41,8 +41,7 @@ def ncu_table(path):
             "dram__bytes_read.sum": "DRAM read", "dram__bytes_write.sum": "DRAM write"}
     launches = {}
     for (i, kernel), metrics in read_launches(path).items():  # times in us, bytes in MB
-        name = kernel.split("<")[0].split("(")[0].split("::")[-1] + ("<" + kernel.split("<", 1)[1].split(">")[0] + ">" if "<" in kernel else "")
-        launches[(i, name)] = {want[k]: v for k, v in metrics.items() if k in want}
+        launches[(i, short_kernel_name(kernel))] = {want[k]: v for k, v in metrics.items() if k in want}
     print("| launch | kernel | time (us) | DRAM % | issue busy % | warp instr | achieved occupancy % | registers | DRAM read / write (MB) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (i, name), m in sorted(launches.items()):

@@ -5,6 +5,7 @@ Why one reader: ncu picks the unit it prints per metric (this ncu writes "ns" an
 "nsecond", "usecond", "Kbyte", ...). Each tool reading the file on its own had taken one spelling for
 granted, and a time in ns went into BENCHMARKS.md's Nsight table as microseconds."""
 import csv
+import re
 import sys
 
 TIME_TO_US = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3,
@@ -42,3 +43,17 @@ def read_launches(path):
                 continue
             out.setdefault((int(r[0]), r[ki]), {})[r[mi]] = in_common_unit(value, r[ui], r[mi])
     return out
+
+
+def short_kernel_name(kernel):
+    """The kernel's name and template arguments as ncu wrote them, without `void`, namespaces or the
+    parameter list, so a table says which instance ran, e.g.
+    `fused_tiled_kernel<128, 0, 1, 1, MirroredHalves<128>, 4, 4, 4>`. make_tables.py and
+    ncu_launch_summary.py both print it."""
+    kernel = re.sub(r"\(anonymous namespace\)::|unnamed>::|\b\w+::", "", kernel.replace("void ", "", 1))
+    depth = 0
+    for i, c in enumerate(kernel):
+        depth += {"<": 1, ">": -1}.get(c, 0)
+        if c == "(" and depth == 0 and i > 0:
+            return kernel[:i]
+    return kernel

@@ -7,10 +7,9 @@ for the metrics the file holds.
 Usage: ncu_launch_summary.py FILE.csv [FILE.csv ...]
 (bench/results/h200-2026-12-02-seventeenth/scripts/call4.sh writes such files: one launch each of the
 fused kernel and the cache writer at the boost clock.)"""
-import re
 import sys
 
-from ncu_csv import read_launches
+from ncu_csv import read_launches, short_kernel_name
 
 COLUMNS = [  # (metric, heading, scale)
     ("gpu__time_duration.sum", "us", 1),  # read_launches gives microseconds
@@ -22,18 +21,6 @@ COLUMNS = [  # (metric, heading, scale)
 ]
 
 
-def short_name(kernel):
-    """The kernel's name and template arguments without namespaces or its parameter list."""
-    kernel = re.sub(r"\(anonymous namespace\)::|unnamed>::|\b\w+::", "",
-                    kernel.replace("void ", "", 1))
-    depth = 0
-    for i, c in enumerate(kernel):
-        depth += {"<": 1, ">": -1}.get(c, 0)
-        if c == "(" and depth == 0 and i > 0:
-            return kernel[:i]
-    return kernel
-
-
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -41,7 +28,7 @@ def main():
     print("|---|---|---|---|" + "---|" * len(COLUMNS))
     for path in sys.argv[1:]:
         for (i, kernel), m in sorted(read_launches(path).items()):
-            name = short_name(kernel)
+            name = short_kernel_name(kernel)
             active, elapsed = m.get("sm__cycles_active.avg"), m.get("sm__cycles_elapsed.avg")
             busy = f"{active / elapsed:.3f}" if active and elapsed else "-"
             cells = ["-" if k not in m else f"{m[k]:.0f}" if s is None else f"{m[k] * s:.4g}"
