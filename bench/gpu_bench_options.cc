@@ -56,6 +56,14 @@ Options parse_options(int argc, char** argv) {
         std::fprintf(stderr, "; not '%s'\n", argv[i]);
         std::exit(2);
       }
+    } else if (std::strcmp(argv[i], "--draws") == 0 && has_value) {
+      char* end = nullptr;
+      const long n = std::strtol(argv[++i], &end, 10);
+      if (end == argv[i] || *end != '\0' || n < 0 || n > kMaxDraws) {
+        std::fprintf(stderr, "gpu_bench: --draws takes 0 to %d, not '%s'\n", kMaxDraws, argv[i]);
+        std::exit(2);
+      }
+      o.draws = static_cast<int>(n);
     } else if (std::strcmp(argv[i], "--kv") == 0 && has_value) {
       o.kv_fp8 = parse_kv_list(argv[++i]);
       if (o.kv_fp8.empty()) {
@@ -66,7 +74,7 @@ Options parse_options(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "gpu_bench: unknown argument '%s'\nusage: gpu_bench [--out FILE] [--quick] "
-                   "[--profile] [--profile-tokens T] [--kv bf16|fp8|bf16,fp8|fp8,bf16]\n",
+                   "[--profile] [--profile-tokens T] [--kv bf16|fp8|bf16,fp8|fp8,bf16] [--draws N]\n",
                    argv[i]);
       std::exit(2);
     }

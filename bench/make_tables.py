@@ -26,7 +26,8 @@ TOK = [1, 8, 64, 256, 1024, 4096, 32768]
 def row(shape, kv, kernel, t, cold, eager=False, slots="prefill"):
     for r in bench["rows"]:
         if (r["shape"], r["kv"], r["kernel"], r["tokens"], r["cold"]) == (shape, kv, kernel, t, cold) \
-                and bool(r.get("eager")) == eager and r.get("slots", "prefill") == slots:
+                and bool(r.get("eager")) == eager and r.get("slots", "prefill") == slots \
+                and r.get("draw", 0) == 0:  # the run's own inputs, not a --draws draw
             return r
     return None
 
@@ -83,6 +84,34 @@ if row("qwen3-8b", "bf16", "copy_qkv_rows", 4096, True):
             if f and c:
                 print(f"| {kv} | {t} | {100 * f['fraction_of_copy']:.1f}% | {100 * c['fraction_of_copy']:.1f}% | "
                       f"{f['fraction_of_copy'] / c['fraction_of_copy']:.3f} |")
+    print()
+
+if row("qwen3-8b", "bf16", "fused_plain_launch", 1, True):
+    print("### Programmatic vs plain launches (Qwen3-8B, prefill, cold, graph replay, us per call; every node of the graph is the same call on the next input set)\n")
+    print("| kv | T | fused | fused, plain launch | plain / programmatic | non-fused chain | chain, plain launches | plain / programmatic |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kv in ("bf16", "fp8_e4m3fn"):
+        for t in TOK:
+            f, fp = row("qwen3-8b", kv, "fused", t, True), row("qwen3-8b", kv, "fused_plain_launch", t, True)
+            c, cp = row("qwen3-8b", kv, "nonfused_chain", t, True), row("qwen3-8b", kv, "nonfused_chain_plain_launch", t, True)
+            if f and fp and c and cp:
+                print(f"| {kv} | {t} | {f['us_per_call']:.2f} | {fp['us_per_call']:.2f} | {fp['us_per_call'] / f['us_per_call']:.3f} | "
+                      f"{c['us_per_call']:.2f} | {cp['us_per_call']:.2f} | {cp['us_per_call'] / c['us_per_call']:.3f} |")
+    print()
+
+if bench.get("draws"):
+    n = bench["draws"]
+    print(f"### Small batches over {n} more input draws (gpu_bench --draws {n}; Qwen3-8B, prefill, cold, graph replay, us per call)\n")
+    print("| kv | T | kernel | this run's inputs | median of the draws | fastest draw | slowest draw |")
+    print("|---|---|---|---|---|---|---|")
+    for kv in ("bf16", "fp8_e4m3fn"):
+        for t in (1, 8, 64):
+            for k in ("fused", "fused_plain_launch"):
+                own = row("qwen3-8b", kv, k, t, True)
+                us = sorted(r["us_per_call"] for r in bench["rows"]
+                            if r.get("draw", 0) > 0 and (r["kv"], r["kernel"], r["tokens"], r["cold"]) == (kv, k, t, True))
+                if own and us:
+                    print(f"| {kv} | {t} | {k} | {own['us_per_call']:.2f} | {us[len(us) // 2]:.2f} | {us[0]:.2f} | {us[-1]:.2f} |")
     print()
 
 print("### Tiled vs reference (AITER) thread mapping, fused kernel, cold, us per call (same bits)\n")

@@ -47,7 +47,8 @@ for s in "${steps[@]}"; do
       timeout 200 python3 tools/torch_reference.py /tmp/rcsim_dump --out "$OUT/torch_diff.json" 2>&1 | tee -a "$LOG" ;;
     bench)
       step gpu_bench
-      timeout 420 "$BIN/gpu_bench" --out "$OUT/gpu_bench.json" > "$OUT/gpu_bench.log" 2>&1
+      # --draws 8: the small-batch fused rows again on eight more input draws (their spread).
+      timeout 420 "$BIN/gpu_bench" --draws 8 --out "$OUT/gpu_bench.json" > "$OUT/gpu_bench.log" 2>&1
       echo "gpu_bench exit $?" | tee -a "$LOG"; grep -E "device|copy|qwen3-8b .* (fused|nonfused_chain|policy)" "$OUT/gpu_bench.log" | tail -40 ;;
     profile)
       # Nsight Compute, one launch of each kernel at Qwen3-8B T=32768 (gpu_bench --profile): time,

@@ -322,6 +322,7 @@ template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kVHeads,
           int kQHeads = kQHeadsPerBlock, int kKHeads = kKHeadsWide<Dims>>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, (kMinBlocksPerSm<D, A, C>))
     fused_tiled_kernel(FusedParams p, Tiling tl) {
+  tile::start_after_previous_grid();
   // The block's tile and head group come from its two grid indices (tile::tile_grid), not from
   // a division of one index.
   const int group = tile::block_group();
@@ -416,8 +417,10 @@ template <int D, ActType A, CacheType C, bool kNeox, class Dims, int kVHeads,
 void launch_tiling(const FusedParams& p, Tiling tl, hipStream_t s) {
   const int64_t tiles = tile::tiles_of(p.num_tokens);
   tl.prefetch_tiles = prefetch_tiles_of<D, A, C>(tl, tiles * tl.groups);
-  fused_tiled_kernel<D, A, C, kNeox, Dims, kVHeads, kQHeads, kKHeads>
-      <<<tile::tile_grid(tl.groups, p.num_tokens), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(p, tl);
+  const dim3 grid = tile::tile_grid(tl.groups, p.num_tokens);
+  const dim3 block(HeadMap<D>::kBlockThreads);
+  auto* kernel = fused_tiled_kernel<D, A, C, kNeox, Dims, kVHeads, kQHeads, kKHeads>;
+  tile::launch_tiled(p.programmatic_launch, kernel, grid, block, s, p, tl);
 }
 
 template <int D, ActType A, CacheType C, bool kNeox, class Dims>

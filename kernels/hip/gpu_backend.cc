@@ -106,39 +106,46 @@ int64_t units_to_run(const WorkLimit& limit, int64_t total) {
 
 }  // namespace
 
+// The fused call's launch parameters (what GpuFusedQkNormRopeCache::run launches), checked first.
+FusedParams fused_params_of(const FusedQkNormRopeCacheArgs& a, const BackendState& state) {
+  const AttentionConfig& cfg = a.cfg;
+  const int64_t tokens = kernel_args::check_fused(gpu_rules(), a);
+  FusedParams p;
+  p.qkv = a.qkv.data();
+  p.q_weight = a.q_weight.data();
+  p.k_weight = a.k_weight.data();
+  p.cos_sin = a.cos_sin_cache.data();
+  p.positions = a.positions.data_as<int64_t>();
+  p.slots = a.slot_mapping.data_as<int64_t>();
+  p.q_out = heads_view(a.q_out);
+  p.k_out = heads_view(a.k_out);
+  p.cache = cache_params(cfg, a.cache, VCacheLayout::kShuffle);
+  p.num_tokens = tokens;
+  p.num_heads_q = cfg.num_heads_q;
+  p.num_heads_kv = cfg.num_heads_kv;
+  p.head_dim = cfg.head_dim;
+  p.rotary_dim = cfg.rotary_dim;
+  p.act = act_type(cfg.act_dtype);
+  p.is_neox = cfg.is_neox;
+  p.amax_floor = cfg.amax_floor;
+  p.eps = cfg.eps;
+  p.max_units = a.limit.max_units;
+  p.mapping = state.mapping();
+  p.programmatic_launch = state.programmatic_launch();
+  // The device-only mutant (core/mutants.h): the CPU reference has no such bug to plant.
+  p.planted_v_index_bug = mutant_active(Mutant::kGpuVShuffleIndex);
+  return p;
+}
+
 // ---- kernels ---------------------------------------------------------------------------------
 class GpuFusedQkNormRopeCache final : public FusedQkNormRopeCacheKernel {
  public:
   explicit GpuFusedQkNormRopeCache(std::shared_ptr<BackendState> s) : state_(std::move(s)) {}
   KernelRun run(const FusedQkNormRopeCacheArgs& a) override {
     state_->check_usable(kName);
+    const FusedParams p = fused_params_of(a, *state_);
     const AttentionConfig& cfg = a.cfg;
-    const int64_t tokens = kernel_args::check_fused(gpu_rules(), a);
-
-    FusedParams p;
-    p.qkv = a.qkv.data();
-    p.q_weight = a.q_weight.data();
-    p.k_weight = a.k_weight.data();
-    p.cos_sin = a.cos_sin_cache.data();
-    p.positions = a.positions.data_as<int64_t>();
-    p.slots = a.slot_mapping.data_as<int64_t>();
-    p.q_out = heads_view(a.q_out);
-    p.k_out = heads_view(a.k_out);
-    p.cache = cache_params(cfg, a.cache, VCacheLayout::kShuffle);
-    p.num_tokens = tokens;
-    p.num_heads_q = cfg.num_heads_q;
-    p.num_heads_kv = cfg.num_heads_kv;
-    p.head_dim = cfg.head_dim;
-    p.rotary_dim = cfg.rotary_dim;
-    p.act = act_type(cfg.act_dtype);
-    p.is_neox = cfg.is_neox;
-    p.amax_floor = cfg.amax_floor;
-    p.eps = cfg.eps;
-    p.max_units = a.limit.max_units;
-    const int64_t total = tokens * (cfg.num_heads_q + 2 * cfg.num_heads_kv);
-    p.mapping = state_->mapping();
-    // The device-only mutant (core/mutants.h): the CPU reference has no such bug to plant.
-    p.planted_v_index_bug = mutant_active(Mutant::kGpuVShuffleIndex);
+    const int64_t total = p.num_tokens * (cfg.num_heads_q + 2 * cfg.num_heads_kv);
     guarded(*state_, kName, [&] { launch_fused_qk_norm_rope_cache(p, nullptr); });
     return {total, units_to_run(a.limit, total)};
   }
@@ -166,6 +173,7 @@ class GpuRmsNorm final : public RmsNormKernel {
     p.eps = a.eps;
     p.max_units = a.limit.max_units;
     p.mapping = state_->mapping();
+    p.programmatic_launch = state_->programmatic_launch();
     guarded(*state_, kName, [&] { launch_rms_norm(p, nullptr); });
     return {tokens * heads, units_to_run(a.limit, tokens * heads)};
   }
@@ -198,6 +206,7 @@ class GpuRotaryEmbedding final : public RotaryEmbeddingKernel {
     p.max_units = a.limit.max_units;
     const int64_t total = tokens * (heads_q + heads_k);
     p.mapping = state_->mapping();
+    p.programmatic_launch = state_->programmatic_launch();
     guarded(*state_, kName, [&] { launch_rotary(p, nullptr); });
     return {total, units_to_run(a.limit, total)};
   }
@@ -226,6 +235,7 @@ class GpuReshapeAndCache final : public ReshapeAndCacheKernel {
     p.v_scale = a.v_scale;
     p.max_units = a.limit.max_units;
     p.mapping = state_->mapping();
+    p.programmatic_launch = state_->programmatic_launch();
     guarded(*state_, kName, [&] { launch_reshape_and_cache(p, nullptr); });
     return {tokens, units_to_run(a.limit, tokens)};
   }
@@ -254,6 +264,7 @@ class GpuPerTokenQuantCache final : public PerTokenQuantCacheKernel {
     p.max_units = a.limit.max_units;
     const int64_t total = tokens * cfg.num_heads_kv;
     p.mapping = state_->mapping();
+    p.programmatic_launch = state_->programmatic_launch();
     guarded(*state_, kName, [&] { launch_per_token_quant_cache(p, nullptr); });
     return {total, units_to_run(a.limit, total)};
   }

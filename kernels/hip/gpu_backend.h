@@ -39,9 +39,14 @@ class BackendState {
   // tests force AITER's reference mapping to check that it writes the same bits.
   void set_mapping(KernelMapping m) { mapping_ = m; }
   KernelMapping mapping() const { return mapping_; }
+  // Whether the tiled kernels launch programmatically (FusedParams::programmatic_launch says what
+  // that is): on by default; tests turn it off to check that both launches write the same bits.
+  void set_programmatic_launch(bool on) { programmatic_launch_ = on; }
+  bool programmatic_launch() const { return programmatic_launch_; }
 
  private:
   KernelMapping mapping_ = KernelMapping::kAuto;
+  bool programmatic_launch_ = true;
   bool poisoned_ = false;
   bool injected_ = false;
   std::string reason_;
@@ -74,6 +79,11 @@ class GpuMemoryBackend final : public MemoryBackend {
   std::shared_ptr<BackendState> state_;
 };
 
+// The launch parameters the fused kernel gets for these arguments under this state (what its
+// run() launches, after the same checks, which throw on bad input): for tests that queue launches
+// themselves, e.g. back to back in one graph with no host sync between them.
+FusedParams fused_params_of(const FusedQkNormRopeCacheArgs& a, const BackendState& state);
+
 class GpuFusedQkNormRopeCache;
 class GpuRopeReshapeCache;
 class GpuRotaryEmbedding;
@@ -96,6 +106,10 @@ class GpuBackend {
   void inject_sticky_error(std::string reason) { state_->poison(std::move(reason), true); }
   bool poisoned() const { return state_->poisoned(); }
   void set_kernel_mapping(KernelMapping m) { state_->set_mapping(m); }
+  void set_programmatic_launch(bool on) { state_->set_programmatic_launch(on); }
+  FusedParams fused_params(const FusedQkNormRopeCacheArgs& a) const {
+    return fused_params_of(a, *state_);
+  }
 
  private:
   DeviceInfo info_;

@@ -67,6 +67,11 @@ struct FusedParams {
   float eps = 1e-6f;
   int64_t max_units = -1;
   KernelMapping mapping = KernelMapping::kAuto;
+  // The tiled kernel's launch may overlap the end of the stream's previous kernel (programmatic
+  // dependent launch, gpu_platform.h; CUDA on sm_90+, a plain launch elsewhere): its blocks start
+  // while that kernel finishes and wait for it before their first memory access, so the results
+  // are the same bits. false: a plain launch, for gpu_bench's with/without rows.
+  bool programmatic_launch = true;
   // Test-only: the tiled kernel stores V at a wrong shuffle index (dims d and d^1 swapped), a bug
   // that lives in device code alone. The GPU testbed's negative tests plant it to show that the
   // GPU campaign and property suites catch what the CPU ones cannot.
@@ -86,6 +91,7 @@ struct RmsNormParams {
   float eps = 1e-6f;
   int64_t max_units = -1;
   KernelMapping mapping = KernelMapping::kAuto;
+  bool programmatic_launch = true;  // the tiled kernel's launch (FusedParams says what it is)
 };
 void launch_rms_norm(const RmsNormParams& p, void* stream);
 
@@ -104,6 +110,7 @@ struct RotaryParams {
   bool is_neox = true;
   int64_t max_units = -1;
   KernelMapping mapping = KernelMapping::kAuto;
+  bool programmatic_launch = true;  // the tiled kernel's launch (FusedParams says what it is)
 };
 void launch_rotary(const RotaryParams& p, void* stream);
 
@@ -121,6 +128,7 @@ struct ReshapeCacheParams {
   float v_scale = 1.0f;
   int64_t max_units = -1;
   KernelMapping mapping = KernelMapping::kAuto;
+  bool programmatic_launch = true;  // the tiled kernel's launch (FusedParams says what it is)
 };
 void launch_reshape_and_cache(const ReshapeCacheParams& p, void* stream);
 
@@ -137,6 +145,7 @@ struct PerTokenQuantParams {
   bool amax_floor = false;
   int64_t max_units = -1;
   KernelMapping mapping = KernelMapping::kAuto;
+  bool programmatic_launch = true;  // the tiled kernel's launch (FusedParams says what it is)
 };
 void launch_per_token_quant_cache(const PerTokenQuantParams& p, void* stream);
 

@@ -58,6 +58,15 @@ __device__ __forceinline__ void store_global_8(void* p, uint32_t a, uint32_t b) 
 // correct: it changes no value. Launchers skip the address math where this is false.
 inline constexpr bool kHasL2Prefetch = false;
 __device__ __forceinline__ void prefetch_l2(const void*, uint32_t) {}
+// No programmatic dependent launch (the CUDA branch says what it is): a launch waits for the
+// stream's previous work as every launch does, and the two device calls do nothing.
+__device__ __forceinline__ void wait_for_previous_grid() {}
+__device__ __forceinline__ void allow_next_grid_launch() {}
+template <typename... Params, typename... Args>
+void launch_programmatic(void (*kernel)(Params...), dim3 grid, dim3 block, hipStream_t s,
+                         Args... args) {
+  kernel<<<grid, block, 0, s>>>(args...);
+}
 }  // namespace rcsim::gpu
 
 #elif defined(__CUDACC__)
@@ -263,6 +272,55 @@ __device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
   (void)p;
   (void)bytes;
 #endif
+}
+// Programmatic dependent launch (sm_90+): a kernel launched with launch_programmatic may be
+// scheduled while the stream's previous kernel still runs, once every block of that kernel has
+// called allow_next_grid_launch (or exited); its blocks then wait in wait_for_previous_grid until
+// that kernel has completed and its memory is visible. So what overlaps is the launch and the
+// block start-up, never a memory access: a kernel calls wait_for_previous_grid before its first
+// global load or store. Without a programmatic predecessor (a copy, a plain launch, a host sync)
+// the wait returns at once. Below sm_90 both are nothing.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_next_grid_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+// Whether the current device runs programmatic launches (compute capability 9.0 or newer).
+inline bool device_has_programmatic_launch() {
+  static const bool has = [] {
+    int dev = 0, major = 0;
+    return cudaGetDevice(&dev) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+           major >= 9;
+  }();
+  return has;
+}
+// kernel<<<grid, block, 0, s>>>(args...), with the programmatic-serialization attribute where the
+// device has it (stream capture keeps it as a programmatic edge of the graph).
+template <typename... Params, typename... Args>
+void launch_programmatic(void (*kernel)(Params...), dim3 grid, dim3 block, hipStream_t s,
+                         Args... args) {
+  if (!device_has_programmatic_launch()) {
+    kernel<<<grid, block, 0, s>>>(args...);
+    return;
+  }
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = 0;
+  config.stream = s;
+  config.attrs = attr;
+  config.numAttrs = 1;
+  // Errors surface as every launch's do: the launcher's check_last_error.
+  (void)cudaLaunchKernelEx(&config, kernel, args...);
 }
 }  // namespace rcsim::gpu
 

@@ -104,6 +104,7 @@ void dispatch(const P& p, hipStream_t s) {
 // ---- rms_norm: units g = token*H + head; one rounding on store -------------------------------
 template <int D, ActType A>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads) rms_norm_tiled(RmsNormParams p) {
+  tile::start_after_previous_grid();
   using M = HeadMap<D>;
   using Dims = tile::NonRotatingDims<D>;  // qk_thread_dims.h
   const int64_t tile_start = tile::block_tile_start();  // grid: tile::tile_grid
@@ -139,7 +140,8 @@ template <int D, ActType A>
 struct RmsNormLaunch {
   static void launch(const RmsNormParams& p, hipStream_t s) {
     const dim3 grid = tile::tile_grid(groups_of(p.num_heads), p.num_tokens);
-    rms_norm_tiled<D, A><<<grid, dim3(HeadMap<D>::kBlockThreads), 0, s>>>(p);
+    tile::launch_tiled(p.programmatic_launch, rms_norm_tiled<D, A>, grid,
+                       dim3(HeadMap<D>::kBlockThreads), s, p);
   }
 };
 
@@ -147,6 +149,7 @@ struct RmsNormLaunch {
 template <int D, ActType A, bool kNeox, class Dims>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kRotaryMinBlocksPerSm<D>)
     rotary_tiled(RotaryParams p) {
+  tile::start_after_previous_grid();
   using M = HeadMap<D>;
   const int64_t q_groups = groups_of(p.num_heads_q);
   const int64_t k_heads = p.k.data != nullptr ? p.num_heads_kv : 0;
@@ -204,7 +207,8 @@ struct RotaryLaunch {
   template <bool kNeox>
   static void launch_dims(const RotaryParams& p, dim3 grid, dim3 block, hipStream_t s) {
     tile::with_rotating_dims<D>(p.rotary_dim, [&](auto dims) {
-      rotary_tiled<D, A, kNeox, decltype(dims)><<<grid, block, 0, s>>>(p);
+      tile::launch_tiled(p.programmatic_launch, rotary_tiled<D, A, kNeox, decltype(dims)>, grid,
+                         block, s, p);
     });
   }
 };
@@ -232,6 +236,7 @@ struct CacheJob {
   int v_per_block = 0;
   int64_t k_groups = 0;
   int64_t groups = 0;
+  bool programmatic_launch = true;  // the writer's params' field (gpu_params.h)
 };
 
 // The thread's 8 cache elements of one head (bits, or fp8 codes of v * (1/scale)); stores the
@@ -313,6 +318,7 @@ __device__ __forceinline__ void write_k_heads(const CacheJob& j, int64_t tile_st
 template <int D, ActType A, CacheType C, int kV>
 __global__ void __launch_bounds__(HeadMap<D>::kBlockThreads, kCacheMinBlocksPerSm<D>)
     cache_tiled(CacheJob j) {
+  tile::start_after_previous_grid();
   using M = HeadMap<D>;
   const int64_t k_groups = j.k_groups;
   const int64_t tile_start = tile::block_tile_start();  // grid: tile::tile_grid
@@ -369,7 +375,8 @@ void launch_cache_blocks(CacheJob j, int64_t blocks_at_max, hipStream_t s) {
   j.v_per_block = tile::heads_per_block(kV, 2, blocks_at_max);
   j.k_groups = (j.num_heads_kv + j.k_per_block - 1) / j.k_per_block;
   j.groups = j.k_groups + (j.num_heads_kv + j.v_per_block - 1) / j.v_per_block;
-  cache_tiled<D, A, C, kV><<<tile::tile_grid(j.groups, j.num_tokens), dim3(HeadMap<D>::kBlockThreads), 0, s>>>(j);
+  tile::launch_tiled(j.programmatic_launch, cache_tiled<D, A, C, kV>,
+                     tile::tile_grid(j.groups, j.num_tokens), dim3(HeadMap<D>::kBlockThreads), s, j);
 }
 template <int D, ActType A, CacheType C>
 void launch_cache_job(const CacheJob& j, hipStream_t s) {
@@ -425,9 +432,10 @@ bool launch_reshape_and_cache_tiled(const ReshapeCacheParams& p, void* stream) {
   if (!cache_ok(p.cache, p.key, p.value, p.head_dim) || !tile::grid_fits(p.num_tokens, 2 * p.num_heads_kv)) {
     return false;
   }
-  const CacheJob j{p.key,  p.value,     p.slots,     p.cache,     p.num_tokens,
+  CacheJob j{p.key,  p.value,     p.slots,     p.cache,     p.num_tokens,
                    p.num_heads_kv, false, false,   p.k_scale,   p.v_scale,
                    p.max_units, p.act, p.head_dim, make_fast_divisor(static_cast<uint32_t>(p.cache.block_size))};
+  j.programmatic_launch = p.programmatic_launch;
   dispatch<CacheLaunch>(j, static_cast<hipStream_t>(stream));
   return true;
 }
@@ -436,9 +444,10 @@ bool launch_per_token_quant_cache_tiled(const PerTokenQuantParams& p, void* stre
   if (!cache_ok(p.cache, p.key, p.value, p.head_dim) || !tile::grid_fits(p.num_tokens, 2 * p.num_heads_kv)) {
     return false;
   }
-  const CacheJob j{p.key,  p.value,     p.slots,       p.cache,    p.num_tokens,
+  CacheJob j{p.key,  p.value,     p.slots,       p.cache,    p.num_tokens,
                    p.num_heads_kv, true, p.amax_floor, 1.0f,       1.0f,
                    p.max_units, p.act, p.head_dim, make_fast_divisor(static_cast<uint32_t>(p.cache.block_size))};
+  j.programmatic_launch = p.programmatic_launch;
   dispatch<CacheLaunch>(j, static_cast<hipStream_t>(stream));
   return true;
 }

@@ -164,6 +164,67 @@ TEST_F(GpuTest, FusedMatchesCpuInTheWideVKernel) {
   }
 }
 
+// ---- launches: programmatic (the default) and plain write the same bits ------------------------
+// Two fused calls back to back in one captured graph, with no host sync between them (the backend's
+// own calls sync after every launch and read the slots first, so they never overlap): the second
+// reads the q and k the first wrote in place and rewrites the same cache slots. A programmatic
+// launch starts while the kernel before it still runs (gpu_platform.h), so a kernel that touched
+// memory before its wait (tile::start_after_previous_grid) would read rows not yet written. The
+// CPU runs the same two calls one after the other.
+TEST_F(GpuTest, BackToBackLaunchesInOneGraphMatchCpu) {
+  int64_t n = 0;
+  for (bool programmatic : {true, false}) {
+    for (KvCacheDtype kv : {KvCacheDtype::kAuto, KvCacheDtype::kFp8E4M3FN}) {
+      for (int64_t tokens : {int64_t{64}, int64_t{1500}}) {  // one wave of one-head blocks; several
+        CaseShape s;
+        s.num_tokens = tokens;
+        s.kv = kv;
+        HostCase host = make_case(s, mix_seed(test_seed(), 1700 + n++));
+        DeviceCase dev = upload_case(host);
+        cpu_.kernels().fused->run(host.fused_args());
+        cpu_.kernels().fused->run(host.fused_args());
+        gpu_->set_programmatic_launch(programmatic);
+        const FusedParams p = gpu_->fused_params(dev.fused_args());
+        GraphRunner g;
+        g.begin_capture();
+        launch_fused_qk_norm_rope_cache(p, g.stream());
+        launch_fused_qk_norm_rope_cache(p, g.stream());
+        g.end_capture();
+        g.replay();
+        synchronize();
+        check_last_error("two fused launches in one graph");
+        expect_same_outputs(dev.download_all(), host,
+                            fmt::format("fused twice in one graph, {} launch, {}",
+                                        programmatic ? "programmatic" : "plain", s.describe()));
+        if (quick()) break;
+      }
+    }
+  }
+}
+
+// The backend's calls with plain launches: the same bits as the CPU (the default, programmatic,
+// is what every other test here runs).
+TEST_F(GpuTest, PlainLaunchesMatchCpu) {
+  gpu_->set_programmatic_launch(false);
+  int64_t n = 0;
+  for (KvCacheDtype kv : {KvCacheDtype::kAuto, KvCacheDtype::kFp8E4M3FN}) {
+    CaseShape s;
+    s.num_tokens = 300;
+    s.kv = kv;
+    check_fused_case(*gpu_, cpu_, s, mix_seed(test_seed(), 1750 + n++));
+    HostCase host = make_case(s, mix_seed(test_seed(), 1750 + n++));
+    DeviceCase dev = upload_case(host);
+    run_nonfused(cpu_.kernels(), FallbackOrder::kNormThenRope, host.cfg, host.qkv.view(),
+                 host.q_weight.view(), host.k_weight.view(), host.cos_sin.view(),
+                 host.positions.view(), host.slots.view(), host.cache_views(VCacheLayout::kShuffle));
+    run_nonfused(gpu_->kernels(), FallbackOrder::kNormThenRope, dev.cfg, dev.qkv->view(),
+                 dev.q_weight->view(), dev.k_weight->view(), dev.cos_sin->view(),
+                 dev.positions->view(), dev.slots->view(), dev.cache_views(VCacheLayout::kShuffle));
+    expect_same_outputs(dev.download_all(), host,
+                        fmt::format("non-fused, plain launches, {}", s.describe()));
+  }
+}
+
 // ---- bit-exact: every non-fused kernel and both compositions ------------------------------------
 TEST_F(GpuTest, NonFusedCompositionMatchesCpuInBothOrders) {
   // 2049 tokens (129 tiles, 774 blocks at full heads): the fp8 cache writer's launch then fills a
