@@ -9,6 +9,8 @@ reads PREFIXquick_<build>_<i>.log for i = 1..RUNS (default: every such file), an
 the first build's faster run; with --median, each build's median and the ratios of the medians.
 --rows keeps the kernels whose name matches REGEX. --shape keeps one shape's rows: a log of the full
 benchmark (every shape) has rows of the same key for each shape, which would otherwise be mixed.
+Rows of `gpu_bench --draws` (timed on another input draw) keep their draw: kernel `fused d3` is the
+fused row on draw 3.
 """
 import argparse
 import collections
@@ -18,6 +20,7 @@ import statistics
 import sys
 
 ROW = re.compile(r'(\S+)\s+(\d+)\s+(\S+)\s+cold\s+(\S+)\s+(\S+)\s+([\d.]+)')
+DRAW = re.compile(r'\(draw (\d+)\)\s*$')  # gpu_bench --draws: a row timed on another input draw
 
 
 def log_paths(prefix, build, runs):
@@ -48,7 +51,9 @@ def main():
                     m = ROW.match(line)
                     if m and (args.rows is None or args.rows.search(m.group(5))) and \
                             (args.shape is None or m.group(1) == args.shape):
-                        rows[m.group(2, 3, 4, 5)].setdefault(build, []).append(float(m.group(6)))
+                        draw = DRAW.search(line)
+                        kernel = m.group(5) + (f' d{draw.group(1)}' if draw else '')
+                        rows[(*m.group(2, 3, 4), kernel)].setdefault(build, []).append(float(m.group(6)))
     pick = statistics.median if args.median else min
     print(f"{'T':>6} {'kv':5} {'slots':8} {'kernel':24}",
           *[f'{b:>18}' for b in builds], *[f'{b}/{builds[0]}' for b in builds[1:]])
